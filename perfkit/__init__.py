@@ -1,0 +1,57 @@
+"""perfkit: watch a running Python service, forecast where its performance is heading, act on it.
+
+The public names below are imported lazily: ``import perfkit`` stays cheap,
+which matters because pytest loads ``perfkit.pytest_plugin`` (and so this
+package) into every test session.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # collection and storage
+    "Monitor": "perfkit.monitor",
+    "Store": "perfkit.store",
+    "Recorder": "perfkit.recorder",
+    "to_wide": "perfkit.frames",
+    "as_samples": "perfkit.frames",
+    "from_series": "perfkit.frames",
+    "empty_samples": "perfkit.frames",
+    # catalogue
+    "Metric": "perfkit.catalog",
+    "get_metric": "perfkit.catalog",
+    "register_metric": "perfkit.catalog",
+    "set_thresholds": "perfkit.catalog",
+    "catalog_frame": "perfkit.catalog",
+    "CORE_METRICS": "perfkit.catalog",
+    # cache
+    "Cache": "perfkit.cache",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+if TYPE_CHECKING:
+    from perfkit.cache import Cache
+    from perfkit.catalog import (CORE_METRICS, Metric, catalog_frame, get_metric, register_metric,
+                                 set_thresholds)
+    from perfkit.frames import as_samples, empty_samples, from_series, to_wide
+    from perfkit.monitor import Monitor
+    from perfkit.recorder import Recorder
+    from perfkit.store import Store
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'perfkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,234 @@
+"""Monitor: runs the collectors on an interval and writes what they measure to the store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from perfkit.catalog import _NAME
+from perfkit.collectors import (ApplicationCollector, CacheCollector, Collector, DatabaseCollector,
+                                RedisCollector, SystemCollector)
+from perfkit.frames import SAMPLE_COLUMNS, as_samples, empty_samples, format_labels
+from perfkit.recorder import Recorder, _Span
+from perfkit.store import Store
+
+__all__ = ["Monitor", "default_host"]
+
+log = logging.getLogger("perfkit.monitor")
+
+Hook = Callable[["Monitor", pd.DataFrame], None]
+
+
+def default_host() -> str:
+    """``hostname:pid``: one Monitor per service process, told apart in a shared store."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class _CollectorState:
+    collector: Collector
+    runs: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    last_ok: pd.Timestamp | None = None
+    failing: bool = False
+
+
+class Monitor:
+    """Collects real metrics from this process on an interval into a store.
+
+    ``Monitor(store=None)`` writes to the default SQLite store (or
+    ``PERFKIT_STORE_URL``); pass a URL or a :class:`Store` to share one. The
+    background thread starts with :meth:`start` (or ``await start_monitoring()``);
+    :meth:`collect` runs one collection on demand. A collector that raises is
+    logged, counted in :meth:`health` and skipped; the others go on.
+    """
+
+    def __init__(self, store: str | Store | None = None, interval: float = 5.0, *,
+                 host: str | None = None, disk_path: str = "/", window: str = "1h") -> None:
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) \
+                or not math.isfinite(interval) or interval <= 0:
+            raise ValueError(f"interval must be a positive number of seconds, got {interval!r}")
+        self.store: Store = store if isinstance(store, Store) else Store(store)
+        self.interval = float(interval)
+        self.host = host or default_host()
+        self.window = window
+        self.recorder = Recorder()
+        self.database = DatabaseCollector()
+        self._collectors: dict[str, _CollectorState] = {}
+        self._lock = threading.RLock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._hooks: list[Hook] = []
+        self.add_collector(SystemCollector(disk_path))
+        self.add_collector(ApplicationCollector(self.recorder))
+
+    # -- instrumentation ---------------------------------------------------------------
+    def track(self, name: str) -> _Span:
+        """Time a request: ``with mon.track("GET /x"):`` or ``@mon.track("GET /x")``."""
+        return self.recorder.track(name)
+
+    def record(self, metric: str, value: float, labels: dict[str, str] | str | None = None) -> None:
+        """Record a value of your own metric; each interval stores the mean of its values."""
+        if not isinstance(metric, str) or not _NAME.match(metric):
+            raise ValueError(f"metric name {metric!r} must look like 'group.name' (lower case, dots)")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"value for {metric!r} must be a finite number, got {value!r}")
+        self.recorder.add_value(metric, float(value), format_labels(labels))
+
+    def instrument_engine(self, engine: Any) -> DatabaseCollector:
+        """Time every statement of a SQLAlchemy engine and read its pool."""
+        self.database.instrument(engine)
+        if "database" not in self._collectors:
+            self.add_collector(self.database)
+        return self.database
+
+    def attach_cache(self, cache: Any, name: str | None = None) -> CacheCollector:
+        """Collect ``cache.*`` metrics from any object with a ``stats()`` mapping."""
+        c = CacheCollector(cache, self._cache_labels(name))
+        c.name = f"cache:{name}" if name else "cache"
+        self.add_collector(c)
+        self.cache = cache
+        return c
+
+    def attach_redis(self, client: Any, name: str | None = None) -> RedisCollector:
+        """Collect ``cache.*`` metrics from a Redis server through a redis-py client."""
+        c = RedisCollector(client, self._cache_labels(name))
+        c.name = f"redis:{name}" if name else "redis"
+        self.add_collector(c)
+        return c
+
+    def _cache_labels(self, name: str | None) -> str:
+        return format_labels({"cache": name}) if name else ""
+
+    def add_collector(self, collector: Collector) -> None:
+        """Add a collector (anything with ``name`` and ``collect()``); a same name replaces."""
+        if not isinstance(collector, Collector):
+            raise TypeError(f"{type(collector).__name__} is not a collector: it needs a `name` "
+                            "attribute and a collect() method returning readings")
+        with self._lock:
+            self._collectors[collector.name] = _CollectorState(collector)
+
+    def add_hook(self, hook: Hook) -> None:
+        """Call ``hook(monitor, frame)`` after each collection (errors are logged, not raised)."""
+        self._hooks.append(hook)
+
+    # -- collection --------------------------------------------------------------------
+    def collect(self) -> pd.DataFrame:
+        """Run every collector once now, write the samples, and return them as a frame."""
+        ts = pd.Timestamp.now(tz="UTC")
+        rows: list[tuple[Any, ...]] = []
+        with self._lock:
+            states = list(self._collectors.values())
+        for st in states:
+            try:
+                readings = st.collector.collect()
+            except Exception as exc:  # noqa: BLE001 - one broken source must not stop the rest
+                st.errors += 1
+                st.last_error = f"{type(exc).__name__}: {exc}"
+                st.failing = True
+                log.warning("collector %s failed: %s", st.collector.name, st.last_error)
+                continue
+            finally:
+                st.runs += 1
+            st.last_ok, st.failing = ts, False
+            rows += [(ts, self.host, r.metric, r.value, r.labels) for r in readings]
+        frame = (as_samples(pd.DataFrame(rows, columns=list(SAMPLE_COLUMNS)), drop_invalid=True)
+                 if rows else empty_samples())
+        self.store.write(frame)
+        for hook in list(self._hooks):
+            try:
+                hook(self, frame)
+            except Exception:  # noqa: BLE001 - hooks (alerts, actions) must not stop collection
+                log.exception("monitor hook %r failed", hook)
+        return frame
+
+    def _run(self) -> None:
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self.collect()
+            except Exception:  # noqa: BLE001 - the loop outlives any single failure
+                log.exception("collection failed")
+            next_at += self.interval
+            delay = next_at - time.monotonic()
+            if delay < 0:  # fell behind (suspended process): skip, do not burst
+                next_at = time.monotonic()
+                delay = 0
+            self._stop.wait(delay)
+
+    @property
+    def running(self) -> bool:
+        """Whether the background collection thread is running."""
+        t = self._thread
+        return t is not None and t.is_alive()
+
+    def start(self) -> Monitor:
+        """Start collecting in a background thread (no-op when already running)."""
+        with self._lock:
+            if self.running:
+                return self
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name=f"perfkit-monitor-{self.host}",
+                                            daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the background thread and flush the store (no-op when stopped)."""
+        with self._lock:
+            t, self._thread = self._thread, None
+            self._stop.set()
+        if t is not None:
+            t.join(timeout if timeout is not None else max(self.interval, 5.0) + 5.0)
+        self.store.flush()
+
+    async def start_monitoring(self) -> Monitor:
+        """``start()`` for asyncio apps."""
+        return await asyncio.to_thread(self.start)
+
+    async def stop_monitoring(self) -> None:
+        """``stop()`` for asyncio apps; does not block the event loop while joining."""
+        await asyncio.to_thread(self.stop)
+
+    def __enter__(self) -> Monitor:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- reading -----------------------------------------------------------------------
+    def recent(self, window: str | pd.Timedelta | None = None) -> pd.DataFrame:
+        """This host's samples over ``window`` (default: the Monitor's window) from the store."""
+        return self.store.samples(host=self.host, since=window or self.window)
+
+    def health(self) -> dict[str, Any]:
+        """Which collectors work, their last error, the store's buffer and write counts."""
+        with self._lock:
+            states = list(self._collectors.values())
+        return {
+            "running": self.running,
+            "host": self.host,
+            "interval": self.interval,
+            "collectors": {
+                s.collector.name: {
+                    "ok": s.runs > 0 and not s.failing,
+                    "runs": s.runs,
+                    "errors": s.errors,
+                    "last_error": s.last_error,
+                    "last_ok": s.last_ok.isoformat() if s.last_ok is not None else None,
+                }
+                for s in states
+            },
+            "store": self.store.health(),
+        }
