@@ -1,0 +1,120 @@
+"""The Monitor: real collection into a real store, failures isolated, idempotent start/stop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+import perfkit
+from perfkit.collectors import Reading
+
+
+def test_collect_writes_real_samples_that_read_back(sqlite_url, tmp_path):
+    mon = perfkit.Monitor(sqlite_url, interval=1.0, host="test-host", disk_path=str(tmp_path))
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/app.db")
+    mon.instrument_engine(engine)
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+    for i in range(10):
+        with mon.track("GET /markets"):
+            pass
+    mon.collect()
+    frame = mon.collect()
+    metrics = set(frame["metric"])
+    assert {"system.cpu_usage", "system.memory_usage", "system.disk_usage",
+            "system.memory_available", "database.pool_size", "database.checked_out",
+            "database.overflow"} <= metrics
+    mon.store.flush()
+    back = perfkit.Store(sqlite_url).samples(host="test-host")
+    assert len(back) >= len(frame)
+    rps = back[(back["metric"] == "application.requests_per_second") & (back["labels"] == "")]
+    assert rps["value"].iloc[0] > 0  # 10 requests in the first interval
+    mon.stop()
+
+
+def test_failing_collector_is_counted_and_others_go_on(sqlite_url):
+    mon = perfkit.Monitor(sqlite_url, host="h")
+
+    class Broken:
+        name = "broken"
+
+        def collect(self):
+            raise RuntimeError("source is gone")
+
+    class Fine:
+        name = "fine"
+
+        def collect(self):
+            return [Reading("custom.value", 42.0)]
+
+    mon.add_collector(Broken())
+    mon.add_collector(Fine())
+    frame = mon.collect()
+    assert frame.loc[frame["metric"] == "custom.value", "value"].tolist() == [42.0]
+    health = mon.health()
+    assert health["collectors"]["broken"]["errors"] == 1
+    assert "source is gone" in health["collectors"]["broken"]["last_error"]
+    assert health["collectors"]["broken"]["ok"] is False
+    assert health["collectors"]["fine"]["ok"] is True
+    mon.stop()
+
+
+def test_start_stop_idempotent_and_thread_safe(sqlite_url):
+    mon = perfkit.Monitor(sqlite_url, interval=0.05, host="h")
+    threads = [threading.Thread(target=mon.start) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    monitor_threads = [t for t in threading.enumerate() if t.name.startswith("perfkit-monitor-h")]
+    assert len(monitor_threads) == 1 and mon.running
+    time.sleep(0.3)
+    mon.stop()
+    mon.stop()
+    assert not mon.running
+    n = len(perfkit.Store(sqlite_url).samples(metric="system.memory_usage", host="h"))
+    assert n >= 2
+
+
+def test_async_start_and_stop(sqlite_url):
+    mon = perfkit.Monitor(sqlite_url, interval=0.05, host="h")
+
+    async def main():
+        await mon.start_monitoring()
+        assert mon.running
+        await asyncio.sleep(0.2)
+        await mon.stop_monitoring()
+
+    asyncio.run(main())
+    assert not mon.running
+
+
+def test_record_validates_and_keeps_what_was_recorded(sqlite_url):
+    mon = perfkit.Monitor(sqlite_url, host="h")
+    mon.record("orders.placed", 2.0)
+    mon.record("orders.placed", 4.0)
+    with pytest.raises(ValueError, match="orders.placed"):
+        mon.record("orders.placed", float("nan"))
+    with pytest.raises(ValueError, match="group.name"):
+        mon.record("no dots", 1.0)
+    frame = mon.collect()
+    assert frame.loc[frame["metric"] == "orders.placed", "value"].tolist() == [3.0]
+
+
+@pytest.mark.parametrize("interval", [0, -1, float("inf"), "5"])
+def test_invalid_interval_is_named(sqlite_url, interval):
+    with pytest.raises(ValueError, match="interval"):
+        perfkit.Monitor(sqlite_url, interval=interval)
+
+
+def test_collect_timestamps_are_utc_and_host_is_set(sqlite_url):
+    mon = perfkit.Monitor(sqlite_url)
+    frame = mon.collect()
+    assert str(frame["ts"].dt.tz) == "UTC"
+    assert set(frame["host"]) == {mon.host} and ":" in mon.host
+    assert (pd.Timestamp.now(tz="UTC") - frame["ts"].max()) < pd.Timedelta("10s")
