@@ -54,8 +54,11 @@ def _dashboard(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     if args.store:
         env["PERFKIT_STORE_URL"] = args.store
+    if args.mode:
+        env["PERFKIT_EMBEDDED"] = "1" if args.mode == "all-in-one" else "0"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-           "--server.headless", str(args.headless).lower(), "--browser.gatherUsageStats", "false"]
+           "--server.headless", str(args.headless).lower(), "--browser.gatherUsageStats", "false",
+           "--client.toolbarMode", "viewer"]
     return subprocess.call(cmd, env=env)
 
 
@@ -84,6 +87,55 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _phases(text: str) -> list:
+    """``"steady:30,slow_query:60"`` → Phase list (argparse type; errors name the bad part)."""
+    from perfkit.demo import Phase
+
+    out = []
+    for part in text.split(","):
+        kind, _, secs = part.strip().partition(":")
+        try:
+            out.append(Phase(kind.strip(), float(secs)))
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{part.strip()!r}: {exc} (write kind:seconds, "
+                                             "e.g. steady:30,slow_query:60)") from None
+    return out
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import time
+
+    from perfkit.demo import DEFAULT_PHASES, Demo
+    from perfkit.monitor import Monitor
+
+    mon = Monitor(args.store, interval=args.interval)
+    demo = Demo(mon, rate=args.rate, phases=args.phases or DEFAULT_PHASES,
+                n_orders=args.orders, seed=args.seed)
+    print(f"perfkit demo: prediction-market service on {mon.host}, {args.rate:g} req/s, "
+          f"store {mon.store.health()['url']} (Ctrl-C to stop)", flush=True)
+    mon.start()
+    if args.optimize:
+        mon.start_optimization()
+    demo.start()
+    end = time.monotonic() + args.duration if args.duration else None
+    last = None
+    try:
+        while end is None or time.monotonic() < end:
+            st = demo.status()
+            if st["phase"] != last:
+                last = st["phase"]
+                print(f"phase {last} (cycle {st['cycle']})", flush=True)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        demo.close()
+        if args.optimize:
+            mon.stop_optimization()
+        mon.stop()
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="perfkit", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -100,7 +152,27 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--store", default=None, help="store URL (default: the embedded SQLite store)")
     d.add_argument("--port", type=int, default=8501)
     d.add_argument("--headless", action="store_true", help="do not open a browser")
+    d.add_argument("--mode", choices=["all-in-one", "viewer"], default=None,
+                   help="all-in-one: run a Monitor and the demo inside the dashboard (default "
+                   "without --store); viewer: only read the store (default with --store)")
     d.set_defaults(func=_dashboard)
+
+    dm = sub.add_parser("demo", help="run the demo prediction-market service and its load, "
+                        "monitored into the store (headless)")
+    dm.add_argument("--store", default=None, help="store URL (default: PERFKIT_STORE_URL or "
+                    "sqlite:///.perfkit/perfkit.db)")
+    dm.add_argument("--rate", type=float, default=20.0, help="requests per second")
+    dm.add_argument("--interval", type=float, default=5.0, help="seconds between collections")
+    dm.add_argument("--phases", type=_phases, default=None,
+                    help="script as kind:seconds,… (kinds: steady, cold_cache, slow_query, "
+                    "error_burst, memory_growth); default: the built-in cycle")
+    dm.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    dm.add_argument("--orders", type=int, default=None,
+                    help="rows in the orders table the slow query scans (default: enough for "
+                    "that query to take 150 ms on this machine)")
+    dm.add_argument("--seed", type=int, default=None, help="random seed for data and load")
+    dm.add_argument("--optimize", action="store_true", help="start automatic optimisation")
+    dm.set_defaults(func=_demo)
 
     s = sub.add_parser("serve", help="run the HTTP API and Prometheus /metrics (needs "
                        "perfkit[api]); POST endpoints need PERFKIT_API_TOKEN when it is set")

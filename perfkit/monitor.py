@@ -48,14 +48,18 @@ class Monitor:
     """Collects real metrics from this process on an interval into a store.
 
     ``Monitor(store=None)`` writes to the default SQLite store (or
-    ``PERFKIT_STORE_URL``); pass a URL or a :class:`Store` to share one. The
+    ``PERFKIT_STORE_URL``); pass a URL or a :class:`Store` to share one. After
+    each collection it evaluates the alert rules (``alert_rules``, default: the
+    catalogue thresholds; see :func:`perfkit.analysis.alerts`) over ``window``
+    and writes fire / resolve events to the store. The
     background thread starts with :meth:`start` (or ``await start_monitoring()``);
     :meth:`collect` runs one collection on demand. A collector that raises is
     logged, counted in :meth:`health` and skipped; the others go on.
     """
 
     def __init__(self, store: str | Store | None = None, interval: float = 5.0, *,
-                 host: str | None = None, disk_path: str = "/", window: str = "1h") -> None:
+                 host: str | None = None, disk_path: str = "/", window: str = "1h",
+                 alert_rules: Any = None) -> None:
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) \
                 or not math.isfinite(interval) or interval <= 0:
             raise ValueError(f"interval must be a positive number of seconds, got {interval!r}")
@@ -63,6 +67,8 @@ class Monitor:
         self.interval = float(interval)
         self.host = host or default_host()
         self.window = window
+        self.alert_rules = alert_rules
+        self._alerts_written_until: pd.Timestamp | None = None
         self.recorder = Recorder()
         self.database = DatabaseCollector()
         self._collectors: dict[str, _CollectorState] = {}
@@ -72,6 +78,7 @@ class Monitor:
         self._hooks: list[Hook] = []
         self.add_collector(SystemCollector(disk_path))
         self.add_collector(ApplicationCollector(self.recorder))
+        self.add_hook(lambda mon, _frame: mon._evaluate_alerts())
 
     # -- instrumentation ---------------------------------------------------------------
     def track(self, name: str) -> _Span:
@@ -232,3 +239,92 @@ class Monitor:
             },
             "store": self.store.health(),
         }
+
+    # -- analysis -------------------------------------------------------------------------
+    def summary(self, horizon: str | pd.Timedelta = "30min") -> dict[str, Any]:
+        """The seed's performance summary over this Monitor's window, every field computed.
+
+        See :func:`perfkit.analysis.summary` for the keys.
+        """
+        from perfkit.analysis import summary
+
+        return summary(self.recent(), monitoring_active=self.running,
+                       optimization_active=bool(getattr(self, "optimization_active", False)),
+                       actions=self.store.actions(host=self.host, since=self.window),
+                       horizon=horizon)
+
+    def alerts(self) -> pd.DataFrame:
+        """Current alert states over this Monitor's window (rules: ``alert_rules``)."""
+        from perfkit.analysis import alerts
+
+        return alerts(self.recent(), self.alert_rules)
+
+    def _evaluate_alerts(self) -> None:
+        # Replaying the window's history each interval keeps the pending / for /
+        # hysteresis state in one pure function; only changes newer than the last
+        # one written go to the store, so a restart does not repeat old events.
+        from perfkit.analysis import alert_transitions
+
+        events = alert_transitions(self.recent(), self.alert_rules)
+        if self._alerts_written_until is not None:
+            events = events[events["ts"] > self._alerts_written_until]
+        if events.empty:
+            return
+        self.store.write_alert_events(events.assign(host=self.host))
+        self._alerts_written_until = events["ts"].max()
+
+    # -- optimisation --- (owned by issue 4: thin delegation to perfkit.optimize) ------
+    @property
+    def optimizer(self) -> Optimizer:  # noqa: F821 - imported lazily
+        """This Monitor's :class:`perfkit.optimize.Optimizer`; created on first use, which
+        also registers its hook (claim queued action requests after each collection)."""
+        opt = self.__dict__.get("_optimizer")
+        if opt is None:
+            from perfkit.optimize.runner import Optimizer
+
+            with self._lock:
+                opt = self.__dict__.get("_optimizer")
+                if opt is None:
+                    opt = self._optimizer = Optimizer(self)
+                    self.add_hook(opt.hook)
+        return opt
+
+    def run_action(self, name: str, dry_run: bool = False, *, requested_by: str = "user",
+                   **params: Any) -> ActionResult:  # noqa: F821 - imported lazily
+        """Run the registered action ``name`` now; returns its :class:`ActionResult`
+        (also written to the store's audit log). Unknown name / bad params: ValueError."""
+        return self.optimizer.run(name, params, dry_run=dry_run, requested_by=requested_by)
+
+    def request_action(self, name: str, host: str | None = None, dry_run: bool = False,
+                       **params: Any) -> int:
+        """Queue ``name`` for the Monitor of ``host`` (default: this one) through the store;
+        validated now, so an unknown action or bad params raise ValueError here."""
+        from perfkit.optimize.registry import validate
+
+        checked = validate(name, params)
+        return self.store.request_action(name, checked, host=host or self.host,
+                                         requested_by="api", dry_run=bool(dry_run))
+
+    def start_optimization(self, **options: Any) -> Optimizer:  # noqa: F821 - imported lazily
+        """Start the automatic optimisation loop (options: see ``Optimizer.configure``)."""
+        return self.optimizer.start(**options)
+
+    def stop_optimization(self) -> None:
+        """Stop the automatic optimisation loop (queued requests are still served)."""
+        self.optimizer.stop()
+
+    async def start_optimization_async(
+            self, **options: Any) -> Optimizer:  # noqa: F821 - imported lazily
+        """``start_optimization()`` for asyncio apps."""
+        return await asyncio.to_thread(self.start_optimization, **options)
+
+    async def stop_optimization_async(self) -> None:
+        """``stop_optimization()`` for asyncio apps; does not block the event loop."""
+        await asyncio.to_thread(self.stop_optimization)
+
+    @property
+    def optimization_active(self) -> bool:
+        """Whether the automatic optimisation loop is running."""
+        opt = self.__dict__.get("_optimizer")
+        return opt is not None and opt.active
+    # -- end of optimisation ---

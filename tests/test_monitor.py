@@ -118,3 +118,39 @@ def test_collect_timestamps_are_utc_and_host_is_set(sqlite_url):
     assert str(frame["ts"].dt.tz) == "UTC"
     assert set(frame["host"]) == {mon.host} and ":" in mon.host
     assert (pd.Timestamp.now(tz="UTC") - frame["ts"].max()) < pd.Timedelta("10s")
+
+
+def test_alert_events_are_written_once_per_transition(sqlite_url):
+    import perfkit.frames as frames
+
+    mon = perfkit.Monitor(sqlite_url, host="h")
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    ts = [now - pd.Timedelta(seconds=30 - 5 * i) for i in range(6)]
+    values = [50, 95, 96, 97, 40, 41]  # CPU goes critical, then recovers
+    mon.store.write(frames.as_samples(pd.DataFrame(
+        {"ts": ts, "host": "h", "metric": "system.cpu_usage", "value": values})))
+    mon._evaluate_alerts()
+    mon._evaluate_alerts()  # a second pass over the same history writes nothing new
+    events = mon.store.alert_events(host="h", metric="system.cpu_usage")
+    crit = events[events["severity"] == "critical"]
+    assert crit["state"].tolist() == ["firing", "resolved"]
+    assert crit["ts"].tolist() == [ts[1], ts[4]]
+    active = mon.alerts()
+    assert active.loc[active["severity"] == "critical", "state"].tolist() == ["resolved"]
+
+
+def test_summary_fields_come_from_samples(sqlite_url):
+    import perfkit.frames as frames
+
+    mon = perfkit.Monitor(sqlite_url, host="h")
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    ts = [now - pd.Timedelta(seconds=5 * (40 - i)) for i in range(40)]
+    mon.store.write(frames.as_samples(pd.DataFrame(
+        {"ts": ts, "host": "h", "metric": "system.memory_usage",
+         "value": [40.0 + i * 0.5 for i in range(40)]})))
+    s = mon.summary(horizon="5min")
+    mem = s["metrics"]["system.memory_usage"]
+    assert mem["current"] == 59.5 and mem["average"] == pytest.approx(49.75)
+    assert mem["trend"] == "increasing"
+    assert s["monitoring_active"] is False
+    assert s["predictions"]["system.memory_usage"]["predicted_value"] > 59.5

@@ -1,0 +1,1 @@
+"""Internals of :mod:`perfkit.store` (schema, engine set-up, fast sample I/O, time parsing)."""

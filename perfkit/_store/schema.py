@@ -1,0 +1,102 @@
+"""The store's tables (SQLAlchemy Core) and their idempotent, race-safe creation.
+
+Layout (the same on SQLite and PostgreSQL):
+
+* ``perfkit_series``  one row per (host, metric, labels); a small integer id.
+* ``perfkit_samples`` (series_id, ts, value), primary key (series_id, ts); on
+  SQLite a ``WITHOUT ROWID`` table, so the key *is* the table (~22-27 B a row).
+  ``ts`` is int64 nanoseconds since the epoch, UTC.
+* ``perfkit_alert_events``, ``perfkit_actions``: alert history and the actions
+  queue/audit log. JSON columns are TEXT holding JSON; times are int64 ns UTC.
+* ``perfkit_meta``: key/value, holds ``schema_version``.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+SCHEMA_VERSION = "1"
+
+metadata = sa.MetaData()
+
+series = sa.Table(
+    "perfkit_series", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("metric", sa.Text, nullable=False),
+    sa.Column("labels", sa.Text, nullable=False, server_default=""),
+    sa.UniqueConstraint("host", "metric", "labels", name="perfkit_series_key"),
+)
+
+samples = sa.Table(
+    "perfkit_samples", metadata,
+    sa.Column("series_id", sa.Integer, nullable=False),
+    sa.Column("ts", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Double, nullable=False),
+    sa.PrimaryKeyConstraint("series_id", "ts", name="perfkit_samples_pk"),
+    sqlite_with_rowid=False,
+)
+
+alert_events = sa.Table(
+    "perfkit_alert_events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.BigInteger, nullable=False),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("metric", sa.Text, nullable=False),
+    sa.Column("labels", sa.Text, nullable=False, server_default=""),
+    sa.Column("severity", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("value", sa.Double, nullable=True),
+    sa.Column("threshold", sa.Double, nullable=True),
+    sa.Column("message", sa.Text, nullable=False, server_default=""),
+    sa.Index("perfkit_alert_events_ts", "ts"),
+)
+
+actions = sa.Table(
+    "perfkit_actions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("params", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("requested_by", sa.Text, nullable=False),
+    sa.Column("dry_run", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("requested_at", sa.BigInteger, nullable=False),
+    sa.Column("claimed_at", sa.BigInteger, nullable=True),
+    sa.Column("claimed_by", sa.Text, nullable=True),
+    sa.Column("finished_at", sa.BigInteger, nullable=True),
+    sa.Column("before", sa.Text, nullable=True),
+    sa.Column("after", sa.Text, nullable=True),
+    sa.Column("verdict", sa.Text, nullable=True),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("duration_s", sa.Double, nullable=True),
+    sa.Index("perfkit_actions_queue", "host", "status"),
+    sa.Index("perfkit_actions_requested_at", "requested_at"),
+)
+
+meta = sa.Table(
+    "perfkit_meta", metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+# An arbitrary constant: the advisory lock that serialises schema creation on PostgreSQL.
+_PG_DDL_LOCK = 7_104_551_207
+
+
+def create_schema(engine: sa.Engine) -> None:
+    """Create the tables that are missing; safe when several processes do it at once."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn = conn.execution_options(perfkit_immediate=True)
+        with conn.begin():
+            if engine.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_DDL_LOCK})
+            for table in metadata.sorted_tables:
+                conn.execute(sa.schema.CreateTable(table, if_not_exists=True))
+                for index in table.indexes:
+                    conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
+            have = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version"))
+            if have.first() is None:
+                conn.execute(meta.insert().values(key="schema_version", value=SCHEMA_VERSION))

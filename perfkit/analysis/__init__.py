@@ -1,0 +1,18 @@
+"""perfkit's analysis layer: pure functions, a samples frame (or one Series) in, a frame out.
+
+``trends``, ``forecast``, ``time_to_threshold``, ``predicted_alerts``,
+``alerts``, ``alert_transitions``, ``AlertRule``, ``score`` / ``Score`` and
+``summary``; the notebooks, dashboard, HTTP API and Monitor all call these.
+"""
+
+from .alerts import AlertRule, alert_transitions, alerts, resolve_rules
+from .forecast import forecast
+from .score import Score, score
+from .shift import change_points, last_shift
+from .summary import jsonable, summary
+from .threshold import predicted_alerts, time_to_threshold
+from .trend import trends
+
+__all__ = ["trends", "forecast", "time_to_threshold", "predicted_alerts", "alerts",
+           "alert_transitions", "AlertRule", "resolve_rules", "score", "Score", "summary",
+           "jsonable", "change_points", "last_shift"]

@@ -1,0 +1,80 @@
+"""perfkit's optional HTTP API (``pip install 'perfkit[api]'``).
+
+``router(monitor)`` is the original system's API as a FastAPI router::
+
+    app.include_router(perfkit.api.router(mon), prefix="/api/v1/advanced-performance")
+
+``metrics_router(monitor)`` serves ``GET /metrics`` in the Prometheus text
+format, and ``app(monitor)`` is a standalone application with both (what
+``perfkit serve`` runs).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import PlainTextResponse
+
+from perfkit.api._errors import store_errors
+from perfkit.api._routes import TOKEN_ENV, router
+
+if TYPE_CHECKING:
+    from perfkit.monitor import Monitor
+
+__all__ = ["PREFIX", "TOKEN_ENV", "app", "metrics_router", "router"]
+
+PREFIX = "/api/v1/advanced-performance"
+"""Where the original system mounted its endpoints; ``app()`` uses it too."""
+
+
+def metrics_router(monitor: Monitor, *, all_hosts: bool = False,
+                   max_age: str | None = None) -> APIRouter:
+    """``GET /metrics``: the store's latest values for Prometheus to scrape.
+
+    By default only this Monitor's host, so that every service of a shared
+    store can expose its own series without duplicating the others';
+    ``all_hosts=True`` exports every host (one exporter for the whole store).
+    ``max_age`` (e.g. ``"15min"``) drops series that stopped reporting.
+    """
+    from perfkit.prometheus import CONTENT_TYPE, exposition
+
+    r = APIRouter(tags=["prometheus"])
+
+    @r.get("/metrics", response_class=PlainTextResponse,
+           summary="Latest values in the Prometheus text exposition format")
+    def prometheus_metrics() -> PlainTextResponse:
+        with store_errors(monitor):
+            text = exposition(monitor.store, host=None if all_hosts else monitor.host,
+                              max_age=max_age)
+        return PlainTextResponse(text, media_type=CONTENT_TYPE)
+
+    return r
+
+
+def app(monitor: Monitor, *, token: str | None = None, all_hosts: bool = True,
+        max_age: str | None = None) -> FastAPI:
+    """A standalone FastAPI app: the API under :data:`PREFIX` and Prometheus at ``/metrics``.
+
+    As the standalone server is usually the one exporter of its store, it
+    exports every host by default (``all_hosts``). The Monitor (and its
+    optimisation loop) is stopped, and its store flushed, when the app shuts down.
+    """
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if monitor.optimization_active:
+            await monitor.stop_optimization_async()
+        await monitor.stop_monitoring()
+
+    from perfkit import __version__
+
+    application = FastAPI(title="perfkit", version=__version__, lifespan=lifespan,
+                          description="Performance monitoring, forecasts and optimisation "
+                                      "actions of one perfkit Monitor.")
+    application.include_router(router(monitor, token=token), prefix=PREFIX)
+    application.include_router(metrics_router(monitor, all_hosts=all_hosts, max_age=max_age))
+    return application

@@ -1,0 +1,105 @@
+"""The calls the API makes into the Monitor, the analysis and the optimisation registry.
+
+Kept apart from the routes so each endpoint stays a thin translation of HTTP
+to one perfkit call, and so the notebooks' code path is the API's code path.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["action_names", "action_types", "forecast", "optimizing", "start_optimization", "stop_optimization",
+           "trigger"]
+
+
+def optimizing(monitor: Any) -> bool:
+    """Whether the Monitor's automatic optimisation loop runs."""
+    return bool(monitor.optimization_active)
+
+
+def start_optimization(monitor: Any) -> None:
+    """Start the automatic optimisation loop (a no-op when it runs)."""
+    monitor.start_optimization()
+
+
+def stop_optimization(monitor: Any) -> None:
+    """Stop the automatic optimisation loop (a no-op when stopped)."""
+    monitor.stop_optimization()
+
+
+def action_names() -> list[str]:
+    """The registered optimisation actions, sorted."""
+    import perfkit.actions
+
+    return sorted(perfkit.actions.names())
+
+
+def action_types() -> list[dict[str, Any]]:
+    """Each registered action: name, description, parameter schema, watched metrics."""
+    import perfkit.actions
+
+    out = []
+    for name in action_names():
+        a = perfkit.actions.get(name)
+        out.append({"name": a.name, "description": a.description,
+                    "parameters": {k: {f: v for f, v in spec.items()}
+                                   for k, spec in a.params_schema.items()},
+                    "watch": dict(a.watch)})
+    return out
+
+
+def forecast(monitor: Any, *, horizon: str, level: float, method: str, metric: str | None,
+             window: str) -> pd.DataFrame:
+    """Forecast this Monitor's unlabelled series over ``window`` of history.
+
+    Labelled breakdowns (per endpoint, per statement) are left out: they can be
+    many, and the API's forecasts answer "where is this service heading".
+    """
+    from perfkit.analysis.forecast import forecast as _forecast
+    frame = monitor.recent(window)
+    frame = frame[frame["labels"] == ""]
+    if metric is not None:
+        known = sorted(set(frame["metric"]))
+        if metric not in known:
+            close = difflib.get_close_matches(metric, known, n=3, cutoff=0.5)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise ValueError(f"no unlabelled samples of {metric!r} on host {monitor.host!r} in "
+                             f"the last {window}.{hint} Metrics with samples: {', '.join(known)}")
+        frame = frame[frame["metric"] == metric]
+    if frame.empty:
+        out = pd.DataFrame(columns=["metric", "ts", "mean", "lower", "upper", "model"])
+        out.attrs["skipped"] = {}
+        return out
+    return _forecast(frame, horizon=horizon, level=level, method=method)
+
+
+def trigger(monitor: Any, action: str, params: dict[str, Any], *, dry_run: bool,
+            queue: bool) -> dict[str, Any]:
+    """Run ``action`` now through the Monitor, or queue it in the store for its loop.
+
+    The parameters are checked against the action's schema first, so a bad
+    request is refused (``ValueError``) before anything runs or is queued.
+    """
+    import perfkit.actions
+
+    checked = perfkit.actions.validate(action, params)
+    # The params travel as a dict, never as **kwargs, so a parameter called "host" or
+    # "dry_run" cannot collide with the call's own arguments.
+    if queue:
+        action_id = monitor.store.request_action(action, checked, host=monitor.host,
+                                                 requested_by="api", dry_run=dry_run)
+        return {"optimization_type": action, "queued": True, "action_id": action_id,
+                "status": "pending", "dry_run": dry_run, "params": checked}
+    result = monitor.optimizer.run(action, params, dry_run=dry_run, requested_by="api")
+    return {"optimization_type": action, "queued": False, **_result_fields(result)}
+
+
+def _result_fields(result: Any) -> dict[str, Any]:
+    fields = ("status", "dry_run", "params", "verdict", "verdict_reason", "before", "after",
+              "detail", "error", "duration_s")
+    out = {f: getattr(result, f) for f in fields if hasattr(result, f)}
+    out["action_id"] = getattr(result, "id", None)
+    return out

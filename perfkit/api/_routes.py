@@ -1,0 +1,233 @@
+"""The endpoints of the original "advanced performance" API, over a real Monitor.
+
+Every handler is a plain ``def``: FastAPI runs it in its thread pool, so the
+blocking work (joining the Monitor's thread, reading the store, fitting
+forecasts) never stalls the event loop. Request values reach the store only
+as bound parameters and reach actions only through their registered schema;
+nothing is evaluated.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from typing import TYPE_CHECKING, Annotated, Any
+
+import pandas as pd
+from fastapi import APIRouter, Body, Depends, HTTPException, Query
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from perfkit.api import _models as m
+from perfkit.api import _ops
+from perfkit.api._convert import jsonable, records
+from perfkit.api._errors import store_errors, unprocessable
+
+if TYPE_CHECKING:
+    from perfkit.monitor import Monitor
+
+__all__ = ["TOKEN_ENV", "router"]
+
+TOKEN_ENV = "PERFKIT_API_TOKEN"
+"""Environment variable holding the bearer token that POST endpoints require."""
+
+MAX_HORIZON = pd.Timedelta(hours=24)
+MAX_WINDOW = pd.Timedelta(days=7)
+MAX_SAMPLES = 100_000
+_bearer = HTTPBearer(auto_error=False, description=f"Set by the server's {TOKEN_ENV}")
+
+
+def _auth_dependency(token: str | None) -> Any:
+    """A dependency that checks ``Authorization: Bearer <token>`` when a token is set."""
+    expected = token.encode() if token else None
+
+    def check(cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+        if expected is None:
+            return
+        # compare_digest on bytes: constant time, and no TypeError on non-ASCII input
+        if cred is None or not hmac.compare_digest(cred.credentials.encode(), expected):
+            raise HTTPException(status_code=401, detail="missing or wrong bearer token; send "
+                                "'Authorization: Bearer <token>' with the server's "
+                                f"{TOKEN_ENV}", headers={"WWW-Authenticate": "Bearer"})
+
+    return check
+
+
+def _duration(text: str, field: str, maximum: pd.Timedelta) -> pd.Timedelta:
+    try:
+        td = pd.Timedelta(text)
+    except (ValueError, TypeError, OverflowError):
+        td = None
+    if td is None or pd.isna(td) or td <= pd.Timedelta(0) or td > maximum:
+        raise unprocessable(f"{field}={text!r} must be a positive duration such as '30min', "
+                            f"'2h' or '90s', at most {maximum}")
+    return td
+
+
+def router(monitor: Monitor, *, token: str | None = None) -> APIRouter:
+    """The HTTP API of ``monitor`` as a FastAPI router.
+
+    Mount it with ``app.include_router(router(mon), prefix="/api/v1/advanced-performance")``.
+    ``token`` (default: the ``PERFKIT_API_TOKEN`` environment variable, read
+    now; ``""`` turns it off) makes every POST endpoint require
+    ``Authorization: Bearer <token>``. GET endpoints stay open; without a
+    token the POST endpoints are open too, so bind the server to localhost.
+    """
+    token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
+    guarded = [Depends(_auth_dependency(token))]
+    r = APIRouter(tags=["perfkit"])
+
+    @r.post("/start-monitoring", response_model=m.MonitoringState, dependencies=guarded,
+            summary="Start the Monitor's collection thread (idempotent)")
+    def start_monitoring() -> m.MonitoringState:
+        was = monitor.running
+        monitor.start()
+        return m.MonitoringState(monitoring_active=monitor.running, changed=not was,
+                                 host=monitor.host, interval=monitor.interval)
+
+    @r.post("/stop-monitoring", response_model=m.MonitoringState, dependencies=guarded,
+            summary="Stop the Monitor's collection thread and flush the store (idempotent)")
+    def stop_monitoring() -> m.MonitoringState:
+        was = monitor.running
+        monitor.stop()
+        return m.MonitoringState(monitoring_active=monitor.running, changed=was,
+                                 host=monitor.host, interval=monitor.interval)
+
+    @r.post("/start-optimization", response_model=m.OptimizationState, dependencies=guarded,
+            summary="Start the automatic optimisation loop (idempotent)")
+    def start_optimization() -> m.OptimizationState:
+        was = _ops.optimizing(monitor)
+        _ops.start_optimization(monitor)
+        return m.OptimizationState(optimization_active=_ops.optimizing(monitor),
+                                   changed=not was, host=monitor.host)
+
+    @r.post("/stop-optimization", response_model=m.OptimizationState, dependencies=guarded,
+            summary="Stop the automatic optimisation loop (idempotent)")
+    def stop_optimization() -> m.OptimizationState:
+        was = _ops.optimizing(monitor)
+        _ops.stop_optimization(monitor)
+        return m.OptimizationState(optimization_active=_ops.optimizing(monitor),
+                                   changed=was, host=monitor.host)
+
+    @r.get("/summary", response_model=m.SummaryResponse,
+           summary="Current values, trends, forecasts, alerts and the health score")
+    def summary() -> Any:
+        with store_errors(monitor):
+            return jsonable(monitor.summary())
+
+    @r.get("/metrics", response_model=m.SamplesResponse, summary="Stored samples")
+    def metrics(
+        metric: Annotated[str | None, Query(max_length=200,
+                                            description="A metric name such as "
+                                                        "'system.cpu_usage'")] = None,
+        host: Annotated[str | None, Query(max_length=300)] = None,
+        since: Annotated[str | None, Query(max_length=64, description=(
+            "ISO time or a duration before now such as '15min'; default the Monitor's "
+            "window when neither since nor until is given"))] = None,
+        until: Annotated[str | None, Query(max_length=64)] = None,
+        labels: Annotated[str | None, Query(max_length=500,
+                                            description="Only samples with exactly these "
+                                                        "labels, 'k=v,k=v'")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_SAMPLES)] = 10_000,
+    ) -> m.SamplesResponse:
+        if since is None and until is None:
+            since = monitor.window
+        try:
+            with store_errors(monitor):
+                frame = monitor.store.samples(metric=metric, host=host, since=since,
+                                              until=until, labels=labels)
+        except (ValueError, TypeError) as exc:
+            raise unprocessable(str(exc)) from exc
+        frame = frame.sort_values("ts", kind="stable")
+        truncated = len(frame) > limit
+        frame = frame.tail(limit)
+        rows = records(frame[["ts", "host", "metric", "value", "labels"]])
+        return m.SamplesResponse(count=len(rows), truncated=truncated,
+                                 samples=[m.Sample(**row) for row in rows])
+
+    @r.get("/predictions", response_model=m.PredictionsResponse,
+           summary="Forecasts with prediction intervals of this Monitor's metrics")
+    def predictions(
+        horizon: Annotated[str, Query(max_length=32)] = "30min",
+        level: Annotated[float, Query(gt=0, lt=1, description="Interval coverage, e.g. "
+                                                              "0.8")] = 0.8,
+        method: Annotated[str, Query(max_length=32, description="'auto' or a method name of "
+                                                                "perfkit.forecast")] = "auto",
+        metric: Annotated[str | None, Query(max_length=200)] = None,
+        window: Annotated[str | None, Query(max_length=32, description="History to fit on; "
+                                                                       "default the Monitor's "
+                                                                       "window")] = None,
+    ) -> m.PredictionsResponse:
+        _duration(horizon, "horizon", MAX_HORIZON)
+        win = window or monitor.window
+        _duration(str(win), "window", MAX_WINDOW)
+        try:
+            with store_errors(monitor):
+                frame = _ops.forecast(monitor, horizon=horizon, level=level, method=method,
+                                      metric=metric, window=win)
+        except (ValueError, TypeError) as exc:
+            raise unprocessable(str(exc)) from exc
+        return m.PredictionsResponse(horizon=horizon, level=level, method=method,
+                                     window=str(win),
+                                     forecasts=[m.ForecastPoint(**r) for r in records(frame)],
+                                     skipped=dict(frame.attrs.get("skipped", {})))
+
+    @r.get("/optimization-actions", response_model=m.ActionsResponse,
+           summary="Pending requests and the history of executed actions")
+    def optimization_actions(
+        since: Annotated[str | None, Query(max_length=64)] = None,
+        action: Annotated[str | None, Query(max_length=100)] = None,
+        all_hosts: Annotated[bool, Query(description="Every host of the store, not only this "
+                                                     "Monitor's")] = False,
+        limit: Annotated[int, Query(ge=1, le=10_000, description="Most recent history "
+                                                                 "rows")] = 100,
+    ) -> m.ActionsResponse:
+        try:
+            with store_errors(monitor):
+                frame = monitor.store.actions(since=since,
+                                              host=None if all_hosts else monitor.host,
+                                              action=action)
+        except (ValueError, TypeError) as exc:
+            raise unprocessable(str(exc)) from exc
+        waiting = frame["status"].isin(["pending", "running"])
+        pending = frame[waiting].sort_values("id")
+        history = frame[~waiting].sort_values("id", ascending=False).head(limit)
+        return m.ActionsResponse(pending=[m.ActionRow(**r) for r in records(pending)],
+                                 history=[m.ActionRow(**r) for r in records(history)])
+
+    @r.post("/trigger-optimization", response_model=m.TriggerResponse, dependencies=guarded,
+            summary="Run (or queue) one registered optimisation action",
+            responses={422: {"description": "Unknown optimization_type or invalid parameters; "
+                                            "the body lists the valid types"}})
+    def trigger_optimization(
+        body: Annotated[m.TriggerRequest, Body(examples=[
+            {"optimization_type": "memory_optimization", "parameters": {"generation": 1}},
+            {"optimization_type": "database_optimization", "parameters": {}, "dry_run": True},
+        ])],
+    ) -> m.TriggerResponse:
+        valid = _ops.action_names()
+        if body.optimization_type not in valid:
+            raise unprocessable(f"unknown optimization_type {body.optimization_type!r}",
+                                valid_types=valid)
+        try:
+            with store_errors(monitor):
+                out = _ops.trigger(monitor, body.optimization_type, body.parameters,
+                                   dry_run=body.dry_run, queue=body.queue)
+        except (ValueError, TypeError) as exc:
+            raise unprocessable(f"invalid parameters for {body.optimization_type!r}: {exc}",
+                                valid_types=valid) from exc
+        return m.TriggerResponse(**jsonable(out))
+
+    @r.get("/optimization-types", response_model=list[m.ActionType],
+           summary="The registered optimisation actions and their parameters")
+    def optimization_types() -> list[m.ActionType]:
+        return [m.ActionType(**row) for row in _ops.action_types()]
+
+    @r.get("/health", response_model=m.HealthResponse, summary="The Monitor's own health")
+    def health() -> m.HealthResponse:
+        h = jsonable(monitor.health())
+        failing = any(not c.get("ok", True) and c.get("runs", 0) > 0
+                      for c in h.get("collectors", {}).values())
+        ok = h.get("store", {}).get("reachable", True) and not failing
+        return m.HealthResponse(**{**h, "status": "ok" if ok else "degraded"})
+
+    return r

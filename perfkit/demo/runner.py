@@ -1,0 +1,60 @@
+"""``Demo``: the service and its load generator wired to a Monitor, started and stopped as one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from perfkit.demo.load import DEFAULT_PHASES, LoadGenerator, Phase
+from perfkit.demo.service import MarketService
+
+if TYPE_CHECKING:
+    from perfkit.monitor import Monitor
+
+__all__ = ["Demo"]
+
+
+class Demo:
+    """The demo workload for ``monitor``: a :class:`MarketService` plus a :class:`LoadGenerator`.
+
+    Building it seeds the database (see :class:`MarketService` for how the
+    orders table is sized) and instruments the service on ``monitor``
+    (``instrument_engine`` and ``attach_cache``, as a user's app would);
+    :meth:`start` / :meth:`stop` run and halt the load. The Monitor itself is
+    started and stopped by its owner.
+    """
+
+    def __init__(self, monitor: Monitor, *, rate: float = 20.0,
+                 phases: Sequence[Phase] = DEFAULT_PHASES, workers: int = 4,
+                 db_path: str | Path | None = None, n_orders: int | None = None,
+                 slow_query_ms: float = 150.0, seed: int | None = None) -> None:
+        self.monitor = monitor
+        self.service = MarketService(monitor, db_path=db_path, n_orders=n_orders,
+                                     slow_query_ms=slow_query_ms,
+                                     seed=0 if seed is None else seed)
+        self.load = LoadGenerator(self.service, rate=rate, phases=phases, workers=workers,
+                                  seed=seed)
+
+    @property
+    def running(self) -> bool:
+        """Whether the load generator is running."""
+        return self.load.running
+
+    def start(self) -> Demo:
+        """Start the load (no-op when running)."""
+        self.load.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the load; the service and its database stay for a later :meth:`start`."""
+        self.load.stop()
+
+    def status(self) -> dict[str, Any]:
+        """The load generator's status plus the service's database path."""
+        return {**self.load.status(), "database": str(self.service.db_path)}
+
+    def close(self) -> None:
+        """Stop the load and remove the service's temporary database."""
+        self.stop()
+        self.service.close()

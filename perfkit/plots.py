@@ -1,0 +1,256 @@
+"""Plotly figures shared by the dashboard (``app.py``) and the notebooks.
+
+Every function takes perfkit frames (samples, forecast, alert events, actions)
+and returns a ``plotly.graph_objects.Figure``; none reads a store or computes a
+statistic of its own beyond what is drawn. Long series are cut for display
+with :func:`perfkit.views.downsample.downsample` (min/max-preserving), so a
+day of one-second samples draws as fast as an hour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from perfkit.catalog import PERCENTILES, find_metric
+from perfkit.views.downsample import DEFAULT_POINTS, downsample
+
+__all__ = ["metric_figure", "health_gauge", "group_scores_figure", "percentiles_figure",
+           "alert_timeline_figure", "action_history_figure", "benchmark_history_figure",
+           "COLORS"]
+
+COLORS = {"ok": "#2e9d5b", "warning": "#f0a30a", "critical": "#d62728", "forecast": "#6c5ce7",
+          "improved": "#2e9d5b", "no change": "#8c8c8c", "worse": "#d62728", "failed": "#7f0000",
+          "pending": "#1f77b4", "running": "#1f77b4", "rejected": "#7f7f7f", "dry run": "#17becf"}
+"""Colours by severity / verdict, the same on every figure."""
+
+_LAYOUT: dict[str, Any] = {"margin": {"l": 10, "r": 10, "t": 36, "b": 10},
+                           "template": "plotly_white", "hovermode": "x unified"}
+
+
+def _with_gaps(ts: pd.Series, values: np.ndarray) -> tuple[pd.Series, np.ndarray]:
+    # A break in collection (monitoring stopped) must show as a break, not a straight line.
+    if len(ts) < 3:
+        return ts, values
+    dt = np.diff(ts.to_numpy(dtype="datetime64[ns]").view("int64"))
+    cut = np.flatnonzero(dt > 10 * max(float(np.median(dt)), 1.0))
+    if cut.size == 0:
+        return ts, values
+    t = ts.to_numpy(dtype="datetime64[ns]")
+    t = np.insert(t, cut + 1, t[cut] + 1)
+    v = np.insert(values.astype(float), cut + 1, np.nan)
+    return pd.Series(pd.DatetimeIndex(t, tz="UTC")), v
+
+
+def metric_figure(frame: pd.DataFrame, metric: str, *, forecast: pd.DataFrame | None = None,
+                  thresholds: bool = True, title: str | None = None,
+                  max_points: int = DEFAULT_POINTS, height: int = 260,
+                  x_range: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> go.Figure:
+    """One metric over time (one line per host), its warning/critical lines and forecast band.
+
+    ``frame`` is a samples frame (other metrics and labelled rows are ignored);
+    ``forecast`` a :func:`perfkit.forecast` frame (``metric, ts, mean, lower,
+    upper``), drawn as a dashed mean in a shaded interval. ``x_range`` fixes
+    the time axis (the dashboard passes window start → now + horizon, so the
+    proportions do not jump while history accumulates).
+    """
+    m = find_metric(metric)
+    unit = m.unit if m else ""
+    f = frame[(frame["metric"] == metric) & (frame["labels"] == "")] if len(frame) else frame
+    f = downsample(f, max_points) if len(f) else f
+    fig = go.Figure()
+    for host, g in (f.groupby("host", sort=True) if len(f) else []):
+        ts, v = _with_gaps(g["ts"].reset_index(drop=True), g["value"].to_numpy())
+        fig.add_trace(go.Scattergl(x=ts, y=v, mode="lines", name=str(host), connectgaps=False,
+                                   line={"width": 1.5}))
+    if forecast is not None and len(forecast):
+        fc = forecast[forecast["metric"] == metric].sort_values("ts")
+        if len(fc):
+            fig.add_trace(go.Scatter(x=fc["ts"], y=fc["upper"], mode="lines", line={"width": 0},
+                                     showlegend=False, hoverinfo="skip"))
+            fig.add_trace(go.Scatter(x=fc["ts"], y=fc["lower"], mode="lines", line={"width": 0},
+                                     fill="tonexty", fillcolor="rgba(108,92,231,0.18)",
+                                     name="forecast interval", hoverinfo="skip"))
+            fig.add_trace(go.Scatter(x=fc["ts"], y=fc["mean"], mode="lines", name="forecast",
+                                     line={"dash": "dash", "color": COLORS["forecast"]}))
+    if thresholds and m is not None:
+        for sev, level in (("warning", m.warning), ("critical", m.critical)):
+            if level is not None:
+                fig.add_hline(y=level, line={"dash": "dot", "color": COLORS[sev], "width": 1},
+                              annotation_text=f"{sev} {level:g}", annotation_position="top left",
+                              annotation_font={"size": 10, "color": COLORS[sev]})
+    fig.update_layout(title={"text": title or metric, "font": {"size": 13}}, height=height,
+                      yaxis_title=unit, showlegend=fig.data is not None and len(fig.data) > 1,
+                      legend={"orientation": "h", "y": -0.25}, **_LAYOUT)
+    if x_range is not None:
+        fig.update_xaxes(range=list(x_range))
+    if not len(f):
+        fig.add_annotation(text="no data in this window", showarrow=False, x=0.5, y=0.5,
+                           xref="paper", yref="paper")
+    return fig
+
+
+def health_gauge(overall: float | None, *, title: str = "Health score", height: int = 220
+                 ) -> go.Figure:
+    """A 0–100 gauge for :func:`perfkit.score`'s overall value (None: no data yet)."""
+    value = float(overall) if overall is not None and np.isfinite(overall) else None
+    color = (COLORS["ok"] if value is not None and value >= 80 else
+             COLORS["warning"] if value is not None and value >= 60 else COLORS["critical"])
+    fig = go.Figure(go.Indicator(
+        mode="gauge+number", value=value if value is not None else 0,
+        number={"suffix": " / 100", "valueformat": ".0f"},
+        title={"text": title if value is not None else f"{title} (no data yet)"},
+        gauge={"axis": {"range": [0, 100]}, "bar": {"color": color},
+               "steps": [{"range": [0, 60], "color": "#fbe3e3"},
+                         {"range": [60, 80], "color": "#fdf1d6"},
+                         {"range": [80, 100], "color": "#e1f3e8"}]}))
+    fig.update_layout(height=height, margin={"l": 20, "r": 20, "t": 50, "b": 10})
+    return fig
+
+
+def group_scores_figure(groups: Mapping[str, float | None],
+                        breakdown: pd.DataFrame | None = None, *, height: int = 220) -> go.Figure:
+    """Per-group scores as bars; hovering a bar names the metrics that cost it points.
+
+    ``breakdown`` (optional) has ``group``, ``metric`` and ``penalty`` columns,
+    as in :func:`perfkit.score`'s breakdown frame.
+    """
+    names = [g for g in groups]
+    vals = [groups[g] for g in names]
+    hover = []
+    for g in names:
+        text = ""
+        if breakdown is not None and len(breakdown) and {"group", "metric", "penalty"} <= set(
+                breakdown.columns):
+            b = breakdown[(breakdown["group"] == g) & (breakdown["penalty"] > 0)] \
+                .sort_values("penalty", ascending=False).head(3)
+            text = "<br>".join(f"{r.metric}: −{r.penalty:.1f}" for r in b.itertuples())
+        hover.append(text or "nothing costs points")
+    shown = [v if v is not None and np.isfinite(v) else 0.0 for v in vals]
+    colors = [COLORS["ok"] if v is not None and v >= 80 else COLORS["warning"]
+              if v is not None and v >= 60 else COLORS["critical"] if v is not None
+              else "#cccccc" for v in vals]
+    labels = [f"{v:.0f}" if v is not None and np.isfinite(v) else "missing" for v in vals]
+    fig = go.Figure(go.Bar(x=shown, y=names, orientation="h", marker_color=colors, text=labels,
+                           textposition="auto", hovertext=hover, hoverinfo="text"))
+    fig.update_layout(height=height, xaxis={"range": [0, 100], "title": "score"},
+                      title={"text": "Scores by group", "font": {"size": 13}},
+                      **{**_LAYOUT, "hovermode": "closest"})
+    return fig
+
+
+def percentiles_figure(frame: pd.DataFrame, metric: str, *, max_points: int = DEFAULT_POINTS,
+                       height: int = 260) -> go.Figure:
+    """p50 / p95 / p99 of a latency metric over time (``<metric>.p50`` etc. in ``frame``)."""
+    names = [f"{metric}.p{p}" for p in PERCENTILES]
+    f = frame[frame["metric"].isin(names) & (frame["labels"] == "")] if len(frame) else frame
+    f = downsample(f, max_points) if len(f) else f
+    fig = go.Figure()
+    for name, dash in zip(names, ("solid", "dash", "dot")):
+        g = f[f["metric"] == name] if len(f) else f
+        for host, h in (g.groupby("host", sort=True) if len(g) else []):
+            ts, v = _with_gaps(h["ts"].reset_index(drop=True), h["value"].to_numpy())
+            label = name.rsplit(".", 1)[1] + (f" {host}" if f["host"].nunique() > 1 else "")
+            fig.add_trace(go.Scattergl(x=ts, y=v, mode="lines", name=label,
+                                       line={"dash": dash, "width": 1.5}))
+    m = find_metric(metric)
+    if m is not None:
+        for sev, level in (("warning", m.warning), ("critical", m.critical)):
+            if level is not None:
+                fig.add_hline(y=level, line={"dash": "dot", "color": COLORS[sev], "width": 1})
+    fig.update_layout(title={"text": f"{metric} percentiles", "font": {"size": 13}},
+                      height=height, yaxis_title=m.unit if m else "",
+                      legend={"orientation": "h", "y": -0.25}, **_LAYOUT)
+    if not len(f):
+        fig.add_annotation(text="no percentiles in this window", showarrow=False, x=0.5, y=0.5,
+                           xref="paper", yref="paper")
+    return fig
+
+
+def alert_timeline_figure(events: pd.DataFrame, *, until: pd.Timestamp | None = None,
+                          height: int = 240) -> go.Figure:
+    """Firing periods per metric as bars coloured by severity, from alert events.
+
+    ``events`` has ``ts, metric, severity, state`` (``Store.alert_events()``): a
+    ``firing`` event opens a bar, the next ``resolved`` of that metric and
+    severity closes it; a bar still open runs to ``until`` (default now).
+    """
+    end = until if until is not None else pd.Timestamp.now(tz="UTC")
+    rows: list[dict[str, Any]] = []
+    if len(events):
+        keys = ["metric", "severity"] + (["labels"] if "labels" in events else []) + \
+            (["host"] if "host" in events else [])
+        for key, g in events.sort_values("ts").groupby(keys, sort=False):
+            opened = None
+            for ev in g.itertuples():
+                if ev.state == "firing" and opened is None:
+                    opened = ev.ts
+                elif ev.state == "resolved" and opened is not None:
+                    rows.append({"metric": key[0], "severity": key[1], "start": opened,
+                                 "end": ev.ts})
+                    opened = None
+            if opened is not None:
+                rows.append({"metric": key[0], "severity": key[1], "start": opened, "end": end,
+                             "open": True})
+    fig = go.Figure()
+    for sev in ("warning", "critical"):
+        b = [r for r in rows if r["severity"] == sev]
+        if not b:
+            continue
+        fig.add_trace(go.Bar(
+            base=[r["start"] for r in b],
+            x=[(r["end"] - r["start"]).total_seconds() * 1000 for r in b],
+            y=[r["metric"] for r in b], orientation="h", name=sev,
+            marker_color=COLORS[sev], opacity=0.85,
+            hovertext=[f"{r['metric']} {sev}<br>{r['start']:%H:%M:%S} → "
+                       f"{'now' if r.get('open') else format(r['end'], '%H:%M:%S')}" for r in b],
+            hoverinfo="text"))
+    fig.update_layout(title={"text": "Alert timeline", "font": {"size": 13}}, height=height,
+                      barmode="overlay", xaxis={"type": "date"},
+                      **{**_LAYOUT, "hovermode": "closest"})
+    if not rows:
+        fig.add_annotation(text="no alerts in this window", showarrow=False, x=0.5, y=0.5,
+                           xref="paper", yref="paper")
+    return fig
+
+
+def action_history_figure(actions: pd.DataFrame, *, height: int = 240) -> go.Figure:
+    """Executed and requested actions over time, one row per action, coloured by verdict.
+
+    ``actions`` is ``Store.actions()``: ``requested_at, action, status, verdict,
+    dry_run`` (and ``detail``/``error`` for the hover text).
+    """
+    fig = go.Figure()
+    if len(actions):
+        a = actions.copy()
+        outcome = np.where(a["status"].isin(["done"]), a["verdict"].fillna("no change"),
+                           a["status"])
+        outcome = np.where(a["dry_run"].fillna(False).astype(bool) & (a["status"] == "done"),
+                           "dry run", outcome)
+        a["outcome"] = outcome
+        for name, g in a.groupby("outcome", sort=True):
+            fig.add_trace(go.Scatter(
+                x=g["requested_at"], y=g["action"], mode="markers", name=str(name),
+                marker={"size": 11, "color": COLORS.get(str(name), "#444"),
+                        "symbol": "diamond" if name == "dry run" else "circle"},
+                hovertext=[f"#{r.id} {r.action}: {r.outcome}<br>by {r.requested_by}"
+                           for r in g.itertuples()], hoverinfo="text"))
+    fig.update_layout(title={"text": "Action history", "font": {"size": 13}}, height=height,
+                      **{**_LAYOUT, "hovermode": "closest"})
+    if not len(actions):
+        fig.add_annotation(text="no actions yet", showarrow=False, x=0.5, y=0.5,
+                           xref="paper", yref="paper")
+    return fig
+
+
+def __getattr__(name: str) -> Any:
+    # Re-exported lazily: the regression package is written separately and must not be
+    # needed to draw the dashboard.
+    if name == "benchmark_history_figure":
+        from perfkit.regression.plot import benchmark_history_figure
+        return benchmark_history_figure
+    raise AttributeError(f"module 'perfkit.plots' has no attribute {name!r}")

@@ -1,0 +1,100 @@
+"""The store's latest values in the Prometheus text exposition format (version 0.0.4).
+
+``system.cpu_usage`` becomes the gauge ``perfkit_system_cpu_usage``; each
+sample's ``host`` and its labels (``endpoint=GET /x``) become Prometheus
+labels. No prometheus_client needed to produce it: the format is a few lines
+of text, and keeping the dependency out lets any store be scraped.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import pandas as pd
+
+from perfkit.catalog import find_metric
+from perfkit.frames import parse_labels
+
+__all__ = ["CONTENT_TYPE", "exposition", "prometheus_name"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+"""The HTTP Content-Type Prometheus expects for the text format."""
+
+_INVALID = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def prometheus_name(metric: str, prefix: str = "perfkit_") -> str:
+    """``system.cpu_usage`` → ``perfkit_system_cpu_usage`` (only ``[a-zA-Z0-9_]``)."""
+    return prefix + _INVALID.sub("_", metric)
+
+
+def _label_name(key: str) -> str:
+    name = _INVALID.sub("_", key) or "_"
+    if name[0].isdigit():
+        name = "_" + name
+    # names starting with __ are reserved for Prometheus itself
+    return "label" + name if name.startswith("__") else name
+
+
+def _escape_value(v: str) -> str:
+    return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _escape_help(v: str) -> str:
+    return v.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _format_value(v: float) -> str:
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    return repr(float(v))
+
+
+def exposition(store: Any, *, host: str | None = None, max_age: str | pd.Timedelta | None = None,
+               prefix: str = "perfkit_") -> str:
+    """The latest value of every (host, metric, labels) series in ``store`` as exposition text.
+
+    ``host`` limits it to one host (default: all hosts of the store);
+    ``max_age`` drops series whose latest sample is older than that, so a host
+    that stopped reporting disappears instead of showing a frozen value.
+    """
+    frame = store.latest(host=host)
+    if max_age is not None and len(frame):
+        cutoff = pd.Timestamp.now(tz="UTC") - pd.Timedelta(max_age)
+        frame = frame[frame["ts"] >= cutoff]
+    return render(frame, prefix=prefix)
+
+
+def render(frame: pd.DataFrame, *, prefix: str = "perfkit_") -> str:
+    """Exposition text for a samples frame holding one row per series (its latest value)."""
+    if frame.empty:
+        return ""
+    f = frame.assign(_family=[prometheus_name(x, prefix) for x in frame["metric"]])
+    f = f.sort_values(["_family", "metric", "host", "labels"], kind="stable")
+    lines: list[str] = []
+    for family, rows in f.groupby("_family", sort=False):
+        sources = list(dict.fromkeys(rows["metric"]))
+        meta = find_metric(sources[0]) if len(sources) == 1 else None
+        text = f"{meta.description} ({meta.unit})" if meta and meta.description else \
+            f"perfkit metric {', '.join(sources)}"
+        lines.append(f"# HELP {family} {_escape_help(text)}")
+        lines.append(f"# TYPE {family} gauge")
+        seen: set[tuple[tuple[str, str], ...]] = set()
+        for metric, host, labels, value in zip(rows["metric"], rows["host"], rows["labels"],
+                                               rows["value"]):
+            pairs = {"host": str(host)}
+            for k, v in parse_labels(str(labels)).items():
+                pairs.setdefault(_label_name(k), v)
+            if len(sources) > 1:  # two perfkit names mapped onto one family: keep them apart
+                pairs["perfkit_metric"] = str(metric)
+            key = tuple(sorted(pairs.items()))
+            if key in seen:  # a series may appear once per scrape
+                continue
+            seen.add(key)
+            body = ",".join(f'{k}="{_escape_value(v)}"' for k, v in key)
+            lines.append(f"{family}{{{body}}} {_format_value(float(value))}")
+    return "\n".join(lines) + "\n"

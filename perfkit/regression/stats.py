@@ -1,0 +1,151 @@
+"""The decision: is this run slower than the baseline by more than allowed?
+
+Statistic: the ratio of medians, ``median(current) / median(baseline)`` of
+the per-round samples, with a percentile-bootstrap confidence interval
+(independent resampling of both runs' rounds). When both runs carry the
+interleaved reference rounds (see :mod:`.measure`) a second, machine-
+normalised ratio divides each median by its run's reference median, and
+:func:`combine` requires both views to agree before calling a regression or
+an improvement. Why this and not the
+Mann-Whitney U test: see ``docs/regression.md`` — in short, the limit a user
+writes (``max_regression="10%"``) is a statement about the *size* of a
+slowdown; a CI of the ratio can be compared with it directly, whereas a U
+test only says whether two distributions differ (and with hundreds of rounds
+it calls a 0.5 % shift significant).
+
+Verdicts (``limit = 1 + max_regression``, ``[lo, hi]`` the CI):
+
+* ``regression``   – ``lo > limit``: slower than allowed, at the CI's confidence
+  (so both statistically significant and larger than ``max_regression``)
+* ``improved``     – ``hi < 1 / limit``: faster by more than the same margin
+* ``inconclusive`` – the CI is wider than the whole tolerated band
+  (``hi / lo > limit**2``), or it straddles the limit: noise too high to decide
+* ``ok``           – ``hi <= limit``: not slower than allowed
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+VERDICTS = ("regression", "improved", "inconclusive", "ok")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    ratio: float
+    ci_low: float
+    ci_high: float
+    verdict: str
+    reason: str
+    limit: float
+    confidence: float
+
+    def as_dict(self) -> dict:
+        return {"ratio": self.ratio, "ci_low": self.ci_low, "ci_high": self.ci_high,
+                "verdict": self.verdict, "reason": self.reason}
+
+
+def seed_for(name: str) -> int:
+    """A stable seed per test so a verdict is reproducible from the stored samples."""
+    return zlib.crc32(name.encode("utf-8"))
+
+
+def ratio_ci(current: Sequence[float], baseline: Sequence[float], confidence: float = 0.99,
+             n_boot: int = 2000, seed: int = 0, current_ref: Sequence[float] | None = None,
+             baseline_ref: Sequence[float] | None = None) -> tuple[float, float, float]:
+    """Ratio of medians and its percentile-bootstrap CI.
+
+    With ``current_ref`` / ``baseline_ref`` (the interleaved reference rounds,
+    one per round) the ratio is normalised by the runs' reference speed:
+    ``(med(cur) / med(cur_ref)) / (med(base) / med(base_ref))``; rounds are
+    then resampled as (function, reference) pairs, which keeps their correlation.
+    """
+    import numpy as np
+
+    cur = np.asarray(current, dtype=float)
+    base = np.asarray(baseline, dtype=float)
+    if cur.size == 0 or base.size == 0:
+        raise ValueError("both runs need at least one sample")
+    norm = current_ref is not None and baseline_ref is not None
+    if norm:
+        cref = np.asarray(current_ref, dtype=float)
+        bref = np.asarray(baseline_ref, dtype=float)
+        if cref.shape != cur.shape or bref.shape != base.shape:
+            raise ValueError("reference samples must pair with the samples, one per round")
+        ratio = float((np.median(cur) / np.median(cref)) / (np.median(base) / np.median(bref)))
+    else:
+        ratio = float(np.median(cur) / np.median(base))
+    rng = np.random.default_rng(seed)
+    # chunked so that the k x n index arrays stay small (<= ~8 MB each)
+    chunk = max(1, min(n_boot, 1_000_000 // max(cur.size, base.size)))
+    ratios = []
+    done = 0
+    while done < n_boot:
+        k = min(chunk, n_boot - done)
+        ic = rng.integers(0, cur.size, size=(k, cur.size))
+        ib = rng.integers(0, base.size, size=(k, base.size))
+        mc = np.median(cur[ic], axis=1)
+        mb = np.median(base[ib], axis=1)
+        if norm:
+            mc = mc / np.median(cref[ic], axis=1)
+            mb = mb / np.median(bref[ib], axis=1)
+        ratios.append(mc / mb)
+        done += k
+    r = np.concatenate(ratios)
+    alpha = 1.0 - confidence
+    lo, hi = np.quantile(r, [alpha / 2, 1 - alpha / 2])
+    return ratio, float(lo), float(hi)
+
+
+def decide(ratio: float, lo: float, hi: float, max_regression: float) -> tuple[str, str]:
+    """Verdict and a one-line reason from the ratio's CI and the allowed slowdown."""
+    limit = 1.0 + max_regression
+    pct = f"{max_regression:.0%}" if max_regression >= 0.01 else f"{max_regression:.1%}"
+    if lo > limit:
+        return "regression", f"slower than allowed: whole CI above {limit:.3g} (max_regression {pct})"
+    if hi < 1.0 / limit:
+        return "improved", f"faster: whole CI below {1 / limit:.3g}"
+    if hi / lo > limit * limit:
+        return "inconclusive", (f"too noisy to decide: CI spans x{hi / lo:.2f}, wider than the "
+                                f"tolerated band {1 / limit:.3g}..{limit:.3g}")
+    if hi <= limit:
+        return "ok", f"within max_regression {pct}"
+    return "inconclusive", f"CI straddles the limit {limit:.3g}: cannot tell if it exceeds {pct}"
+
+
+def compare(current: Sequence[float], baseline: Sequence[float], max_regression: float,
+            confidence: float = 0.99, seed: int = 0, n_boot: int = 2000,
+            current_ref: Sequence[float] | None = None,
+            baseline_ref: Sequence[float] | None = None) -> Comparison:
+    """Decide on ``current`` vs ``baseline`` (normalised when both references are given)."""
+    ratio, lo, hi = ratio_ci(current, baseline, confidence, n_boot=n_boot, seed=seed,
+                             current_ref=current_ref, baseline_ref=baseline_ref)
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo <= 0:
+        return Comparison(ratio, lo, hi, "inconclusive", "degenerate samples",
+                          1 + max_regression, confidence)
+    verdict, reason = decide(ratio, lo, hi, max_regression)
+    return Comparison(ratio, lo, hi, verdict, reason, 1 + max_regression, confidence)
+
+
+def combine(raw: Comparison, norm: Comparison | None) -> Comparison:
+    """One verdict from the absolute and the machine-normalised comparisons.
+
+    A regression (or improvement) must show in both: in absolute time *and*
+    relative to the reference workload timed in the same rounds. When one
+    says ``ok`` the other's alarm is put down to drift of the machine (or of
+    the reference) and ``ok`` stands; any other disagreement is
+    ``inconclusive``. When they agree, the one closer to 1 is reported.
+    """
+    if norm is None:
+        return raw
+    if raw.verdict == norm.verdict:
+        return min((raw, norm), key=lambda c: abs(math.log(c.ratio)) if c.ratio > 0 else math.inf)
+    for c in (raw, norm):
+        if c.verdict == "ok":
+            return c
+    return Comparison(raw.ratio, raw.ci_low, raw.ci_high, "inconclusive",
+                      f"absolute ({raw.verdict}) and machine-normalised ({norm.verdict}) "
+                      "comparisons disagree", raw.limit, raw.confidence)

@@ -1,0 +1,300 @@
+"""Everything the dashboard page shows, computed by the same perfkit functions a notebook uses.
+
+:func:`build_page` reads the shown window once and derives the health score,
+per-metric overview, forecasts, predicted crossings, alerts, recommendations
+and action history from it. A notebook gets the same numbers with::
+
+    page = perfkit.views.build_page(perfkit.Store(), window="1h", horizon="30min")
+    page.overview, page.score.overall, page.recommendations
+
+A section whose computation fails is reported in ``page.errors`` and left
+empty; the rest of the page still renders.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from perfkit.catalog import CORE_METRICS, GROUPS, find_metric
+from perfkit.frames import empty_samples
+from perfkit.views.downsample import DEFAULT_POINTS, downsample
+from perfkit.views.window import WindowLoader, parse_window
+
+__all__ = ["Page", "build_page", "metric_overview", "action_rows", "PageCache", "HORIZONS", "ARROWS",
+           "fit_window", "GROUP_ORDER"]
+
+HORIZONS = ("15min", "30min", "1h", "2h", "6h")
+"""Forecast horizons the dashboard offers."""
+
+ARROWS = {"increasing": "↑", "decreasing": "↓", "stable": "→"}
+"""Trend label → arrow shown next to a metric."""
+
+_MAX_FIT = pd.Timedelta("2h")
+_PERCENTILE = re.compile(r"\.p\d+$")  # latency percentiles have their own chart
+
+GROUP_ORDER = tuple(g for g in GROUPS if g != "process")
+"""Groups in the order the page shows them."""
+
+
+def fit_window(window: str | pd.Timedelta, horizon: str | pd.Timedelta) -> pd.Timedelta:
+    """How much trailing history the forecasts are fitted on: four horizons, at least 30 min,
+    at most 2 h and never more than the window shown.
+
+    Older history says little about the next half hour and would make a
+    24-hour window cost 12 times the fitting time of a 2-hour one.
+    """
+    w, h = parse_window(window), parse_window(horizon, "horizon")
+    return min(w, max(pd.Timedelta("30min"), min(_MAX_FIT, 4 * h)))
+
+
+@dataclass
+class Page:
+    """The data behind one render of the page, for one host selection, window and horizon."""
+
+    hosts: tuple[str, ...] | None
+    window: pd.Timedelta
+    horizon: pd.Timedelta
+    generated_at: pd.Timestamp
+    frame: pd.DataFrame
+    display: pd.DataFrame
+    overview: pd.DataFrame
+    score: Any = None
+    forecasts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    crossings: pd.DataFrame = field(default_factory=pd.DataFrame)
+    alerts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    alert_events: pd.DataFrame = field(default_factory=pd.DataFrame)
+    recommendations: pd.DataFrame = field(default_factory=pd.DataFrame)
+    actions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    errors: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> list[str]:
+        """Catalogue metrics to chart: the fourteen core ones, then any other unlabelled metric."""
+        seen = set(self.frame["metric"].unique()) if len(self.frame) else set()
+        extra = sorted(m for m in seen - set(CORE_METRICS)
+                       if find_metric(m) is not None and not _PERCENTILE.search(m))
+        return list(CORE_METRICS) + extra
+
+    @property
+    def active_alerts(self) -> pd.DataFrame:
+        """Alerts in state ``firing`` now."""
+        a = self.alerts
+        return a[a["state"] == "firing"] if len(a) and "state" in a else a
+
+
+def metric_overview(frame: pd.DataFrame, trends: pd.DataFrame | None = None,
+                    metrics: Sequence[str] = CORE_METRICS) -> pd.DataFrame:
+    """Per metric: group, unit, current (last value), average over the frame, trend and arrow.
+
+    ``trends`` is a :func:`perfkit.trends` frame; ``bad_trend`` is True when
+    the trend moves the way the catalogue calls worse (rising CPU, falling hit
+    rate). ``severity`` is the current value's threshold level. A metric
+    without samples has NaN values and ``missing`` True. Several hosts: current
+    is the mean of each host's last value, average the mean of all samples.
+    """
+    f = frame[frame["labels"] == ""] if len(frame) else frame
+    rows = []
+    tr = {}
+    if trends is not None and len(trends):
+        t = trends[trends["labels"] == ""] if "labels" in trends else trends
+        tr = dict(zip(t["metric"], t["trend"]))
+    by_metric = dict(tuple(f.groupby("metric", sort=False))) if len(f) else {}
+    for name in metrics:
+        m = find_metric(name)
+        g = by_metric.get(name)
+        if g is None or not len(g):
+            current = average = np.nan
+        else:
+            current = float(g.sort_values("ts").groupby("host")["value"].last().mean())
+            average = float(g["value"].mean())
+        trend = tr.get(name, "stable")
+        direction = m.direction if m else "none"
+        bad = (direction == "higher" and trend == "increasing") or \
+              (direction == "lower" and trend == "decreasing")
+        rows.append({"metric": name, "group": m.group if m else name.split(".")[0],
+                     "unit": m.unit if m else "", "current": current, "average": average,
+                     "trend": trend, "arrow": ARROWS.get(trend, "→"), "bad_trend": bad,
+                     "severity": (m.severity(current) if m and np.isfinite(current) else None),
+                     "missing": not np.isfinite(current)})
+    return pd.DataFrame(rows)
+
+
+def action_rows(actions: pd.DataFrame) -> pd.DataFrame:
+    """The actions audit log for display, newest first, before/after as one readable column.
+
+    ``change`` reads ``"process.rss: 212 → 187; gc.collected: 0 → 1.2e+04"`` (the
+    metrics measured on both sides); ``outcome`` is the verdict of a finished
+    action, else its status (``pending``, ``running``, ``failed``, ``rejected``).
+    """
+    cols = ["id", "requested_at", "host", "action", "dry_run", "requested_by", "status",
+            "outcome", "change", "error", "duration_s"]
+    if not len(actions):
+        return pd.DataFrame({c: [] for c in cols})
+    a = actions.sort_values("id", ascending=False, ignore_index=True)
+
+    def change(before: Any, after: Any) -> str:
+        b = before if isinstance(before, dict) else {}
+        f = after if isinstance(after, dict) else {}
+        parts = [f"{k}: {b[k]:.4g} → {f[k]:.4g}" for k in b
+                 if k in f and isinstance(b[k], (int, float)) and isinstance(f[k], (int, float))]
+        return "; ".join(parts)
+
+    out = a.assign(
+        outcome=[v if isinstance(v, str) and st == "done" else st
+                 for v, st in zip(a["verdict"], a["status"])],
+        change=[change(b, f) for b, f in zip(a["before"], a["after"])],
+        error=a["error"].where(a["error"].notna(), ""))
+    return out[cols]
+
+
+def _section(page: Page, name: str, fn: Callable[[], Any], default: Any) -> Any:
+    t0 = time.perf_counter()
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - one failing section must not blank the page
+        page.errors[name] = f"{type(exc).__name__}: {exc}"
+        return default
+    finally:
+        page.timings[name] = time.perf_counter() - t0
+
+
+def build_page(store: Any, *, window: str | pd.Timedelta = "1h",
+               horizon: str | pd.Timedelta = "30min", host: str | Sequence[str] | None = None,
+               loader: WindowLoader | None = None, max_points: int = DEFAULT_POINTS,
+               now: pd.Timestamp | None = None) -> Page:
+    """Read ``window`` of ``host`` (None: all hosts) from ``store`` and compute every section.
+
+    ``loader`` (a :class:`WindowLoader` on the same store) makes repeated
+    calls fetch only new samples. Reading the samples raises what the store
+    raises (the caller shows the banner); an analysis section that fails is
+    recorded in ``Page.errors``.
+    """
+    from perfkit.analysis import alerts, forecast, score, time_to_threshold, trends
+
+    td, hz = parse_window(window), parse_window(horizon, "horizon")
+    end = now if now is not None else pd.Timestamp.now(tz="UTC")
+    hosts = None if host is None else ((host,) if isinstance(host, str) else tuple(host))
+    t0 = time.perf_counter()
+    ld = loader if loader is not None else WindowLoader(store)
+    frame = ld.frame(td, hosts, now=end)
+    page = Page(hosts, td, hz, end, frame, empty_samples(), pd.DataFrame())
+    page.timings["load"] = time.perf_counter() - t0
+    page.display = _section(page, "display", lambda: downsample(frame, max_points), frame)
+    # Per-endpoint and per-statement rows (labels) are for recommendations; the page's
+    # charts and statistics are about the service as a whole.
+    overall = frame[frame["labels"] == ""] if len(frame) else frame
+    fit = overall[overall["ts"] >= end - fit_window(td, hz)] if len(overall) else overall
+    shown = fit[fit["metric"].isin(CORE_METRICS)] if len(fit) else fit
+    tr = _section(page, "trends", lambda: trends(fit, window=min(td, pd.Timedelta("30min")),
+                                                 labels=False), None)
+    page.overview = metric_overview(frame, tr, page.metrics)
+    page.score = _section(page, "score", lambda: score(overall), None)
+    page.forecasts = _section(page, "forecasts",
+                              lambda: forecast(shown, hz, labels=False), pd.DataFrame())
+    page.crossings = _section(page, "crossings", lambda: _crossings(
+        time_to_threshold(shown, hz, forecasts=page.forecasts, labels=False), shown, hz),
+        pd.DataFrame())
+    page.alerts = _section(page, "alerts", lambda: alerts(overall), pd.DataFrame())
+    since = end - td
+    page.alert_events = _section(page, "alert_events", lambda: store.alert_events(
+        since=since, host=list(hosts) if hosts else None), pd.DataFrame())
+    page.recommendations = _section(page, "recommendations", lambda: _recommend(
+        frame, page.active_alerts), pd.DataFrame())
+    page.actions = _section(page, "actions", lambda: store.actions(
+        since=since, host=list(hosts) if hosts else None), pd.DataFrame())
+    page.timings["total"] = time.perf_counter() - t0
+    return page
+
+
+def _recommend(frame: pd.DataFrame, active: pd.DataFrame) -> pd.DataFrame:
+    from perfkit.optimize import recommend  # imported here: only this section needs it
+
+    return _sorted_recs(recommend(frame, alerts=active))
+
+
+def _crossings(ttt: pd.DataFrame, frame: pd.DataFrame, horizon: pd.Timedelta) -> pd.DataFrame:
+    """Future crossings some path of the interval reaches within the horizon.
+
+    Thresholds already passed are the alerts' business and left out. So is a
+    metric with less history than a quarter of the horizon (at least 2 min):
+    a forecast reaching four times further than its data cries wolf.
+    ``expected`` is True when the mean path crosses, False when only the
+    pessimistic bound does.
+    """
+    if not len(ttt):
+        return ttt.assign(expected=pd.Series(dtype=bool))
+    zero = pd.Timedelta(0)
+    future = (ttt["eta_expected"].isna() | (ttt["eta_expected"] > zero)) & \
+        (ttt["eta_earliest"].notna() | ttt["eta_expected"].notna())
+    if len(frame):
+        span = frame.groupby("metric")["ts"].agg(lambda t: t.max() - t.min())
+        need = max(pd.Timedelta("2min"), horizon / 4)
+        future &= ttt["metric"].map(span).fillna(zero) >= need
+    out = ttt[future].assign(expected=ttt["eta_expected"].notna())
+    return out.sort_values(["expected", "eta_earliest"], ascending=[False, True],
+                           na_position="last", ignore_index=True)
+
+
+def _sorted_recs(recs: pd.DataFrame) -> pd.DataFrame:
+    return recs.sort_values("priority", kind="stable", ignore_index=True) if len(recs) else recs
+
+
+class PageCache:
+    """One :class:`Page` per (hosts, window, horizon) and refresh tick, shared by all sessions.
+
+    Every browser session of a server asks for the same page in the same tick;
+    it is computed once (under a per-key lock, so concurrent sessions wait for
+    the first instead of repeating it) and reused until the tick ends.
+    """
+
+    def __init__(self, store: Any, loader: WindowLoader | None = None, *,
+                 max_entries: int = 8) -> None:
+        self.store = store
+        self.loader = loader if loader is not None else WindowLoader(store)
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+        self._pages: dict[tuple[Any, ...], Page] = {}
+        self._building: dict[tuple[Any, ...], threading.Lock] = {}
+
+    def get(self, *, window: str, horizon: str, host: str | Sequence[str] | None,
+            refresh_s: float, now: float | None = None) -> Page:
+        """The page for this tick (``floor(now / refresh_s)``), computed on first request."""
+        if not refresh_s > 0:
+            raise ValueError(f"refresh_s must be positive, got {refresh_s!r}")
+        tick = int((time.time() if now is None else now) // refresh_s)
+        hosts = None if host is None else ((host,) if isinstance(host, str) else tuple(host))
+        key = (hosts, str(window), str(horizon), float(refresh_s), tick)
+        with self._lock:
+            page = self._pages.get(key)
+            if page is not None:
+                return page
+            build_lock = self._building.setdefault(key, threading.Lock())
+        with build_lock:
+            with self._lock:
+                page = self._pages.get(key)
+            if page is None:
+                page = build_page(self.store, window=window, horizon=horizon, host=hosts,
+                                  loader=self.loader)
+                with self._lock:
+                    self._pages[key] = page
+                    self._building.pop(key, None)
+                    for old in [k for k in self._pages if k[-1] < tick - 1][:]:
+                        del self._pages[old]
+                    while len(self._pages) > self.max_entries:
+                        del self._pages[next(iter(self._pages))]
+        return page
+
+    def invalidate(self) -> None:
+        """Drop every cached page (after an action or a control change)."""
+        with self._lock:
+            self._pages.clear()
+

@@ -1,0 +1,170 @@
+"""Redis faults: a private redis-server is killed mid-run and restarted on the same port."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from perfkit.cache import RETRY_INTERVAL, Cache
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+
+REDIS_SERVER = shutil.which("redis-server")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisProcess:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--daemonize", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("redis-server did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisProcess]:
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed")
+    server = RedisProcess(_free_port())
+    server.start()
+    yield server
+    server.kill()
+
+
+def test_kill_and_restart_redis(own_redis: RedisProcess) -> None:
+    c = Cache(f"redis://127.0.0.1:{own_redis.port}/0", namespace="fault", timeout=0.3)
+    c.set("a", {"v": 1})
+    assert c.get("a") == {"v": 1}
+    assert c.stats()["errors"] == 0
+
+    own_redis.kill()
+    # The app keeps working: gets are misses, sets are dropped, nothing raises.
+    t0 = time.perf_counter()
+    results = [c.get("a", "fallback") for _ in range(50)]
+    dropped = [c.set(f"k{i}", i) for i in range(50)]
+    elapsed = time.perf_counter() - t0
+    assert results == ["fallback"] * 50
+    assert dropped == [False] * 50
+    assert c.get_many(["a", "b"]) == {}
+    assert c.get_or_set("computed", lambda: 42) == 42
+    s = c.stats()
+    assert s["errors"] == 50 + 50 + 1 + 2  # + get_many + get_or_set's get and set
+    assert s["misses"] == 50 + 2 + 1
+    assert s["entry_count"] is None and s["last_error"]
+    assert elapsed < 5, f"a dead Redis slowed the app down: {elapsed:.2f}s for 100 calls"
+
+    # A worker thread keeps using the cache across the restart without exceptions.
+    stop = threading.Event()
+    worker_errors: list[BaseException] = []
+
+    def worker() -> None:
+        i = 0
+        while not stop.is_set():
+            try:
+                c.set(f"w{i % 10}", i)
+                c.get(f"w{i % 10}")
+            except BaseException as exc:  # noqa: BLE001
+                worker_errors.append(exc)
+            i += 1
+            time.sleep(0.005)
+
+    th = threading.Thread(target=worker)
+    th.start()
+    try:
+        time.sleep(0.2)
+        own_redis.start()  # same port, empty data (no persistence)
+        deadline = time.monotonic() + RETRY_INTERVAL + 5
+        recovered = False
+        while time.monotonic() < deadline:
+            if c.set("b", "back") and c.get("b") == "back":
+                recovered = True
+                break
+            time.sleep(0.05)
+        assert recovered, "the cache did not reconnect after Redis came back"
+    finally:
+        stop.set()
+        th.join()
+    assert not worker_errors
+    errors_after = c.stats()["errors"]
+    assert c.get("a") is None  # the restarted server has no data: a plain miss
+    c.set("c", [1, 2])
+    assert c.get("c") == [1, 2]
+    s = c.stats()
+    assert s["errors"] == errors_after  # no new errors once recovered
+    assert s["entry_count"] >= 2
+    c.close()
+
+
+def test_strict_mode_raises_while_down_and_recovers(own_redis: RedisProcess) -> None:
+    import redis
+
+    c = Cache(f"redis://127.0.0.1:{own_redis.port}/0", namespace="strict", strict=True,
+              timeout=0.3)
+    c.set("a", 1)
+    own_redis.kill()
+    with pytest.raises(redis.ConnectionError):
+        c.get("a")
+    with pytest.raises(redis.ConnectionError):  # breaker open: fails fast, still raises
+        c.set("a", 2)
+    assert c.stats()["errors"] == 2
+    own_redis.start()
+    time.sleep(RETRY_INTERVAL + 0.05)
+    c.set("a", 3)
+    assert c.get("a") == 3
+    c.close()
+
+
+def test_hung_redis_times_out_and_breaker_limits_the_cost(own_redis: RedisProcess) -> None:
+    """A server that stops answering (SIGSTOP) costs one timeout per retry interval."""
+    import os
+    import signal
+
+    c = Cache(f"redis://127.0.0.1:{own_redis.port}/0", namespace="hung", timeout=0.2)
+    c.set("a", 1)
+    assert own_redis.proc is not None
+    os.kill(own_redis.proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.perf_counter()
+        got = [c.get("a", "d") for _ in range(200)]
+        elapsed = time.perf_counter() - t0
+        assert got == ["d"] * 200
+        assert elapsed < 1.5, f"{elapsed:.2f}s: the breaker did not stop per-call timeouts"
+        assert c.stats()["errors"] == 200
+    finally:
+        os.kill(own_redis.proc.pid, signal.SIGCONT)
+    deadline = time.monotonic() + RETRY_INTERVAL + 5
+    while time.monotonic() < deadline and c.get("a") != 1:
+        time.sleep(0.05)
+    assert c.get("a") == 1
+    c.close()
