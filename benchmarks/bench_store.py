@@ -300,7 +300,8 @@ def pg_bench(url: str, n: int, batch: int, repeat: int, rep: Report) -> None:
 
         t_w = best(write, repeat, fresh)
         rep.add(f"**PG perfkit Store.write** (binary COPY + upsert), {n:,} samples",
-                f"**{n / t_w:,.0f} samples/s**", f"{(n / t_w) / (ref_n / t_sa):.1f}x SA executemany")
+                f"**{n / t_w:,.0f} samples/s**",
+                f"{(n / t_w) / (ref_n / t_sa):.1f}x SA executemany")
         s = stores[0]
         t_r = best(lambda: s.samples(), repeat)
         assert len(s.samples()) == n
@@ -308,7 +309,8 @@ def pg_bench(url: str, n: int, batch: int, repeat: int, rep: Report) -> None:
         rep.add(f"**PG perfkit Store.samples()** (binary COPY), {n:,} samples",
                 f"**{t_r * 1000:,.0f} ms**", f"{t_r / n * 1e5 * 1000:.0f} ms per 100k")
         rep.add(f"PG ref: pd.read_sql through SQLAlchemy, {ref_n:,} rows",
-                f"{t_ref * 1000:,.0f} ms", f"perfkit {t_ref / ref_n / (t_r / n):.1f}x faster per row")
+                f"{t_ref * 1000:,.0f} ms",
+                f"perfkit {t_ref / ref_n / (t_r / n):.1f}x faster per row")
         s.close()
         eng.dispose()
     finally:
@@ -328,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     rep = Report()
     print(f"perfkit store benchmark: {args.rows:,} samples, batches of {args.batch:,}, "
-          f"best of {args.repeat}; python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}, "
+          f"best of {args.repeat}; python {sys.version.split()[0]}, "
+          f"sqlite {sqlite3.sqlite_version}, "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
         sqlite_bench(args.rows, args.batch, args.repeat, Path(tmp), rep)

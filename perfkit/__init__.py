@@ -28,23 +28,45 @@ _EXPORTS: dict[str, str] = {
     "set_thresholds": "perfkit.catalog",
     "catalog_frame": "perfkit.catalog",
     "CORE_METRICS": "perfkit.catalog",
+    # analysis (pure: frame in, frame out)
+    "trends": "perfkit.analysis",
+    "forecast": "perfkit.analysis",
+    "time_to_threshold": "perfkit.analysis",
+    "predicted_alerts": "perfkit.analysis",
+    "alerts": "perfkit.analysis",
+    "alert_transitions": "perfkit.analysis",
+    "AlertRule": "perfkit.analysis",
+    "score": "perfkit.analysis",
+    "Score": "perfkit.analysis",
+    "summary": "perfkit.analysis",
+    # optimisation
+    "recommend": "perfkit.optimize",
+    "ActionResult": "perfkit.optimize",
     # cache
     "Cache": "perfkit.cache",
 }
 
+_SUBMODULES = ("actions", "analysis", "api", "catalog", "collectors", "demo", "frames",
+               "integrations", "optimize", "plots", "prometheus", "store")
+
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 if TYPE_CHECKING:
+    from perfkit.analysis import (AlertRule, Score, alert_transitions, alerts, forecast,
+                                  predicted_alerts, score, summary, time_to_threshold, trends)
     from perfkit.cache import Cache
     from perfkit.catalog import (CORE_METRICS, Metric, catalog_frame, get_metric, register_metric,
                                  set_thresholds)
     from perfkit.frames import as_samples, empty_samples, from_series, to_wide
     from perfkit.monitor import Monitor
+    from perfkit.optimize import ActionResult, recommend
     from perfkit.recorder import Recorder
     from perfkit.store import Store
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:  # `perfkit.actions.register(...)` after a bare `import perfkit`
+        return importlib.import_module(f"perfkit.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'perfkit' has no attribute {name!r}")

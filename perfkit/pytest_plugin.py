@@ -466,7 +466,10 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     except BaseException:
         fixture = item.stash.get(_FIXTURE_KEY, None)
         if fixture is not None and fixture.measurement is not None:
-            fixture._finish()  # keep the measurement; the test's own failure stands
+            try:
+                fixture._finish()  # keep the measurement; the test's own failure stands
+            except Exception:  # noqa: BLE001 - never mask the test's own exception
+                pass
         raise
     fixture = item.stash.get(_FIXTURE_KEY, None)
     if fixture is None:

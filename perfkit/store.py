@@ -28,6 +28,24 @@ Several writers
     Threads share a Store (one lock) or open their own; processes open their
     own. SQLite: WAL, ``busy_timeout`` 30 s and ``BEGIN IMMEDIATE`` for every
     write transaction, so concurrent writers queue instead of failing.
+    (``sqlite://``, in memory, is one connection: for tests and notebooks.)
+
+Reading
+    ``samples()`` returns the contract frame (``perfkit.frames.empty_samples()``
+    dtypes) sorted by ts. ``since``/``until`` are inclusive and take a
+    Timestamp/datetime (naive = UTC), an ISO string, or a duration such as
+    ``"15min"`` meaning that long before now; anything else is a ``ValueError``
+    listing the accepted forms. A metric name neither catalogued nor stored is
+    a ``ValueError`` with close matches. Reads need the database: while it is
+    down they raise SQLAlchemy's ``OperationalError``.
+
+Actions
+    ``request_action`` queues a row ('pending'); the target host's Monitor
+    ``claim_actions`` it atomically ('running'), runs it and calls
+    ``finish_action`` ('done' / 'failed' / 'rejected') with the metrics before
+    and after. ``record_action`` logs an action run locally. ``actions()`` is the
+    audit log. JSON columns are TEXT holding JSON; times are int64 ns UTC in the
+    database and ``datetime64[ns, UTC]`` in frames.
 """
 
 from __future__ import annotations
@@ -73,7 +91,8 @@ def _transient(exc: BaseException) -> bool:
                         sa.exc.TimeoutError, OSError)):
         return True
     if isinstance(exc, sa.exc.DBAPIError):
-        return bool(exc.connection_invalidated) or _transient(exc.orig)
+        return bool(exc.connection_invalidated) or (exc.orig is not None
+                                                     and _transient(exc.orig))
     import sqlite3
     if isinstance(exc, (sqlite3.OperationalError, sqlite3.InterfaceError)):
         return True
@@ -92,7 +111,8 @@ def _names(value: str | Iterable[str] | None, field: str) -> list[str] | None:
     try:
         out = list(value)
     except TypeError:
-        raise TypeError(f"{field} must be a str or a list of str, got {type(value).__name__}") from None
+        raise TypeError(f"{field} must be a str or a list of str, "
+                        f"got {type(value).__name__}") from None
     if not all(isinstance(v, str) for v in out):
         raise TypeError(f"{field} must be a str or a list of str")
     return out
@@ -239,7 +259,8 @@ class Store:
         try:
             self._ensure_schema()
             while self._pending:
-                frames, rows = [], 0
+                frames: list[Batch] = []
+                rows = 0
                 for f in self._pending:
                     if frames and rows + len(f) > _MAX_BATCH:
                         break
@@ -330,10 +351,8 @@ class Store:
         new: dict[tuple[str, str, str], int] = {}
         if missing:
             s = sc.series
-            if self.dialect == "sqlite":
-                from sqlalchemy.dialects.sqlite import insert
-            else:
-                from sqlalchemy.dialects.postgresql import insert
+            from sqlalchemy.dialects import postgresql, sqlite
+            insert: Any = sqlite.insert if self.dialect == "sqlite" else postgresql.insert
             want = sorted({triples[i] for i in missing})  # one order for all writers: no deadlock
             conn.execute(insert(s).on_conflict_do_nothing(),
                          [{"host": h, "metric": m, "labels": lab} for h, m, lab in want])
@@ -419,7 +438,8 @@ class Store:
         if isinstance(labels, Mapping):
             labels = format_labels(labels)
         if not isinstance(labels, str):
-            raise TypeError(f"labels must be a 'k=v,k=v' string or a dict, got {type(labels).__name__}")
+            raise TypeError("labels must be a 'k=v,k=v' string or a dict, "
+                            f"got {type(labels).__name__}")
         try:
             return parse_labels(labels.strip())
         except ValueError:
@@ -523,7 +543,9 @@ class Store:
             values.update(claimed_at=now, claimed_by=requested_by)
         self._read_ready()
         with self._connect(write=True) as conn, conn.begin():
-            return int(conn.execute(sc.actions.insert().values(**values)).inserted_primary_key[0])
+            key = conn.execute(sc.actions.insert().values(**values)).inserted_primary_key
+            assert key is not None
+            return int(key[0])
 
     def request_action(self, action: str, params: dict | None = None, *, host: str,
                        requested_by: str = "user", dry_run: bool = False) -> int:
@@ -579,7 +601,8 @@ class Store:
                       duration_s: float | None = None) -> None:
         """Close a pending/running action with its outcome (status done/failed/rejected)."""
         if status not in records.FINAL_STATUSES:
-            raise ValueError(f"status must be one of {list(records.FINAL_STATUSES)}, got {status!r}")
+            raise ValueError(f"status must be one of {list(records.FINAL_STATUSES)}, "
+                             f"got {status!r}")
         if duration_s is not None and (isinstance(duration_s, bool) or not isinstance(
                 duration_s, (int, float)) or not np.isfinite(duration_s) or duration_s < 0):
             raise ValueError(f"duration_s must be a finite number >= 0, got {duration_s!r}")
@@ -611,7 +634,8 @@ class Store:
                 ) -> pd.DataFrame:
         """The actions audit log, oldest first (``since`` filters on requested_at)."""
         lo = to_ns(since, "since")
-        hosts, statuses, names = _names(host, "host"), _names(status, "status"), _names(action, "action")
+        hosts, statuses = _names(host, "host"), _names(status, "status")
+        names = _names(action, "action")
         if statuses:
             wrong = [x for x in statuses if x not in records.ACTION_STATUSES]
             if wrong:

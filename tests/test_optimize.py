@@ -15,6 +15,7 @@ import pytest
 
 import perfkit
 from perfkit import actions
+from perfkit.collectors import Reading
 from perfkit.monitor import Monitor
 from perfkit.optimize import ActionResult, recommend, verdict
 from perfkit.optimize.schema import validate_params
@@ -263,7 +264,18 @@ def test_automatic_cycle_runs_critical_first_with_cooldown_and_limit(mon, custom
     assert set(log["requested_by"]) == {"auto"}
 
 
+class _MemoryPressure:
+    """Stands in for the system collector: the host stays at 97 % memory, so the alert
+    keeps firing while the loop runs (the real collector would report this machine)."""
+
+    name = "system"
+
+    def collect(self):
+        return [Reading("system.memory_usage", 97.0)]
+
+
 def test_background_loop_acts_on_stored_alerts(mon):
+    mon.add_collector(_MemoryPressure())
     mon.store.write(frame_of([("system.memory_usage", 97.0)], host=mon.host))
     mon.start_optimization(cooldown_s=3600, settle_s=0.0)
     assert mon.optimization_active

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import multiprocessing as mp
 import socket
 import sqlite3
@@ -113,6 +114,23 @@ def test_unknown_metric_and_bad_since(store: Store) -> None:
             store.samples(since=bad)
     with pytest.raises(ValueError, match="until"):
         store.samples(until="yesterday-ish")
+
+
+def test_time_arguments_and_url_forms() -> None:
+    from perfkit._store.engine import normalise_url
+    from perfkit._store.when import to_ns
+
+    before = time.time_ns()
+    assert before - 15 * 60 * 10**9 - 10**9 <= to_ns("15min") <= time.time_ns() - 15 * 60 * 10**9
+    utc = pd.Timestamp("2026-01-01 23:00", tz="UTC").value
+    assert to_ns(pd.Timestamp("2026-01-02", tz="Europe/Paris")) == utc
+    assert to_ns("2026-01-01T23:00") == utc == to_ns(np.datetime64("2026-01-01T23:00"))
+    assert to_ns(dt.datetime(2026, 1, 1, 23)) == utc
+    assert to_ns(dt.date(2026, 1, 2)) == pd.Timestamp("2026-01-02", tz="UTC").value
+    assert to_ns(None) is None
+    assert normalise_url("postgresql://u:p@db:5432/perf").drivername == "postgresql+psycopg"
+    assert normalise_url("postgres://u@db/perf").drivername == "postgresql+psycopg"
+    assert normalise_url("sqlite:///x.db").database == "x.db"
 
 
 def test_duplicate_samples_overwrite(store: Store) -> None:
@@ -378,12 +396,29 @@ def test_threads_writing_lose_nothing(url: str) -> None:
     shared.close()
 
 
+def _in_process(fn, barrier, results, *args) -> None:
+    """Child-process entry: wait until every child has imported, then race."""
+    barrier.wait(timeout=120)
+    results.put(fn(*args))
+
+
+def _race(fn, arg_lists: list[tuple]) -> list:
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(len(arg_lists)), ctx.Queue()
+    procs = [ctx.Process(target=_in_process, args=(fn, barrier, results, *a)) for a in arg_lists]
+    for p in procs:
+        p.start()
+    out = [results.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+        assert p.exitcode == 0
+    return out
+
+
 def test_processes_writing_lose_nothing(tmp_path) -> None:
     url = f"sqlite:///{tmp_path}/procs.db"
     Store(url).close()
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(3) as pool:
-        written = pool.starmap(_write_many, [(url, f"proc-{i}", 25, 200) for i in range(3)])
+    written = _race(_write_many, [(url, f"proc-{i}", 25, 200) for i in range(3)])
     assert written == [5000] * 3
     with Store(url) as s:
         counts = s.samples().groupby("host").size().to_dict()
@@ -392,7 +427,7 @@ def test_processes_writing_lose_nothing(tmp_path) -> None:
 
 # -- actions ----------------------------------------------------------------------------
 
-def _claim_all(url: str, claimer: str, start_at: float) -> list[int]:
+def _claim_all(url: str, claimer: str, start_at: float = 0.0) -> list[int]:
     with Store(url) as s:
         time.sleep(max(0.0, start_at - time.time()))
         got: list[int] = []
@@ -429,10 +464,7 @@ def test_claim_is_atomic_across_threads(url: str) -> None:
 
 def test_claim_is_atomic_across_processes(url: str) -> None:
     ids = _queue(url, 60)
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(2) as pool:
-        start = time.time() + 3.0  # both children imported and waiting before the race
-        got = pool.starmap(_claim_all, [(url, "p1", start), (url, "p2", start)])
+    got = _race(_claim_all, [(url, "p1"), (url, "p2")])
     assert sorted(got[0] + got[1]) == ids
 
 

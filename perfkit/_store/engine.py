@@ -80,7 +80,7 @@ def _sqlite_engine(u: sa.URL) -> sa.Engine:
     if memory:
         kwargs["poolclass"] = StaticPool
     else:
-        Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        Path(str(u.database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(u, **kwargs)
 
     @event.listens_for(engine, "connect")

@@ -121,7 +121,7 @@ def pg_read(dbapi_conn: Any, ids: list[int], lo: int | None, hi: int | None
     ext = int.from_bytes(buf[15:19], "big")
     start = 19 + ext
     count = (len(buf) - start - 2) // _PG_ROW.itemsize
-    rows = np.frombuffer(bytes(buf), dtype=_PG_ROW, count=count, offset=start)
+    rows = np.frombuffer(buf, dtype=_PG_ROW, count=count, offset=start)
     if count and not (rows["n"] == 3).all():
         raise RuntimeError("unexpected COPY BINARY row layout from PostgreSQL")
     pos = {sid: i for i, sid in enumerate(ids)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -64,17 +64,20 @@ def ns_to_ts(col: list[Any]) -> pd.Series:
 
 # -- alert events ---------------------------------------------------------------------
 
-def alert_rows(frame: object, default_host: str) -> list[dict[str, Any]]:
+def alert_rows(given: object, default_host: str) -> list[dict[str, Any]]:
     """Validate an alert-events frame; every problem names its column. All or nothing."""
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"write_alert_events expects a DataFrame with columns {list(ALERT_COLUMNS)}, "
-                        f"got {type(frame).__name__}")
+    if not isinstance(given, pd.DataFrame):
+        raise TypeError("write_alert_events expects a DataFrame with columns "
+                        f"{list(ALERT_COLUMNS)}, "
+                        f"got {type(given).__name__}")
+    frame: pd.DataFrame = given
     if "ts" not in frame.columns and "since" in frame.columns:
         frame = frame.rename(columns={"since": "ts"})
     missing = [c for c in ("ts", "metric", "severity", "state") if c not in frame.columns]
     if missing:
         raise ValueError(f"alert events frame lacks column(s) {missing}; expected "
-                         f"{list(ALERT_COLUMNS)} (host, labels, value, threshold, message optional)")
+                         f"{list(ALERT_COLUMNS)} "
+                         "(host, labels, value, threshold, message optional)")
     n = len(frame)
     if n == 0:
         return []
@@ -83,7 +86,8 @@ def alert_rows(frame: object, default_host: str) -> list[dict[str, Any]]:
     except (TypeError, ValueError) as exc:
         raise ValueError(f"alert events column 'ts' must hold timestamps ({exc})") from None
     if ts.isna().any():
-        raise ValueError(f"alert events column 'ts' has {int(ts.isna().sum())} missing/unparseable value(s)")
+        raise ValueError(f"alert events column 'ts' has {int(ts.isna().sum())} "
+                         "missing/unparseable value(s)")
     ts_ns = pd.DatetimeIndex(ts).as_unit("ns").asi8
 
     def strings(name: str, default: str | None = None, allow_empty: bool = True) -> list[str]:
@@ -94,7 +98,8 @@ def alert_rows(frame: object, default_host: str) -> list[dict[str, Any]]:
             if v is None or (isinstance(v, float) and math.isnan(v)):
                 v = default if default is not None else ""
             if not isinstance(v, str) or (not allow_empty and not v):
-                raise ValueError(f"alert events column {name!r} must hold non-empty strings, got {v!r}")
+                raise ValueError(f"alert events column {name!r} must hold non-empty strings, "
+                                 f"got {v!r}")
             out.append(v)
         return out
 
@@ -113,7 +118,8 @@ def alert_rows(frame: object, default_host: str) -> list[dict[str, Any]]:
     if wrong:
         raise ValueError(f"alert events column 'state' has {wrong}; allowed: {list(ALERT_STATES)}")
     cols = {
-        "ts": ts_ns.tolist(), "host": strings("host", default_host), "metric": strings("metric", allow_empty=False),
+        "ts": ts_ns.tolist(), "host": strings("host", default_host),
+        "metric": strings("metric", allow_empty=False),
         "labels": strings("labels"), "severity": strings("severity", allow_empty=False),
         "state": states, "value": numbers("value"), "threshold": numbers("threshold"),
         "message": strings("message"),
@@ -121,8 +127,8 @@ def alert_rows(frame: object, default_host: str) -> list[dict[str, Any]]:
     return [dict(zip(cols, row)) for row in zip(*cols.values())]
 
 
-def alerts_frame(rows: list[Any]) -> pd.DataFrame:
-    cols = list(zip(*rows)) if rows else [[] for _ in ALERT_COLUMNS]
+def alerts_frame(rows: Sequence[Any]) -> pd.DataFrame:
+    cols: list[Sequence[Any]] = list(zip(*rows)) if rows else [[] for _ in ALERT_COLUMNS]
     data: dict[str, pd.Series] = {}
     for name, col in zip(ALERT_COLUMNS, cols):
         if name == "ts":
@@ -136,7 +142,7 @@ def alerts_frame(rows: list[Any]) -> pd.DataFrame:
 
 # -- actions --------------------------------------------------------------------------
 
-def action_record(row: Mapping[str, Any]) -> dict[str, Any]:
+def action_record(row: Any) -> dict[str, Any]:
     """One actions row as a dict: JSON decoded, times as UTC Timestamps (None when unset)."""
     out: dict[str, Any] = {}
     for c in ACTION_COLUMNS:
@@ -155,7 +161,7 @@ def action_record(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def actions_frame(rows: list[Mapping[str, Any]]) -> pd.DataFrame:
+def actions_frame(rows: Sequence[Any]) -> pd.DataFrame:
     data: dict[str, pd.Series] = {}
     for c in ACTION_COLUMNS:
         col = [r[c] for r in rows]

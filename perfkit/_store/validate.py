@@ -85,11 +85,12 @@ def _is_utc_ns(dtype: object) -> bool:
             and str(dtype.tz) == "UTC")
 
 
-def prepare(frame: object, default_host: str) -> tuple[Batch, int, list[str]]:
+def prepare(given: object, default_host: str) -> tuple[Batch, int, list[str]]:
     """(the valid rows as a Batch, number of rows rejected, problem descriptions)."""
-    if not isinstance(frame, pd.DataFrame):
+    if not isinstance(given, pd.DataFrame):
         raise TypeError(f"Store.write expects a samples DataFrame with columns "
-                        f"{list(SAMPLE_COLUMNS)}, got {type(frame).__name__}")
+                        f"{list(SAMPLE_COLUMNS)}, got {type(given).__name__}")
+    frame: pd.DataFrame = given
     missing = [c for c in ("ts", "metric", "value") if c not in frame.columns]
     if missing:
         raise ValueError(f"samples frame lacks column(s) {missing}; expected "

@@ -17,9 +17,12 @@ from .shift import last_shift
 
 __all__ = ["ArrayForecast", "forecast_array", "MIN_POINTS", "METHODS", "trend_gate"]
 
-MIN_POINTS = {"naive": 2, "linear": 3, "theil_sen": 5, "ets": 3, "ses": 3, "damped": 8,
+MIN_POINTS = {"naive": 2, "linear": 3, "theil_sen": 5, "ets": 3, "ses": 3, "damped": 3,
               "auto": 3, "seasonal": 3}
 """Minimum finite observations each method needs (``seasonal`` also needs two seasons)."""
+
+DAMPED_MIN = 8
+"""Below this many points ``damped`` (and auto's trend branch) falls back to SES."""
 
 METHODS = ("auto", "linear", "theil_sen", "ets", "ses", "damped", "seasonal", "naive")
 
@@ -88,7 +91,7 @@ def _theil_sen(x, y, x_new, level):
 
 
 def _ets(y, steps, level, kind, fit=False):
-    if kind == "damped" and len(y) < MIN_POINTS["damped"]:
+    if kind == "damped" and len(y) < DAMPED_MIN:
         kind = "ses"
     f = fit_ets(y, kind)
     h = np.arange(1, steps + 1)
@@ -213,7 +216,7 @@ def _auto(x, y, x_new, steps, level, step):
     earlier, in :func:`forecast_array`, on the whole series."""
     label, p, pct = trend_gate(x, y)
     h = np.arange(1, steps + 1)
-    if label != "stable" and len(y) >= MIN_POINTS["damped"]:
+    if label != "stable" and len(y) >= DAMPED_MIN:
         out, f = _ets(y, steps, level, "damped", fit=True)
         paths = f.levels[:, None] + _phi_sum(f.phi, h)[None, :] * f.slopes[:, None]
     else:
@@ -295,7 +298,7 @@ def _dispatch(x, y, x_new, steps, level, method, step):
         return _ets(y, steps, level, method)
     if method == "ets":
         a = _ets(y, steps, level, "ses")
-        if len(y) < MIN_POINTS["damped"]:
+        if len(y) < DAMPED_MIN:
             return a
         b = _ets(y, steps, level, "damped")
         return a if a.stats["aic"] <= b.stats["aic"] else b

@@ -124,6 +124,8 @@ def split_series(data, labels: bool | None = None) -> list[Series]:
         keep = np.ones(len(mc), bool)
     if not keep.all():
         mc, lc, ts, val = mc[keep], lc[keep], ts[keep], val[keep]
+    if len(ts) == 0:
+        return []
     codes = mc.astype(np.int64) * max(len(lu), 1) + lc
     order = np.argsort(codes, kind="stable")
     codes, ts, val = codes[order], ts[order], val[order]

@@ -137,13 +137,18 @@ def _shared_axis(x: np.ndarray, y: np.ndarray) -> LinearFit:
         b = min(a + _CHUNK, k)
         yy = y[a:b]
         yb = yy.mean(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            sl = (yy @ xc) / sxx if sxx > 0 else np.full(b - a, np.nan)   # sum(xc) == 0
         r = yy - yb[:, None]
-        sst[a:b] = np.einsum("ij,ij->i", r, r)
-        r -= sl[:, None] * xc
-        sse[a:b] = np.einsum("ij,ij->i", r, r)
-        ybar[a:b], slope[a:b] = yb, sl
+        sxy = r @ xc
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sl = sxy / sxx if sxx > 0 else np.full(b - a, np.nan)
+        st = np.einsum("ij,ij->i", r, r)
+        se = st - sl * sxy                    # = sum((r - sl * xc) ** 2), exact algebra
+        # near-perfect lines lose digits to cancellation: recompute those from residuals
+        tight = ~(se > 1e-8 * st)
+        if tight.any():
+            rr = r[tight] - sl[tight, None] * xc
+            se[tight] = np.einsum("ij,ij->i", rr, rr)
+        ybar[a:b], slope[a:b], sst[a:b], sse[a:b] = yb, sl, st, se
     n = np.full(k, float(m))
     return LinearFit(n, np.full(k, xbar), ybar, np.full(k, sxx), slope, ybar - slope * xbar,
                      sse, sst)

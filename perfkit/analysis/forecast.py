@@ -73,8 +73,8 @@ def forecast(frame, horizon="30min", level: float = 0.8, method: str = "auto", *
     its last level shift (``perfkit.analysis.shift.last_shift``; ruptures PELT,
     l2 cost), so a disk cleanup or a deploy does not bend the forecast.
 
-    Minimum data: 3 finite points (``naive`` 2, ``theil_sen`` 5, ``damped`` 8;
-    fewer for ``damped`` falls back to SES); a series with fewer is left out and
+    Minimum data: 3 finite points (``naive`` 2, ``theil_sen`` 5; ``damped`` and
+    auto's trend branch fall back to SES below 8 points); a series with fewer is left out and
     named in ``result.attrs["skipped"]`` (a single Series raises ``ValueError``).
     A constant series gives a constant forecast with a zero-width interval
     (``model="constant"``). NaN / inf samples are dropped; gaps are allowed

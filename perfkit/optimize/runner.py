@@ -273,27 +273,28 @@ class Optimizer:
         stats = cache.stats() if cache is not None and callable(getattr(cache, "stats", None)) \
             else None
         recs = recommend(frame, alerts, statements=statements, cache_stats=stats)
-        self.last_recommendations = recs
-        self.last_skipped = []
         known = set(registry.names())
         results: list[ActionResult] = []
+        skipped: list[dict[str, Any]] = []
         for rec in recs.itertuples(index=False):
             if len(results) >= self.max_per_cycle:
-                self.last_skipped.append({"action": rec.action, "target": rec.target,
-                                          "why": f"max_per_cycle={self.max_per_cycle} reached"})
+                skipped.append({"action": rec.action, "target": rec.target,
+                                "why": f"max_per_cycle={self.max_per_cycle} reached"})
                 continue
             wait = self.in_cooldown(rec.action, rec.target)
             if wait > 0 or rec.action not in known:
                 why = f"cooldown: {wait:.0f} s left" if wait > 0 else "action not registered"
-                self.last_skipped.append({"action": rec.action, "target": rec.target, "why": why})
+                skipped.append({"action": rec.action, "target": rec.target, "why": why})
                 continue
             try:
                 results.append(self.run(rec.action, rec.params, requested_by="auto",
                                         target=rec.target))
             except Exception as exc:  # noqa: BLE001 - e.g. params no longer valid
                 log.exception("automatic %s failed", rec.action)
-                self.last_skipped.append({"action": rec.action, "target": rec.target,
-                                          "why": f"{type(exc).__name__}: {exc}"})
+                skipped.append({"action": rec.action, "target": rec.target,
+                                "why": f"{type(exc).__name__}: {exc}"})
+        # Published whole at the end, so a reader never sees a half-built cycle.
+        self.last_recommendations, self.last_skipped = recs, skipped
         return results
 
     @property

@@ -100,6 +100,7 @@ class Runtime:
         self._lock = threading.Lock()
         self._last_status = StoreStatus(True, "")
         self._last_pages: dict[tuple[Any, ...], Page] = {}
+        self._last_hosts: list[str] | None = None
         if self.embedded:
             from perfkit.monitor import Monitor
 
@@ -186,11 +187,21 @@ class Runtime:
         return self._last_status
 
     def hosts(self) -> list[str]:
-        """Hosts with samples in the store; this server's own host first (all-in-one)."""
-        found = self.store.hosts()
+        """Hosts with samples in the store; this server's own host first (all-in-one).
+
+        While the store does not answer: the list it gave last (so the page keeps
+        its selection), or the error when it never answered.
+        """
+        try:
+            found = self.store.hosts()
+        except Exception:
+            if self._last_hosts is None:
+                raise
+            return list(self._last_hosts)
         own = self.host
         if own is not None:
             found = [own] + [h for h in found if h != own]
+        self._last_hosts = found
         return found
 
     def page(self, *, window: str, horizon: str, host: str | None, refresh_s: float

@@ -1,0 +1,169 @@
+"""The page logic in perfkit.views and the figures in perfkit.plots, without Streamlit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from perfkit import plots
+from perfkit.catalog import CORE_METRICS
+from perfkit.store import Store
+from perfkit.views import (PageCache, Runtime, WindowLoader, action_rows, build_page, downsample,
+                           fit_window, metric_overview, probe_store)
+
+
+def _frame(n: int, metrics=("system.cpu_usage",), host: str = "h", end=None, step="1s",
+           seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    end = end if end is not None else pd.Timestamp.now(tz="UTC").floor("s")
+    ts = pd.date_range(end=end, periods=n, freq=step)
+    return pd.concat([pd.DataFrame({"ts": ts, "host": host, "metric": m, "labels": "",
+                                    "value": 50 + rng.normal(0, 5, n)}) for m in metrics],
+                     ignore_index=True)
+
+
+def test_downsample_keeps_every_extreme_and_cuts_each_series() -> None:
+    f = _frame(20_000, metrics=("system.cpu_usage", "cache.hit_rate"))
+    f.loc[1234, "value"] = 99.5          # a one-second spike in the first series
+    f.loc[20_000 + 777, "value"] = 0.5   # a one-second dip in the second
+    d = downsample(f, 500)
+    sizes = d.groupby("metric").size()
+    assert (sizes <= 502).all() and (sizes >= 400).all()
+    assert d["value"].max() == 99.5 and d["value"].min() == 0.5
+    for m, g in d.groupby("metric"):
+        assert g["ts"].is_monotonic_increasing
+        assert g["value"].max() == f[f.metric == m]["value"].max()
+        assert g["value"].min() == f[f.metric == m]["value"].min()
+    # rows are kept, never invented: every displayed row is a measured one
+    assert len(d.merge(f, on=list(f.columns))) == len(d)
+    short = _frame(100)
+    pd.testing.assert_frame_equal(downsample(short, 500), short)
+    with pytest.raises(ValueError, match="max_points"):
+        downsample(f, 3)
+
+
+def test_window_loader_fetches_only_new_rows_and_matches_a_full_read(sqlite_url: str) -> None:
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    store = Store(sqlite_url)
+    store.write(_frame(600, metrics=CORE_METRICS[:3], end=now - pd.Timedelta("60s")))
+    loader = WindowLoader(store, overlap="5s")
+    first = loader.frame("5min", now=now)
+    assert loader.last_fetch_rows == len(first) > 0
+    store.write(_frame(30, metrics=CORE_METRICS[:3], end=now + pd.Timedelta("29s"), seed=1))
+    later = now + pd.Timedelta("30s")
+    second = loader.frame("5min", now=later)
+    assert loader.last_fetch_rows < len(second) / 3  # only the tail was read
+    full = store.samples(since=later - pd.Timedelta("5min"))
+    key = ["metric", "ts"]
+    pd.testing.assert_frame_equal(second.sort_values(key, ignore_index=True),
+                                  full.sort_values(key, ignore_index=True))
+    with pytest.raises(ValueError, match="not a duration"):
+        loader.frame("fortnight")
+    store.close()
+
+
+def test_fit_window_is_bounded() -> None:
+    assert fit_window("24h", "30min") == pd.Timedelta("2h")
+    assert fit_window("15min", "6h") == pd.Timedelta("15min")
+    assert fit_window("1h", "5min") == pd.Timedelta("30min")
+
+
+def test_metric_overview_reads_direction_for_the_trend_arrow() -> None:
+    f = _frame(60, metrics=("system.cpu_usage", "cache.hit_rate"))
+    trends = pd.DataFrame({"metric": ["system.cpu_usage", "cache.hit_rate"], "labels": ["", ""],
+                           "trend": ["increasing", "increasing"]})
+    ov = metric_overview(f, trends).set_index("metric")
+    assert ov.loc["system.cpu_usage", "arrow"] == "↑" and ov.loc["system.cpu_usage", "bad_trend"]
+    assert not ov.loc["cache.hit_rate", "bad_trend"]  # a rising hit rate is good
+    assert ov.loc["system.cpu_usage", "current"] == pytest.approx(
+        f[f.metric == "system.cpu_usage"]["value"].iloc[-1])
+    assert ov.loc["database.query_time", "missing"]
+    assert set(ov.index) == set(CORE_METRICS)
+
+
+def test_build_page_and_tick_cache(sqlite_url: str) -> None:
+    store = Store(sqlite_url)
+    f = _frame(900, metrics=CORE_METRICS, step="2s")
+    f.loc[f.metric == "system.memory_usage", "value"] = 97.0
+    store.write(f)
+    page = build_page(store, window="30min", horizon="30min")
+    assert not page.errors, page.errors
+    assert page.score.overall is not None and page.score.overall < 100
+    assert "system.memory_usage" in set(page.active_alerts["metric"])
+    assert "memory_optimization" in set(page.recommendations["action"])
+    assert set(page.forecasts["metric"]) == set(CORE_METRICS)
+    cache = PageCache(store)
+    a = cache.get(window="30min", horizon="30min", host=None, refresh_s=10, now=1000.0)
+    b = cache.get(window="30min", horizon="30min", host=None, refresh_s=10, now=1009.0)
+    c = cache.get(window="30min", horizon="30min", host=None, refresh_s=10, now=1010.0)
+    assert a is b and c is not a
+    store.close()
+
+
+def test_actions_only_run_registered_names_with_valid_params(sqlite_url: str) -> None:
+    rt = Runtime(sqlite_url, embedded=False)
+    with pytest.raises(ValueError, match="unknown action"):
+        rt.act("DROP TABLE samples; --", host="h")
+    with pytest.raises(ValueError):
+        rt.act("memory_optimization", {"generation": "2; import os"}, host="h")
+    assert len(rt.store.actions()) == 0
+    t = rt.act("memory_optimization", {"generation": 1}, host="h", dry_run=True)
+    row = rt.store.actions().iloc[0]
+    assert (row["id"], row["status"], row["params"]["generation"], bool(row["dry_run"])) == \
+        (t.action_id, "pending", 1, True)
+    with pytest.raises(RuntimeError, match="viewer"):
+        rt.set_monitoring(True)
+    rt.close()
+
+
+def test_probe_reports_an_unreachable_store() -> None:
+    store = Store("postgresql://postgres@127.0.0.1:1/nowhere")
+    st = probe_store(store)
+    assert not st.ok and "127.0.0.1:1" in st.url and st.error
+    assert "127.0.0.1:1" in st.message and "recovers by itself" in st.message
+    store.close()
+
+
+def test_figures_draw_thresholds_forecast_band_and_states() -> None:
+    f = _frame(5000, metrics=("system.cpu_usage",))
+    fc = pd.DataFrame({"metric": "system.cpu_usage",
+                       "ts": pd.date_range(f.ts.max(), periods=10, freq="1min"),
+                       "mean": 50.0, "lower": 40.0, "upper": 60.0})
+    fig = plots.metric_figure(f, "system.cpu_usage", forecast=fc, max_points=300)
+    assert isinstance(fig, go.Figure)
+    line = fig.data[0]
+    assert len(line.y) <= 305
+    assert {s.name for s in fig.data} >= {"h", "forecast", "forecast interval"}
+    levels = sorted(s["y0"] for s in fig.layout.shapes)
+    assert levels == [70, 90]  # the catalogue's warning and critical lines
+    gauge = plots.health_gauge(72.5)
+    assert gauge.data[0].value == 72.5
+    groups = plots.group_scores_figure({"system": 90.0, "cache": None})
+    assert list(groups.data[0].text) == ["90", "missing"]
+    ev = pd.DataFrame({"ts": pd.to_datetime(["2026-01-01 00:00", "2026-01-01 00:05"], utc=True),
+                       "metric": "system.cpu_usage", "severity": "warning",
+                       "state": ["firing", "resolved"]})
+    tl = plots.alert_timeline_figure(ev)
+    assert tl.data[0].x[0] == pytest.approx(300_000)  # five minutes, in ms
+    acts = pd.DataFrame({"id": [1, 2], "requested_at": pd.to_datetime(["2026-01-01"] * 2, utc=True),
+                         "action": "memory_optimization", "status": ["done", "failed"],
+                         "verdict": ["improved", None], "dry_run": [False, False],
+                         "requested_by": "dashboard"})
+    ah = plots.action_history_figure(acts)
+    assert {t.name for t in ah.data} == {"improved", "failed"}
+
+
+def test_action_rows_summarise_before_and_after() -> None:
+    acts = pd.DataFrame({"id": [1, 2], "requested_at": pd.to_datetime(["2026-01-01"] * 2, utc=True),
+                         "host": "h", "action": ["memory_optimization", "cache_optimization"],
+                         "dry_run": [False, True], "requested_by": "dashboard",
+                         "status": ["done", "pending"], "verdict": ["improved", None],
+                         "before": [{"process.rss": 200.0}, None],
+                         "after": [{"process.rss": 150.0}, None], "error": [None, None],
+                         "duration_s": [0.5, np.nan]})
+    rows = action_rows(acts)
+    assert list(rows["id"]) == [2, 1]
+    assert list(rows["outcome"]) == ["pending", "improved"]
+    assert rows.loc[rows.id == 1, "change"].iloc[0] == "process.rss: 200 → 150"
