@@ -20,8 +20,12 @@ from time import perf_counter, perf_counter_ns
 import prometheus_client
 import sqlalchemy as sa
 
-from perfkit.collectors import (ApplicationCollector, CacheCollector, DatabaseCollector,
-                                SystemCollector)
+from perfkit.collectors import (
+    ApplicationCollector,
+    CacheCollector,
+    DatabaseCollector,
+    SystemCollector,
+)
 from perfkit.recorder import Recorder
 
 N = 200_000

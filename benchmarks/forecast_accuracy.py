@@ -28,7 +28,6 @@ Nothing is tuned per file: every method runs with the same settings everywhere.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -40,7 +39,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from perfkit.analysis._core import forecast_array  # noqa: E402
+from perfkit.analysis._core import forecast_array
 
 # label -> (perfkit method, shift detection)
 METHODS = {

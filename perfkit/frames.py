@@ -71,6 +71,14 @@ def as_samples(frame: pd.DataFrame, *, drop_invalid: bool = False) -> pd.DataFra
     if missing:
         raise ValueError(f"samples frame lacks column(s) {missing}; "
                          f"expected {list(SAMPLE_COLUMNS)}")
+    null = frame["metric"].isna() | frame["ts"].isna()
+    if "host" in frame:
+        null |= frame["host"].isna()
+    if null.any():
+        if not drop_invalid:
+            raise ValueError(f"{int(null.sum())} row(s) with a missing ts, host or metric "
+                             f"(first at position {int(null.to_numpy().argmax())}); fill or drop them")
+        frame = frame[~null]
     out = pd.DataFrame({
         "ts": _utc(frame["ts"]),
         "host": frame["host"].astype(str) if "host" in frame else "",

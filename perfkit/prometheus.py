@@ -73,28 +73,34 @@ def render(frame: pd.DataFrame, *, prefix: str = "perfkit_") -> str:
     """Exposition text for a samples frame holding one row per series (its latest value)."""
     if frame.empty:
         return ""
-    f = frame.assign(_family=[prometheus_name(x, prefix) for x in frame["metric"]])
-    f = f.sort_values(["_family", "metric", "host", "labels"], kind="stable")
+    names: dict[str, str] = {}
+    rows = sorted(
+        (names.setdefault(m, prometheus_name(m, prefix)), m, str(h), str(lab), float(v))
+        for m, h, lab, v in zip(frame["metric"], frame["host"], frame["labels"], frame["value"]))
+    sources: dict[str, list[str]] = {}
+    for m, family in names.items():
+        sources.setdefault(family, []).append(m)
     lines: list[str] = []
-    for family, rows in f.groupby("_family", sort=False):
-        sources = list(dict.fromkeys(rows["metric"]))
-        meta = find_metric(sources[0]) if len(sources) == 1 else None
-        text = f"{meta.description} ({meta.unit})" if meta and meta.description else \
-            f"perfkit metric {', '.join(sources)}"
-        lines.append(f"# HELP {family} {_escape_help(text)}")
-        lines.append(f"# TYPE {family} gauge")
-        seen: set[tuple[tuple[str, str], ...]] = set()
-        for metric, host, labels, value in zip(rows["metric"], rows["host"], rows["labels"],
-                                               rows["value"]):
-            pairs = {"host": str(host)}
-            for k, v in parse_labels(str(labels)).items():
-                pairs.setdefault(_label_name(k), v)
-            if len(sources) > 1:  # two perfkit names mapped onto one family: keep them apart
-                pairs["perfkit_metric"] = str(metric)
-            key = tuple(sorted(pairs.items()))
-            if key in seen:  # a series may appear once per scrape
-                continue
-            seen.add(key)
-            body = ",".join(f'{k}="{_escape_value(v)}"' for k, v in key)
-            lines.append(f"{family}{{{body}}} {_format_value(float(value))}")
+    family = None
+    seen: set[tuple[tuple[str, str], ...]] = set()
+    for fam, metric, host, labels, value in rows:
+        shared = len(sources[fam]) > 1
+        if fam != family:
+            family, seen = fam, set()
+            meta = None if shared else find_metric(metric)
+            text = f"{meta.description} ({meta.unit})" if meta and meta.description else \
+                f"perfkit metric {', '.join(sorted(sources[fam]))}"
+            lines.append(f"# HELP {fam} {_escape_help(text)}")
+            lines.append(f"# TYPE {fam} gauge")
+        pairs = {"host": host}
+        for k, v in parse_labels(labels).items():
+            pairs.setdefault(_label_name(k), v)
+        if shared:  # two perfkit names mapped onto one family: keep them apart
+            pairs["perfkit_metric"] = metric
+        key = tuple(sorted(pairs.items()))
+        if key in seen:  # a series may appear once per scrape
+            continue
+        seen.add(key)
+        body = ",".join(f'{k}="{_escape_value(v)}"' for k, v in key)
+        lines.append(f"{fam}{{{body}}} {_format_value(value)}")
     return "\n".join(lines) + "\n"

@@ -44,7 +44,7 @@ def test_ets_filter_and_interval_match_statsmodels(damped):
     rng = np.random.default_rng(5)
     y = 50 + np.cumsum(rng.normal(0.1, 1, 200))
     a, b, p = (0.4, 0.1, 0.9) if damped else (0.4, 0.0, 1.0)
-    kw = dict(trend="add", damped_trend=True, initial_trend=0.0) if damped else {}
+    kw = {"trend": "add", "damped_trend": True, "initial_trend": 0.0} if damped else {}
     mod = ETSModel(pd.Series(y), error="add", initialization_method="known",
                    initial_level=y[0], **kw)
     res = mod.smooth([a, b, p] if damped else [a])
@@ -161,3 +161,37 @@ def test_falling_hit_rate_predicted_to_cross():
     p = predicted_alerts(s, "2h")       # now ~69 %: critical (60 %) in about 1 h 10 min
     assert list(p["severity"]) == ["critical"] and p["message"].iloc[0].startswith(
         "cache.hit_rate falls to 60 % in")
+
+
+def test_seasonal_chosen_with_two_days_and_tracks_the_cycle():
+    rng = np.random.default_rng(14)
+    ts = pd.date_range("2026-01-01", periods=3 * 288, freq="5min", tz="UTC")
+    phase = 2 * np.pi * np.arange(len(ts)) / 288
+    s = pd.Series(50 + 20 * np.sin(phase) + rng.normal(0, 1, len(ts)), ts,
+                  name="system.cpu_usage")
+    f = forecast(s, "6h")
+    assert (f["model"] == "seasonal").all()
+    truth = 50 + 20 * np.sin(2 * np.pi * np.arange(len(ts), len(ts) + 72) / 288)
+    assert np.abs(f["mean"].to_numpy() - truth).max() < 3
+    assert ((truth >= f["lower"]) & (truth <= f["upper"])).mean() > 0.9
+    with pytest.raises(ValueError, match="two seasons"):
+        forecast(s.iloc[:300], method="seasonal")
+
+
+def test_shift_found_in_a_long_series():
+    rng = np.random.default_rng(15)
+    y = rng.normal(0, 1, 6000)
+    y[4500:] += 4
+    from perfkit.analysis import last_shift
+    assert abs(last_shift(y) - 4500) <= 6                 # block means of 6 points
+    ramp = np.arange(6000) * 0.01 + rng.normal(0, 1, 6000)
+    assert last_shift(ramp) == 0                           # a ramp is not a shift
+
+
+def test_time_to_threshold_already_past_and_no_thresholds():
+    ts = pd.date_range("2026-01-01", periods=30, freq="1min", tz="UTC")
+    s = pd.Series(95 + np.random.default_rng(16).normal(0, 0.1, 30), ts, name="system.cpu_usage")
+    t = time_to_threshold(s, "1h").set_index("severity")
+    assert t.loc["critical", "eta_expected"] == pd.Timedelta(0)
+    assert "already at or above 90 %" in t.loc["critical", "message"]
+    assert time_to_threshold(s.rename("orders.custom"), "1h").empty

@@ -122,5 +122,5 @@ def test_theil_sen_ignores_a_burst():
     x = np.arange(100) / 60
     y = 10 + 3 * x
     y[40:48] += 50
-    b, a = theil_sen(x, y)
+    b, _ = theil_sen(x, y)
     assert b == pytest.approx(3.0, rel=1e-6)

@@ -71,3 +71,11 @@ def test_to_wide_pivots_unlabelled_rows():
     wide = perfkit.to_wide(frame)
     assert wide.loc[ts, "x.a"] == 1.0 and wide.loc[ts, "x.b"] == 2.0
     assert to_wide(frame, labels=True).loc[ts, "x.a{endpoint=e}"] == 9.0
+
+
+def test_missing_metric_or_host_is_rejected_not_stringified():
+    frame = pd.DataFrame({"ts": [pd.Timestamp("2026-01-01", tz="UTC")] * 2,
+                          "host": ["a", None], "metric": ["x.y", "x.y"], "value": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="missing ts, host or metric"):
+        as_samples(frame)
+    assert as_samples(frame, drop_invalid=True)["host"].tolist() == ["a"]

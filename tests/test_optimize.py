@@ -158,6 +158,16 @@ def test_recommend_orders_by_severity_and_explains_impact():
     assert q["priority"] < d["priority"]
 
 
+def test_recommend_uses_only_firing_alerts_given():
+    frame = frame_of([("system.memory_usage", 50.0)])
+    given = pd.DataFrame({"metric": ["system.memory_usage", "cache.hit_rate"], "labels": ["", ""],
+                          "severity": ["critical", "critical"], "state": ["firing", "resolved"],
+                          "value": [96.0, 10.0], "threshold": [95.0, 60.0]})
+    recs = recommend(frame, given)
+    assert list(recs["action"]) == ["memory_optimization"]
+    assert recs.iloc[0]["evidence"][0]["value"] == 96.0
+
+
 def test_recommend_collapses_duplicates_for_one_target():
     frame = frame_of([("system.memory_usage", 97.0), ("system.memory_available", 0.1)])
     recs = recommend(frame)

@@ -13,6 +13,19 @@ from .summary import jsonable, summary
 from .threshold import predicted_alerts, time_to_threshold
 from .trend import trends
 
-__all__ = ["trends", "forecast", "time_to_threshold", "predicted_alerts", "alerts",
-           "alert_transitions", "AlertRule", "resolve_rules", "score", "Score", "summary",
-           "jsonable", "change_points", "last_shift"]
+__all__ = [
+           "AlertRule",
+           "Score",
+           "alert_transitions",
+           "alerts",
+           "change_points",
+           "forecast",
+           "jsonable",
+           "last_shift",
+           "predicted_alerts",
+           "resolve_rules",
+           "score",
+           "summary",
+           "time_to_threshold",
+           "trends",
+]

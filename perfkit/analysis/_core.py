@@ -15,7 +15,7 @@ from ._ets import _phi_sum, fit_ets
 from ._linear import ols_batch, ols_predict, theil_sen
 from .shift import last_shift
 
-__all__ = ["ArrayForecast", "forecast_array", "MIN_POINTS", "METHODS", "trend_gate"]
+__all__ = ["METHODS", "MIN_POINTS", "ArrayForecast", "forecast_array", "trend_gate"]
 
 MIN_POINTS = {"naive": 2, "linear": 3, "theil_sen": 5, "ets": 3, "ses": 3, "damped": 3,
               "auto": 3, "seasonal": 3}
@@ -133,10 +133,10 @@ def _seasonal_parts(x, y, step, season_hours):
     Hyndman 2006). Pure numpy: ~1 ms for a week of 5-minute samples (STL with a
     288-sample period takes seconds).
     """
-    period = int(round(season_hours / step))
+    period = round(season_hours / step)
     if period < 2 or (x[-1] - x[0]) < 2 * season_hours:
         return None
-    g, v = _regular(x, y, step)
+    _, v = _regular(x, y, step)
     n = len(v)
     if n < 2 * period + 1:
         return None

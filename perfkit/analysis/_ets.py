@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["EtsFit", "fit_ets", "ets_filter"]
+__all__ = ["EtsFit", "ets_filter", "fit_ets"]
 
 _ALPHAS = np.round(np.arange(0.05, 1.0001, 0.05), 4)
 _BETAS_REL = np.array([0.02, 0.05, 0.1, 0.2, 0.4])    # beta = rel * alpha

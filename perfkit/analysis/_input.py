@@ -38,11 +38,11 @@ class Series:
             return 0.0
         return float(np.median(np.diff(self.ts)))
 
-    def since(self, start_ns: float) -> "Series":
+    def since(self, start_ns: float) -> Series:
         i = int(np.searchsorted(self.ts, start_ns, side="right"))
         return Series(self.metric, self.labels, self.ts[i:], self.values[i:])
 
-    def until(self, end_ns: float) -> "Series":
+    def until(self, end_ns: float) -> Series:
         i = int(np.searchsorted(self.ts, end_ns, side="right"))
         return Series(self.metric, self.labels, self.ts[:i], self.values[:i])
 
@@ -176,10 +176,10 @@ def bounds_of(metric: str) -> tuple[float | None, float | None]:
 
 def fmt_duration(td: pd.Timedelta) -> str:
     """``3 h 10 min``, ``45 min``, ``2 d 3 h``, ``30 s``."""
-    secs = int(round(td.total_seconds()))
+    secs = round(td.total_seconds())
     if secs < 60:
         return f"{secs} s"
-    mins = int(round(secs / 60))
+    mins = round(secs / 60)
     d, rem = divmod(mins, 1440)
     h, m = divmod(rem, 60)
     parts = []

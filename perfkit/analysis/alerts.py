@@ -25,17 +25,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from ..catalog import find_metric, get_metric
 from ..frames import format_labels
-from ._input import as_timedelta, fmt_duration, fmt_value, split_series, to_ns
+from ._input import fmt_duration, fmt_value, split_series, to_ns
 
-__all__ = ["AlertRule", "alerts", "alert_transitions", "resolve_rules", "ALERT_COLUMNS",
-           "TRANSITION_COLUMNS"]
+__all__ = [
+    "ALERT_COLUMNS",
+    "TRANSITION_COLUMNS",
+    "AlertRule",
+    "alert_transitions",
+    "alerts",
+    "resolve_rules",
+]
 
 TRANSITION_COLUMNS = ["ts", "metric", "labels", "severity", "state", "value", "threshold",
                       "message"]
@@ -96,7 +102,10 @@ class AlertRule:
         if isinstance(h, bool) or not isinstance(h, (int, float)) or not (h >= 0):
             raise ValueError(f"hysteresis must be a number >= 0, got {h!r}")
         object.__setattr__(self, "hysteresis", float(h))
-        object.__setattr__(self, "labels", format_labels(self.labels) if self.labels else "")
+        lab = self.labels
+        if lab and not isinstance(lab, (str, Mapping)):
+            raise TypeError(f"labels must be a mapping or a 'k=v,k=v' string, got {type(lab).__name__}")
+        object.__setattr__(self, "labels", format_labels(lab) if lab else "")  # type: ignore[arg-type]
         object.__setattr__(self, "_for", _duration(self.for_, "for_"))
         object.__setattr__(self, "_keep", _duration(self.keep_firing_for, "keep_firing_for"))
 
@@ -133,15 +142,15 @@ def resolve_rules(rules=None, metrics: Iterable[str] = ()) -> dict[tuple[str, st
         return out
     if isinstance(rules, AlertRule):
         rules = [rules]
+    items: list[AlertRule] = []
     if isinstance(rules, Mapping):
-        items = []
         for name, spec in rules.items():
             specs = spec if isinstance(spec, (list, tuple)) else [spec]
             items.extend(_rule_from(name, s) for s in specs)
     else:
         items = [r if isinstance(r, AlertRule) else _rule_from(r["metric"], r) for r in rules]
     for r in items:
-        out[(r.metric, r.labels)] = r
+        out[(r.metric, str(r.labels))] = r
     return out
 
 
@@ -151,7 +160,7 @@ def _worse(v: np.ndarray, thr: float, direction: str) -> np.ndarray:
 
 def _run(ts: np.ndarray, v: np.ndarray, rule: AlertRule, severity: str, thr: float):
     """Yield (index, state) transitions of one rule over one series."""
-    d = rule.direction
+    d = str(rule.direction)
     bad = _worse(v, thr, d)
     if not bad.any():
         return []

@@ -10,7 +10,7 @@ from ._input import NS_PER_HOUR, Series, as_timedelta, bounds_of, split_series
 from ._linear import ols_batch, ols_predict
 from .shift import last_shift
 
-__all__ = ["forecast", "FORECAST_COLUMNS"]
+__all__ = ["FORECAST_COLUMNS", "forecast"]
 
 FORECAST_COLUMNS = ["metric", "labels", "ts", "step", "mean", "lower", "upper", "model", "level",
                     "n", "r2", "aic", "sigma", "fit_start"]
@@ -139,7 +139,7 @@ def _rows(s: Series, step_ns: float, fc_mean, lo, hi, model, level, stats, start
 
 def _assemble(parts: list[dict]) -> pd.DataFrame:
     ks = np.array([p["k"] for p in parts])
-    rep = lambda key: np.repeat(np.array([p[key] for p in parts], dtype=object if key in (  # noqa: E731
+    rep = lambda key: np.repeat(np.array([p[key] for p in parts], dtype=object if key in (
         "metric", "labels", "model") else None), ks)
     return pd.DataFrame({
         "metric": rep("metric"), "labels": rep("labels"),

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..catalog import CORE_METRICS, find_metric, metrics as catalog_metrics
+from ..catalog import CORE_METRICS
+from ..catalog import metrics as catalog_metrics
 from ._input import split_series, to_ns
 
-__all__ = ["Score", "score", "SCORE_GROUPS", "metric_points"]
+__all__ = ["SCORE_GROUPS", "Score", "metric_points", "score"]
 
 SCORE_GROUPS = ("system", "cache", "database", "application")
 CURRENT_WINDOW = pd.Timedelta("5min")
@@ -22,7 +23,7 @@ def metric_points(value: float, warning: float | None, critical: float | None,
     sign = 1.0 if direction == "higher" else -1.0
     w = warning if warning is not None else critical
     c = critical if critical is not None else warning
-    if w is None:
+    if w is None or c is None:
         return 100.0, "ok"
     v, w, c = sign * value, sign * w, sign * c
     if v < w:

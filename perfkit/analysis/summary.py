@@ -15,7 +15,7 @@ from .score import score as _score
 from .threshold import predicted_alerts
 from .trend import trends
 
-__all__ = ["summary", "jsonable"]
+__all__ = ["jsonable", "summary"]
 
 
 def jsonable(obj):

@@ -9,7 +9,7 @@ from ..catalog import find_metric
 from ._input import fmt_duration, fmt_value, split_series
 from .forecast import forecast
 
-__all__ = ["time_to_threshold", "predicted_alerts", "THRESHOLD_COLUMNS"]
+__all__ = ["THRESHOLD_COLUMNS", "predicted_alerts", "time_to_threshold"]
 
 THRESHOLD_COLUMNS = ["metric", "labels", "severity", "threshold", "direction", "current",
                      "eta_earliest", "eta_expected", "eta_latest",
@@ -30,7 +30,7 @@ def _first_crossing(t0: int, v0: float, ts: np.ndarray, vals: np.ndarray, thr: f
     if i == 0:
         return int(t0)
     frac = -v[i - 1] / (v[i] - v[i - 1])
-    return int(round(t[i - 1] + frac * (t[i] - t[i - 1])))
+    return round(float(t[i - 1] + frac * (t[i] - t[i - 1])))
 
 
 def time_to_threshold(frame, horizon="6h", *, level: float = 0.8, forecasts=None,

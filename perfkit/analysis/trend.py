@@ -8,7 +8,7 @@ import pandas as pd
 from ._input import NS_PER_HOUR, as_timedelta, latest_ns, split_series, to_ns
 from ._linear import ols_batch
 
-__all__ = ["trends", "TREND_COLUMNS"]
+__all__ = ["TREND_COLUMNS", "trends"]
 
 TREND_COLUMNS = ["metric", "labels", "slope_per_hour", "slope_ci_lower", "slope_ci_upper",
                  "p_value", "change_pct", "trend", "n", "start", "end"]
@@ -34,9 +34,8 @@ def trends(frame, window="30min", *, alpha: float = 0.05, min_change_pct: float 
     w = as_timedelta(window, "window").value
     series = split_series(frame, labels)
     end = to_ns(now) if now is not None else latest_ns(series)
-    cols = {c: [] for c in TREND_COLUMNS}
-    if not series:
-        return pd.DataFrame(cols)
+    if not series or end is None:
+        return pd.DataFrame({c: [] for c in TREND_COLUMNS})
     win = [s.until(end).since(end - w) for s in series]
     m = max(max(s.n for s in win), 1)
     X = np.full((len(win), m), np.nan)

@@ -123,7 +123,12 @@ class Optimizer:
         if result.id is None:
             result.id = self._record(result)
         with self._run_lock:
-            self._execute(action, result)
+            try:
+                self._execute(action, result)
+            except Exception as exc:  # noqa: BLE001 - the audit row must never stay 'running'
+                log.exception("running %s failed inside the optimizer", name)
+                result.status = "failed"
+                result.error = f"internal error: {type(exc).__name__}: {exc}"
         self._finish(result.id, status=result.status, before=result.before, after=result.after,
                      verdict=result.verdict,
                      detail={**result.detail, "target": result.target,
@@ -374,4 +379,7 @@ def _floats(values: Mapping[str, Any]) -> dict[str, float]:
 
 def _jsonable(detail: Mapping[str, Any]) -> dict[str, Any]:
     # The audit row stores JSON; anything exotic an action returns is kept as text.
-    return json.loads(json.dumps(dict(detail), default=str))
+    try:
+        return json.loads(json.dumps(dict(detail), default=str))
+    except (TypeError, ValueError) as exc:  # e.g. a circular structure
+        return {"detail_not_serialisable": f"{type(exc).__name__}: {exc}"}

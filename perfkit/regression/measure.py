@@ -56,6 +56,15 @@ class Measurement:
     ref_iterations: int = 0
     discarded: int = 0            # rounds dropped because the OS preempted the thread
     busy: bool = False            # too few undisturbed rounds: preempted ones were kept
+    rounds_executed: int = 0      # rounds run, kept or discarded
+    rounds_wall_s: float = 0.0    # wall time of the rounds phase
+    rounds_inside_s: float = 0.0  # of which inside the timed regions of the function
+
+    @property
+    def overhead_per_round(self) -> float:
+        """Seconds per round spent outside the function's timed region (reference round,
+        preemption check, GC switching, bookkeeping)."""
+        return (self.rounds_wall_s - self.rounds_inside_s) / max(self.rounds_executed, 1)
     warmup_calls: int = 0
     calibration_rounds: int = 0
     wall_s: float = 0.0           # wall time of the whole measurement, incl. warm-up
@@ -265,7 +274,7 @@ def measure(func: Callable[..., Any], args: tuple = (), kwargs: dict | None = No
     preempted = _involuntary_switches
     keep, was_enabled = s.gc, gc.isenabled()
     gc.collect()
-    now = timer()
+    now = rounds_start = timer()
     deadline = now + s.max_time
     hard_deadline = now + 4 * max(s.max_time, lo_rounds * (last_round + REFERENCE_ROUND_TIME))
     t_ref = 0.0
@@ -291,6 +300,9 @@ def measure(func: Callable[..., Any], args: tuple = (), kwargs: dict | None = No
     finally:
         if was_enabled:
             gc.enable()
+    rounds_wall = timer() - rounds_start
+    executed = len(samples) + len(spare)
+    inside = (sum(samples) + sum(a for a, _ in spare)) * n_iter
     busy = len(samples) < max(5, lo_rounds // 2)
     if busy:  # too few undisturbed rounds: use them all rather than decide on a handful
         samples += [a for a, _ in spare]
@@ -300,4 +312,6 @@ def measure(func: Callable[..., Any], args: tuple = (), kwargs: dict | None = No
     return result, Measurement(samples=samples, iterations=n_iter, warmup_calls=calls,
                                calibration_rounds=cal_rounds, wall_s=wall, gc_enabled=s.gc,
                                ref_samples=ref_samples, ref_iterations=ref_n,
-                               discarded=0 if busy else len(spare), busy=busy)
+                               discarded=0 if busy else len(spare), busy=busy,
+                               rounds_executed=executed, rounds_wall_s=rounds_wall,
+                               rounds_inside_s=inside)

@@ -52,7 +52,7 @@ def downsample(frame: pd.DataFrame, max_points: int = DEFAULT_POINTS) -> pd.Data
         return frame
     # Integer series codes and a stable argsort: far cheaper than sorting on three
     # string columns, and the store already returns each series in time order.
-    codes = frame.groupby(_KEYS, sort=False, observed=True).ngroup().to_numpy()
+    codes = _series_codes(frame)
     ts = _ns(frame["ts"])
     order = np.lexsort((ts, codes))
     codes = codes[order]
@@ -69,3 +69,14 @@ def downsample(frame: pd.DataFrame, max_points: int = DEFAULT_POINTS) -> pd.Data
 def _ns(ts: pd.Series) -> np.ndarray:
     """Epoch nanoseconds of a tz-aware timestamp column, whatever its stored unit."""
     return ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").view("int64")
+
+
+def _series_codes(frame: pd.DataFrame) -> np.ndarray:
+    """One integer per (host, metric, labels) series; straight from categorical codes."""
+    cols = [frame[k] for k in _KEYS]
+    if all(isinstance(c.dtype, pd.CategoricalDtype) for c in cols):
+        code = np.zeros(len(frame), dtype=np.int64)
+        for c in cols:
+            code = code * (len(c.cat.categories) + 1) + c.cat.codes.to_numpy().astype(np.int64)
+        return code
+    return frame.groupby(_KEYS, sort=False, observed=True).ngroup().to_numpy()

@@ -28,7 +28,7 @@ from perfkit.frames import empty_samples
 from perfkit.views.downsample import DEFAULT_POINTS, downsample
 from perfkit.views.window import WindowLoader, parse_window
 
-__all__ = ["Page", "build_page", "metric_overview", "action_rows", "PageCache", "HORIZONS", "ARROWS",
+__all__ = ["Page", "build_page", "metric_overview", "action_rows", "thin", "PageCache", "HORIZONS", "ARROWS",
            "fit_window", "GROUP_ORDER"]
 
 HORIZONS = ("15min", "30min", "1h", "2h", "6h")
@@ -45,11 +45,14 @@ GROUP_ORDER = tuple(g for g in GROUPS if g != "process")
 
 
 def fit_window(window: str | pd.Timedelta, horizon: str | pd.Timedelta) -> pd.Timedelta:
-    """How much trailing history the forecasts are fitted on: four horizons, at least 30 min,
-    at most 2 h and never more than the window shown.
+    """How much trailing history trends, forecasts and alert states are computed on: four
+    horizons, at least 30 min, at most 2 h and never more than the window shown.
 
     Older history says little about the next half hour and would make a
-    24-hour window cost 12 times the fitting time of a 2-hour one.
+    24-hour window cost 12 times the analysis time of a 2-hour one. Alert
+    states come from the same span, so an alert firing for longer than that
+    shows "since" the span's start; the Monitor's alert events in the store
+    (the timeline) keep the full history.
     """
     w, h = parse_window(window), parse_window(horizon, "horizon")
     return min(w, max(pd.Timedelta("30min"), min(_MAX_FIT, 4 * h)))
@@ -100,32 +103,56 @@ def metric_overview(frame: pd.DataFrame, trends: pd.DataFrame | None = None,
     rate). ``severity`` is the current value's threshold level. A metric
     without samples has NaN values and ``missing`` True. Several hosts: current
     is the mean of each host's last value, average the mean of all samples.
+    ``frame`` must be in time order (as the store returns it).
     """
     f = frame[frame["labels"] == ""] if len(frame) else frame
-    rows = []
-    tr = {}
+    tr: dict[str, str] = {}
     if trends is not None and len(trends):
         t = trends[trends["labels"] == ""] if "labels" in trends else trends
         tr = dict(zip(t["metric"], t["trend"]))
-    by_metric = dict(tuple(f.groupby("metric", sort=False))) if len(f) else {}
+    if len(f):
+        g = f.groupby(["metric", "host"], sort=False, observed=True)["value"]
+        current = g.last().groupby(level="metric").mean().to_dict()
+        average = f.groupby("metric", sort=False, observed=True)["value"].mean().to_dict()
+    else:
+        current, average = {}, {}
+    rows = []
     for name in metrics:
         m = find_metric(name)
-        g = by_metric.get(name)
-        if g is None or not len(g):
-            current = average = np.nan
-        else:
-            current = float(g.sort_values("ts").groupby("host")["value"].last().mean())
-            average = float(g["value"].mean())
+        cur = float(current.get(name, np.nan))
         trend = tr.get(name, "stable")
         direction = m.direction if m else "none"
         bad = (direction == "higher" and trend == "increasing") or \
               (direction == "lower" and trend == "decreasing")
         rows.append({"metric": name, "group": m.group if m else name.split(".")[0],
-                     "unit": m.unit if m else "", "current": current, "average": average,
+                     "unit": m.unit if m else "", "current": cur,
+                     "average": float(average.get(name, np.nan)),
                      "trend": trend, "arrow": ARROWS.get(trend, "→"), "bad_trend": bad,
-                     "severity": (m.severity(current) if m and np.isfinite(current) else None),
-                     "missing": not np.isfinite(current)})
+                     "severity": (m.severity(cur) if m and np.isfinite(cur) else None),
+                     "missing": not np.isfinite(cur)})
     return pd.DataFrame(rows)
+
+
+def thin(frame: pd.DataFrame, max_points: int = 720) -> pd.DataFrame:
+    """Each (host, metric) series averaged into at most ``max_points`` equal time steps.
+
+    Forecasting 7,200 one-second points per metric costs about a second each and
+    says no more about the next half hour than 720 ten-second means do; a
+    series that already has at most ``max_points`` points is left as it is.
+    The step is a whole number of seconds; each bucket is stamped at its end.
+    """
+    if len(frame) == 0:
+        return frame
+    sizes = frame.groupby(["host", "metric"], sort=False, observed=True).size()
+    if sizes.max() <= max_points:
+        return frame
+    span = (frame["ts"].max() - frame["ts"].min()).total_seconds()
+    step = max(1, int(np.ceil(span / max_points)))
+    bucket = frame["ts"].dt.floor(f"{step}s") + pd.Timedelta(seconds=step)
+    out = (frame.assign(ts=bucket)
+           .groupby(["host", "metric", "labels", "ts"], sort=False, observed=True)["value"]
+           .mean().reset_index())
+    return out.sort_values("ts", kind="stable", ignore_index=True)[list(frame.columns)]
 
 
 def action_rows(actions: pd.DataFrame) -> pd.DataFrame:
@@ -154,6 +181,13 @@ def action_rows(actions: pd.DataFrame) -> pd.DataFrame:
         change=[change(b, f) for b, f in zip(a["before"], a["after"])],
         error=a["error"].where(a["error"].notna(), ""))
     return out[cols]
+
+
+def _contract(frame: pd.DataFrame) -> pd.DataFrame:
+    # The loader keeps keys as categoricals; analysis functions get the contract's str.
+    cats = [c for c in ("host", "metric", "labels") if isinstance(frame[c].dtype,
+                                                                   pd.CategoricalDtype)]
+    return frame.astype({c: str for c in cats}) if cats else frame
 
 
 def _section(page: Page, name: str, fn: Callable[[], Any], default: Any) -> Any:
@@ -192,23 +226,28 @@ def build_page(store: Any, *, window: str | pd.Timedelta = "1h",
     # Per-endpoint and per-statement rows (labels) are for recommendations; the page's
     # charts and statistics are about the service as a whole.
     overall = frame[frame["labels"] == ""] if len(frame) else frame
-    fit = overall[overall["ts"] >= end - fit_window(td, hz)] if len(overall) else overall
-    shown = fit[fit["metric"].isin(CORE_METRICS)] if len(fit) else fit
+    fit = _contract(overall[overall["ts"] >= end - fit_window(td, hz)]) if len(overall) \
+        else overall
+    shown = _section(page, "thin", lambda: thin(fit[fit["metric"].isin(CORE_METRICS)]), fit)
     tr = _section(page, "trends", lambda: trends(fit, window=min(td, pd.Timedelta("30min")),
                                                  labels=False), None)
-    page.overview = metric_overview(frame, tr, page.metrics)
-    page.score = _section(page, "score", lambda: score(overall), None)
+    page.overview = _section(page, "overview", lambda: metric_overview(frame, tr, page.metrics),
+                             metric_overview(empty_samples(), None))
+    # The score reads the last 5 minutes (perfkit.analysis.score); hand it no more.
+    page.score = _section(page, "score", lambda: score(
+        fit[fit["ts"] >= end - pd.Timedelta("10min")] if len(fit) else fit), None)
     page.forecasts = _section(page, "forecasts",
                               lambda: forecast(shown, hz, labels=False), pd.DataFrame())
     page.crossings = _section(page, "crossings", lambda: _crossings(
         time_to_threshold(shown, hz, forecasts=page.forecasts, labels=False), shown, hz),
         pd.DataFrame())
-    page.alerts = _section(page, "alerts", lambda: alerts(overall), pd.DataFrame())
+    page.alerts = _section(page, "alerts", lambda: alerts(fit), pd.DataFrame())
     since = end - td
     page.alert_events = _section(page, "alert_events", lambda: store.alert_events(
         since=since, host=list(hosts) if hosts else None), pd.DataFrame())
     page.recommendations = _section(page, "recommendations", lambda: _recommend(
-        frame, page.active_alerts), pd.DataFrame())
+        _contract(frame[frame["ts"] >= end - fit_window(td, hz)]) if len(frame) else frame,
+        page.active_alerts), pd.DataFrame())
     page.actions = _section(page, "actions", lambda: store.actions(
         since=since, host=list(hosts) if hosts else None), pd.DataFrame())
     page.timings["total"] = time.perf_counter() - t0

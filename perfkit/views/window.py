@@ -75,7 +75,11 @@ class WindowLoader:
 
     def frame(self, window: str | pd.Timedelta = "1h", host: str | Sequence[str] | None = None,
               *, now: pd.Timestamp | None = None) -> pd.DataFrame:
-        """The samples of ``host`` over the ``window`` before ``now``; raises what the store raises."""
+        """The samples of ``host`` over the ``window`` before ``now``; raises what the store raises.
+
+        ``host``, ``metric`` and ``labels`` come back as categoricals (same
+        values; ``.astype(str)`` gives the contract's dtypes).
+        """
         td = parse_window(window)
         hosts = None if host is None else ((host,) if isinstance(host, str) else tuple(host))
         end = now if now is not None else pd.Timestamp.now(tz="UTC")
@@ -84,7 +88,8 @@ class WindowLoader:
         with self._lock:
             entry = self._entries.get(key)
         if entry is None or entry.start > start or entry.newest is None:
-            fresh = self.store.samples(host=list(hosts) if hosts else None, since=start)
+            fresh = _categorize(self.store.samples(host=list(hosts) if hosts else None,
+                                                   since=start))
             self.last_fetch_rows = len(fresh)
             entry = _Entry(fresh, start, fresh["ts"].max() if len(fresh) else None, 0.0)
         else:
@@ -92,10 +97,11 @@ class WindowLoader:
             new = self.store.samples(host=list(hosts) if hosts else None, since=cut)
             self.last_fetch_rows = len(new)
             old = entry.frame
-            old = old[(old["ts"] >= start) & (old["ts"] < cut)]
-            merged = pd.concat([old, new], ignore_index=True) if len(new) else \
-                old.reset_index(drop=True)
-            newest = merged["ts"].max() if len(merged) else None
+            # The frame is in time order: the rows to keep are one contiguous slice.
+            lo, hi = old["ts"].searchsorted(start), old["ts"].searchsorted(cut)
+            old = old.iloc[lo:hi]
+            merged = _concat(old, new) if len(new) else old.reset_index(drop=True)
+            newest = merged["ts"].iloc[-1] if len(merged) else None
             entry = _Entry(merged, start, newest, 0.0)
         entry.used = time.monotonic()
         with self._lock:
@@ -109,3 +115,30 @@ class WindowLoader:
         """Forget every kept frame (the next call reads the whole window)."""
         with self._lock:
             self._entries.clear()
+
+
+_KEYS = ("host", "metric", "labels")
+
+
+def _categorize(frame: pd.DataFrame) -> pd.DataFrame:
+    # A day of samples repeats a few dozen strings a million times: as categoricals,
+    # every filter and group-by of a refresh works on small integer codes.
+    if not len(frame):
+        return frame
+    return frame.astype({k: "category" for k in _KEYS})
+
+
+def _concat(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """``old`` (categorical keys) + ``new`` rows, keeping the categorical codes of ``old``."""
+    if not len(old):
+        return _categorize(new.reset_index(drop=True))
+    cols = {}
+    for k in _KEYS:
+        cats = old[k].cat.categories
+        extra = pd.Index(new[k].unique()).difference(cats)
+        if len(extra):
+            cats = cats.append(extra)
+            old = old.assign(**{k: old[k].cat.set_categories(cats)})
+        cols[k] = pd.Categorical(new[k], categories=cats)
+    new = new.assign(**cols)
+    return pd.concat([old, new], ignore_index=True)

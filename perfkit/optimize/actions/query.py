@@ -189,8 +189,14 @@ def _create_index(engine: sa.Engine, proposal: dict[str, Any]) -> None:
     if engine.dialect.name == "postgresql":
         # CONCURRENTLY keeps the table writable while the index builds; it needs autocommit.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql(
-                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} ({cols})")
+            try:
+                conn.exec_driver_sql(
+                    f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} ({cols})")
+            except Exception:
+                # A failed concurrent build leaves an INVALID index behind that IF NOT
+                # EXISTS would then keep skipping: remove it so a retry can build it.
+                conn.exec_driver_sql(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+                raise
             conn.exec_driver_sql(f"ANALYZE {table}")
     else:
         with engine.begin() as conn:
