@@ -93,19 +93,22 @@ def test_bench(benchmark, size):
 
 OVERHEAD_FILE = """
 import os
+import time
 import pytest
 {funcs}
 
 CASES = {{"noop": (noop, ()), "small": (loop, (600,)), "large": (loop, (100000,))}}
 
 
+# (A) defaults: what a user pays per test
 @pytest.mark.parametrize("case", list(CASES))
 def test_perf(perf, case, record):
     func, args = CASES[case]
     perf(func, *args)
-    timed = sum(perf.samples) * perf.iterations
-    record("perfkit", case, rounds=len(perf.samples), iterations=perf.iterations,
-           timed=timed, per_call=perf.stats["median"], min=perf.stats["min"])
+    m = perf.measurement
+    record("perfkit", case, rounds=m.rounds, discarded=m.discarded, iterations=m.iterations,
+           timed=sum(m.samples) * m.iterations, per_call=perf.stats["median"],
+           min=perf.stats["min"])
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -114,8 +117,35 @@ def test_bench(benchmark, case, record):
     benchmark(func, *args)
     st = benchmark.stats.stats
     iters = benchmark.stats.iterations
-    record("pytest-benchmark", case, rounds=st.rounds, iterations=iters,
+    record("pytest-benchmark", case, rounds=st.rounds, discarded=0, iterations=iters,
            timed=sum(st.data) * iters, per_call=st.median, min=st.min)
+
+
+# (B) the measuring loop itself: 2000 rounds x 100 calls of an empty function, fixed shape
+@pytest.mark.perf(rounds=2000, iterations=100, warmup=0, normalize=False)
+def test_loop_perf_plain(perf, record):
+    perf(noop)
+    m = perf.measurement
+    record("perfkit (normalize=False)", "loop", per_round=m.overhead_per_round,
+           rounds=m.rounds_executed, per_call=perf.stats["median"])
+
+
+@pytest.mark.perf(rounds=2000, iterations=100, warmup=0)
+def test_loop_perf_default(perf, record):
+    perf(noop)
+    m = perf.measurement
+    record("perfkit (default, with reference round)", "loop", per_round=m.overhead_per_round,
+           rounds=m.rounds_executed, per_call=perf.stats["median"])
+
+
+def test_loop_bench(benchmark, record):
+    t0 = time.perf_counter()
+    benchmark.pedantic(noop, rounds=2000, iterations=100, warmup_rounds=0)
+    wall = time.perf_counter() - t0
+    st = benchmark.stats.stats
+    record("pytest-benchmark (pedantic)", "loop",
+           per_round=(wall - sum(st.data) * 100) / st.rounds, rounds=st.rounds,
+           per_call=st.median)
 """
 
 CONFTEST = """
@@ -169,20 +199,28 @@ def overhead(work: Path, repeats: int) -> dict:
         if proc.returncode != 0:
             raise SystemExit(proc.stdout + proc.stderr)
         rows += json.loads(out.read_text())
-    summary: dict = {}
+    summary: dict = {"per_test": {}, "loop": {}}
     for tool in ("perfkit", "pytest-benchmark"):
         for case in ("noop", "small", "large"):
             rs = [r for r in rows if r["tool"] == tool and r["case"] == case]
-            summary[f"{tool}/{case}"] = {
+            summary["per_test"][f"{tool}/{case}"] = {
                 "rounds": statistics.median(r["rounds"] for r in rs),
+                "discarded": statistics.median(r["discarded"] for r in rs),
                 "iterations": statistics.median(r["iterations"] for r in rs),
                 "wall_s": statistics.median(r["wall"] for r in rs),
                 "timed_s": statistics.median(r["timed"] for r in rs),
-                "overhead_per_round_us": statistics.median(
-                    (r["wall"] - r["timed"]) / r["rounds"] * 1e6 for r in rs),
-                "wall_per_round_us": statistics.median(r["wall"] / r["rounds"] * 1e6 for r in rs),
                 "reported_per_call_ns": statistics.median(r["per_call"] * 1e9 for r in rs),
+                "min_per_call_ns": statistics.median(r["min"] * 1e9 for r in rs),
             }
+    for r in rows:
+        if r["case"] == "loop":
+            summary["loop"].setdefault(r["tool"], []).append(r)
+    summary["loop"] = {
+        tool: {"per_round_us_min": min(r["per_round"] for r in rs) * 1e6,
+               "per_round_us_median": statistics.median(r["per_round"] for r in rs) * 1e6,
+               "per_call_ns": statistics.median(r["per_call"] for r in rs) * 1e9,
+               "rounds": statistics.median(r["rounds"] for r in rs)}
+        for tool, rs in summary["loop"].items()}
     return summary
 
 
@@ -245,17 +283,32 @@ def aa(work: Path, runs: int, slowed: int) -> dict:
     return {"runs": results, "elapsed_s": time.perf_counter() - t0}
 
 
+def _ns(ns: float) -> str:
+    for unit, scale in (("ms", 1e6), ("µs", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:.3g} {unit}"
+    return f"{ns:.3g} ns"
+
+
 def markdown(over: dict, aa_res: dict) -> str:
-    lines = ["### Overhead per round (same functions, same pytest run)", "",
-             ("| tool | function | rounds x iterations | wall of the test | inside timed rounds "
-              "| overhead per round | wall per round | reported time per call |"),
-             "|---|---|---|---|---|---|---|---|"]
-    for key, v in over.items():
+    lines = ["### Overhead per round: the measuring loop (same pytest run)", "",
+             ("2000 rounds x 100 calls of an empty function, fixed shape, no warm-up; time per "
+             "round spent outside the timed region (min / median of the repeats)."), "",
+             "| tool | overhead per round (min) | (median) | reported time per call |",
+             "|---|---|---|---|"]
+    for tool, v in over["loop"].items():
+        lines.append(f"| {tool} | {v['per_round_us_min']:.1f} µs | "
+                     f"{v['per_round_us_median']:.1f} µs | {v['per_call_ns']:.1f} ns |")
+    lines += ["", "### Cost per test with default settings (same functions, same pytest run)", "",
+              ("| tool | function | rounds kept (+ discarded) x iterations | wall of the test | "
+               "inside kept rounds | median per call | min per call |"),
+              "|---|---|---|---|---|---|---|"]
+    for key, v in over["per_test"].items():
         tool, case = key.split("/")
         lines.append(
-            f"| {tool} | {case} | {v['rounds']:.0f} x {v['iterations']:.0f} | "
-            f"{v['wall_s']:.2f} s | {v['timed_s']:.2f} s | {v['overhead_per_round_us']:.1f} µs | "
-            f"{v['wall_per_round_us']:.1f} µs | {v['reported_per_call_ns']:.1f} ns |")
+            f"| {tool} | {case} | {v['rounds']:.0f} (+{v['discarded']:.0f}) x "
+            f"{v['iterations']:.0f} | {v['wall_s']:.2f} s | {v['timed_s']:.2f} s | "
+            f"{_ns(v['reported_per_call_ns'])} | {_ns(v['min_per_call_ns'])} |")
     runs = [r for r in aa_res["runs"] if r["factor"] == 1.0]
     slow = [r for r in aa_res["runs"] if r["factor"] != 1.0]
     tests = sorted(runs[0]["perf_verdicts"]) if runs else []
@@ -321,10 +374,14 @@ def main() -> None:
     ap.add_argument("--slowed-runs", type=int, default=2)
     ap.add_argument("--overhead-repeats", type=int, default=3)
     ap.add_argument("--keep", help="work directory to keep (default: a temporary one)")
+    ap.add_argument("--overhead-only", action="store_true")
     a = ap.parse_args()
     work = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="perfkit-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     over = overhead(work, a.overhead_repeats)
+    if a.overhead_only:
+        print(json.dumps(over, indent=1))
+        return
     aa_res = aa(work, a.aa_runs, a.slowed_runs)
     (work / "results.json").write_text(json.dumps({"overhead": over, "aa": aa_res}, indent=1))
     print(textwrap.dedent(f"""\

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -21,6 +21,9 @@ from perfkit.collectors import (ApplicationCollector, CacheCollector, Collector,
 from perfkit.frames import SAMPLE_COLUMNS, as_samples, empty_samples, format_labels
 from perfkit.recorder import Recorder, _Span
 from perfkit.store import Store
+
+if TYPE_CHECKING:
+    from perfkit.optimize import ActionResult, Optimizer
 
 __all__ = ["Monitor", "default_host"]
 
@@ -186,18 +189,22 @@ class Monitor:
             if self.running:
                 return self
             self._stop.clear()
+            _ = self.optimizer  # serve queued action requests from the store every interval
             self._thread = threading.Thread(target=self._run, name=f"perfkit-monitor-{self.host}",
                                             daemon=True)
             self._thread.start()
         return self
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop the background thread and flush the store (no-op when stopped)."""
+        """Stop collecting and the automatic optimisation loop, then flush the store (no-op when stopped)."""
         with self._lock:
             t, self._thread = self._thread, None
             self._stop.set()
         if t is not None:
             t.join(timeout if timeout is not None else max(self.interval, 5.0) + 5.0)
+        opt = self.__dict__.get("_optimizer")
+        if opt is not None:
+            opt.stop()
         self.store.flush()
 
     async def start_monitoring(self) -> Monitor:
@@ -275,7 +282,7 @@ class Monitor:
 
     # -- optimisation --- (owned by issue 4: thin delegation to perfkit.optimize) ------
     @property
-    def optimizer(self) -> Optimizer:  # noqa: F821 - imported lazily
+    def optimizer(self) -> Optimizer:
         """This Monitor's :class:`perfkit.optimize.Optimizer`; created on first use, which
         also registers its hook (claim queued action requests after each collection)."""
         opt = self.__dict__.get("_optimizer")
@@ -290,7 +297,7 @@ class Monitor:
         return opt
 
     def run_action(self, name: str, dry_run: bool = False, *, requested_by: str = "user",
-                   **params: Any) -> ActionResult:  # noqa: F821 - imported lazily
+                   **params: Any) -> ActionResult:
         """Run the registered action ``name`` now; returns its :class:`ActionResult`
         (also written to the store's audit log). Unknown name / bad params: ValueError."""
         return self.optimizer.run(name, params, dry_run=dry_run, requested_by=requested_by)
@@ -305,7 +312,7 @@ class Monitor:
         return self.store.request_action(name, checked, host=host or self.host,
                                          requested_by="api", dry_run=bool(dry_run))
 
-    def start_optimization(self, **options: Any) -> Optimizer:  # noqa: F821 - imported lazily
+    def start_optimization(self, **options: Any) -> Optimizer:
         """Start the automatic optimisation loop (options: see ``Optimizer.configure``)."""
         return self.optimizer.start(**options)
 
@@ -314,7 +321,7 @@ class Monitor:
         self.optimizer.stop()
 
     async def start_optimization_async(
-            self, **options: Any) -> Optimizer:  # noqa: F821 - imported lazily
+            self, **options: Any) -> Optimizer:
         """``start_optimization()`` for asyncio apps."""
         return await asyncio.to_thread(self.start_optimization, **options)
 

@@ -20,6 +20,7 @@ Options: ``--perf-save NAME``, ``--perf-compare[=NAME]``, ``--perf-store URL``,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from typing import Any
@@ -466,10 +467,9 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     except BaseException:
         fixture = item.stash.get(_FIXTURE_KEY, None)
         if fixture is not None and fixture.measurement is not None:
-            try:
-                fixture._finish()  # keep the measurement; the test's own failure stands
-            except Exception:  # noqa: BLE001 - never mask the test's own exception
-                pass
+            # keep the measurement; never mask the test's own exception with a store error
+            with contextlib.suppress(Exception):
+                fixture._finish()
         raise
     fixture = item.stash.get(_FIXTURE_KEY, None)
     if fixture is None:

@@ -42,6 +42,7 @@ class StatementStats:
     count: int = 0
     total: float = 0.0
     max: float = 0.0
+    last_sql: str = ""
     last_params: Any = None
 
 
@@ -118,6 +119,7 @@ class DatabaseCollector:
                 st = self._stmts[(engine_key, shape)] = StatementStats(shape, engine_key)
             st.count += 1
             st.total += seconds
+            st.last_sql = statement
             st.last_params = params
             if seconds > st.max:
                 st.max = seconds
@@ -152,11 +154,12 @@ class DatabaseCollector:
     def statements(self) -> pd.DataFrame:
         """Lifetime totals per normalised statement, worst total time first.
 
-        Columns: engine, sql, count, total_ms, mean_ms, max_ms, last_params.
+        Columns: engine, sql (normalised), count, total_ms, mean_ms, max_ms, last_sql
+        (the raw text last run, literals included) and last_params.
         """
         with self._lock:
             rows = [(s.engine, s.sql, s.count, s.total * 1e3, s.total / s.count * 1e3,
-                     s.max * 1e3, s.last_params) for s in self._stmts.values() if s.count]
-        cols = ["engine", "sql", "count", "total_ms", "mean_ms", "max_ms", "last_params"]
+                     s.max * 1e3, s.last_sql, s.last_params) for s in self._stmts.values() if s.count]
+        cols = ["engine", "sql", "count", "total_ms", "mean_ms", "max_ms", "last_sql", "last_params"]
         frame = pd.DataFrame(rows, columns=cols)
         return frame.sort_values("total_ms", ascending=False, ignore_index=True)
