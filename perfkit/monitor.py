@@ -71,7 +71,7 @@ class Monitor:
         self.host = host or default_host()
         self.window = window
         self.alert_rules = alert_rules
-        self._alerts_written_until: pd.Timestamp | None = None
+        self._alert_state: dict[tuple[str, str, str], tuple[pd.Timestamp, str]] | None = None
         self.recorder = Recorder()
         self.database = DatabaseCollector()
         self._collectors: dict[str, _CollectorState] = {}
@@ -268,17 +268,32 @@ class Monitor:
 
     def _evaluate_alerts(self) -> None:
         # Replaying the window's history each interval keeps the pending / for /
-        # hysteresis state in one pure function; only changes newer than the last
-        # one written go to the store, so a restart does not repeat old events.
+        # hysteresis state in one pure function. The replay restarts at the
+        # window's first sample, so it can re-detect an incident that is already
+        # stored; an event is written only when it moves a rule past the last
+        # stored state (read back from the store once, so restarts do not repeat).
         from perfkit.analysis import alert_transitions
 
+        if self._alert_state is None:
+            self._alert_state = self._stored_alert_state()
         events = alert_transitions(self.recent(), self.alert_rules)
-        if self._alerts_written_until is not None:
-            events = events[events["ts"] > self._alerts_written_until]
-        if events.empty:
-            return
-        self.store.write_alert_events(events.assign(host=self.host))
-        self._alerts_written_until = events["ts"].max()
+        keep = []
+        for i, (ts, metric, labels, sev, state) in enumerate(zip(
+                events["ts"], events["metric"], events["labels"], events["severity"],
+                events["state"])):
+            last = self._alert_state.get((metric, labels, sev))
+            if last is not None and (ts <= last[0] or state == last[1]
+                                     or (last[1] == "firing" and state == "pending")):
+                continue
+            self._alert_state[(metric, labels, sev)] = (ts, state)
+            keep.append(i)
+        if keep:
+            self.store.write_alert_events(events.iloc[keep].assign(host=self.host))
+
+    def _stored_alert_state(self) -> dict[tuple[str, str, str], tuple[pd.Timestamp, str]]:
+        stored = self.store.alert_events(host=self.host)
+        return {(m, lab, sev): (ts, state) for ts, m, lab, sev, state in zip(
+            stored["ts"], stored["metric"], stored["labels"], stored["severity"], stored["state"])}
 
     # -- optimisation --- (owned by issue 4: thin delegation to perfkit.optimize) ------
     @property

@@ -109,3 +109,11 @@ def test_rules_validation_and_labels():
 def test_unknown_metrics_have_no_default_rules():
     s = _s([1, 1e9, 1e9], "orders.custom_thing")
     assert alerts(s).empty
+
+
+def test_since_returns_only_new_transitions_with_history_state():
+    s = _s([50, 95, 95, 95, 95, 50, 50])
+    rule = [AlertRule("system.cpu_usage", for_="2min")]
+    new = alert_transitions(s, rule, since=T[2])
+    assert _events(new, "critical") == [(3, "firing"), (5, "resolved")]
+    assert alert_transitions(s, rule, since=T[6]).empty

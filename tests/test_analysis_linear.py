@@ -124,3 +124,13 @@ def test_theil_sen_ignores_a_burst():
     y[40:48] += 50
     b, _ = theil_sen(x, y)
     assert b == pytest.approx(3.0, rel=1e-6)
+
+
+def test_window_and_now():
+    ts = pd.date_range("2026-01-01", periods=120, freq="1min", tz="UTC")
+    y = np.r_[np.full(60, 50.0), 50 + np.arange(60) * 0.5]       # flat, then rising
+    s = pd.Series(y + np.random.default_rng(6).normal(0, 0.1, 120), ts, name="orders.custom")
+    assert trends(s, "30min").iloc[0].trend == "increasing"
+    assert trends(s, "30min", now=ts[59]).iloc[0].trend == "stable"
+    f = forecast(s, "5min", method="linear", window="20min", shift=False)
+    assert f["n"].iloc[0] == 20 and f["fit_start"].iloc[0] == ts[100]

@@ -376,3 +376,12 @@ def test_request_text_never_reaches_sql(client: TestClient, mon: Monitor) -> Non
     assert client.get(f"{P}/metrics", params={"host": hostile}).json()["count"] == 0
     assert client.get(f"{P}/metrics", params={"labels": "a=1' OR '1'='1"}).json()["count"] == 0
     assert len(mon.store.samples()) == before > 0
+
+
+def test_metrics_accepts_several_metrics(client: TestClient, mon: Monitor) -> None:
+    body = client.get(f"{P}/metrics", params=[("metric", "orders.placed"),
+                                              ("metric", "system.disk_usage")]).json()
+    stored = mon.store.samples(metric=["orders.placed", "system.disk_usage"], since=mon.window)
+    assert body["count"] == len(stored) == 6
+    assert {s["metric"] for s in body["samples"]} == {"orders.placed", "system.disk_usage"}
+    assert client.get(f"{P}/metrics", params={"metric": ""}).status_code == 422

@@ -95,15 +95,17 @@ def test_dashboard_in_chromium(server: tuple[str, str]) -> None:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(60_000)
+        expect.set_options(timeout=60_000)
         page.goto(url)
-        # the score gauge and the metric charts are real plotly charts, drawn
-        expect(page.get_by_text("Health score").first).to_be_visible()
-        expect(page.locator(".js-plotly-plot").first).to_be_visible()
+        # the score gauge and the metric charts are real plotly charts, drawn as SVG
+        gauge = page.locator(".js-plotly-plot", has=page.locator("svg text",
+                                                                 has_text="Health score"))
+        expect(gauge.first).to_be_visible()
+        expect(gauge.first.locator("svg text", has_text=re.compile(r"^\d+ / 100$")).first) \
+            .to_be_visible()
         assert page.locator(".js-plotly-plot").count() >= 5
-        expect(page.get_by_text(re.compile(r"\d+ / 100")).first).to_be_visible()
-        card = page.locator("[data-testid='stVerticalBlockBorderWrapper']",
-                            has_text="memory_optimization").last
-        card.get_by_role("button", name="Run", exact=True).click()
+        # Streamlit marks a keyed widget with the CSS class st-key-<key>
+        page.locator(".st-key-rec_Run_memory_optimization_process button").click()
         expect(page.get_by_text(re.compile(r"queued as request #1"))).to_be_visible()
         # the service on HOST claims and runs it
         mon = Monitor(store_url, host=HOST, interval=60)

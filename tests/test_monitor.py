@@ -154,3 +154,23 @@ def test_summary_fields_come_from_samples(sqlite_url):
     assert mem["trend"] == "increasing"
     assert s["monitoring_active"] is False
     assert s["predictions"]["system.memory_usage"]["predicted_value"] > 59.5
+
+
+def test_incident_sliding_out_of_the_window_is_not_fired_twice(sqlite_url):
+    import perfkit.frames as frames
+
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    ts = [now - pd.Timedelta(minutes=10) + pd.Timedelta(seconds=30 * i) for i in range(20)]
+    values = [50.0, 50.0] + [95.0] * 18  # goes critical and stays there
+    store = perfkit.Store(sqlite_url)
+    store.write(frames.as_samples(pd.DataFrame(
+        {"ts": ts, "host": "h", "metric": "system.cpu_usage", "value": values})))
+    mon = perfkit.Monitor(store, host="h", window="10min")
+    mon._evaluate_alerts()
+    mon.window = "5min"  # the incident's start slides out of the replayed window
+    mon._evaluate_alerts()
+    again = perfkit.Monitor(store, host="h", window="3min")  # a restarted service
+    again._evaluate_alerts()
+    crit = store.alert_events(host="h", metric="system.cpu_usage")
+    crit = crit[crit["severity"] == "critical"]
+    assert crit["state"].tolist() == ["firing"] and crit["ts"].tolist() == [ts[2]]

@@ -86,3 +86,33 @@ def test_names_that_collide_stay_apart() -> None:
 
 def test_empty_store_exposes_nothing(sqlite_url: str) -> None:
     assert exposition(Store(sqlite_url)) == ""
+
+
+@pytest.mark.postgres
+def test_shared_postgres_store_exports_each_host(pg_url: str) -> None:
+    pytest.importorskip("fastapi")
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    import perfkit.api
+    from perfkit.monitor import Monitor
+
+    web1, web2 = Monitor(pg_url, host="web-1"), Monitor(pg_url, host="web-2")
+    try:
+        for mon, value in ((web1, 10.0), (web2, 20.0)):
+            mon.record("orders.placed", value)
+            mon.collect()
+        exporter = TestClient(perfkit.api.app(web1, token=""))
+        everyone = _parse(exporter.get("/metrics").text)
+        assert everyone[("perfkit_orders_placed", (("host", "web-1"),))] == 10.0
+        assert everyone[("perfkit_orders_placed", (("host", "web-2"),))] == 20.0
+        latest = web1.store.latest()
+        assert len(everyone) == len(latest)
+        own = FastAPI()
+        own.include_router(perfkit.api.metrics_router(web2))
+        mine = _parse(TestClient(own).get("/metrics").text)
+        assert {dict(k[1])["host"] for k in mine} == {"web-2"}
+        assert mine[("perfkit_orders_placed", (("host", "web-2"),))] == 20.0
+    finally:
+        web1.store.close()
+        web2.store.close()

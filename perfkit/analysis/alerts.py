@@ -215,13 +215,19 @@ def _message(metric, lab, unit, severity, state, value, thr, rule) -> str:
     return f"{severity} resolved: {name} back to {val} (threshold {tv})"
 
 
-def alert_transitions(frame, rules=None, *, now=None) -> pd.DataFrame:
+def alert_transitions(frame, rules=None, *, now=None, since=None) -> pd.DataFrame:
     """Every alert state change over the whole history in ``frame``.
 
     Columns ``ts, metric, labels, severity, state, value, threshold, message``,
     in time order; ``state`` is ``pending``, ``firing`` or ``resolved``. Rules
     default to the catalogue thresholds of the metrics present (aggregate
     series); see :func:`resolve_rules` for overrides and per-label rules.
+
+    ``now`` ignores samples after it. ``since`` (a timestamp) still evaluates the
+    whole history, so the state at ``since`` is right, but returns only the
+    transitions after it — what a loop that evaluates every interval should
+    store. (A history that starts mid-incident starts the state machine at its
+    first sample, so give it at least ``for_`` + ``keep_firing_for`` of lead time.)
     """
     all_series = split_series(frame, labels=True)
     if now is not None:
@@ -243,6 +249,8 @@ def alert_transitions(frame, rules=None, *, now=None) -> pd.DataFrame:
                                       thr, rule)))
     out = pd.DataFrame(rows, columns=TRANSITION_COLUMNS)
     out["ts"] = pd.to_datetime(out["ts"], utc=True)
+    if since is not None:
+        out = out[out["ts"] > pd.Timestamp(to_ns(since), tz="UTC")]
     return out.sort_values(["ts", "metric", "labels", "severity"], kind="stable") \
         .reset_index(drop=True)
 

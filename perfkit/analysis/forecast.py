@@ -55,23 +55,28 @@ def forecast(frame, horizon="30min", level: float = 0.8, method: str = "auto", *
     ``auto`` (default)
         A fixed rule, not a per-file tuning: (1) with >= 48 h of history and a
         daily seasonal strength >= 0.6, ``seasonal`` (on the whole history, no
-        shift detection); (2) else if the
-        :func:`trends` test calls the series increasing/decreasing (OLS slope
-        p < 0.05 and a change >= 5 % over the fitted span), damped Holt — the
-        trend is followed but damped, so a burst cannot project a line to a
-        false crossing; (3) else the average of the SES forecast and the
-        segment median, with the SES interval (``model="ses+median"``).
-        The choice is by hypothesis test rather than a rolling backtest or an
-        information criterion because, on the NAB development set, an in-window
-        3-origin backtest over {ses+median, damped, linear} gave the same median
-        MASE (0.665 vs 0.665) at three times the cost, and AICc between SES and
-        damped Holt picked SES almost always and forecast worse (0.699); the
-        test also keeps forecasts consistent with the trend labels.
-        See ``benchmarks/analysis.md`` for the accuracy table.
+        shift detection); (2) else if the :func:`trends` test calls the segment
+        increasing/decreasing (OLS slope p < 0.05 and a change >= 5 % over the
+        fitted span), damped Holt — the trend is followed but damped, so a burst
+        cannot project a line to a false crossing; (3) else the average of the
+        SES forecast and the segment median (``model="ses+median"``). The
+        interval is the root mean square of the ETS model's half-width and the
+        RMS of the chosen forecast's in-sample h-step errors (see
+        ``perfkit.analysis._core.INTERVAL``).
+        Why a hypothesis test and not a rolling backtest or an information
+        criterion: on the NAB development set (6 h windows, 30 min ahead) a
+        3-origin in-window backtest over {ses+median, damped, linear} forecast
+        no better (median MASE 0.666 vs 0.665) at three times the cost — a
+        72-point window leaves too few origins to choose reliably — and AICc
+        between SES and damped Holt picked SES almost always and forecast worse
+        (0.699); the test is cheap and keeps forecasts consistent with the
+        trend labels. See ``benchmarks/analysis.md`` for the accuracy table.
 
     Level shifts: with ``shift=True`` each series is fitted on the segment after
     its last level shift (``perfkit.analysis.shift.last_shift``; ruptures PELT,
-    l2 cost), so a disk cleanup or a deploy does not bend the forecast.
+    l2 cost, kept only where the series jumps rather than ramps), so a disk
+    cleanup or a deploy does not bend the forecast. ``theil_sen`` is the robust
+    option against bursts.
 
     Minimum data: 3 finite points (``naive`` 2, ``theil_sen`` 5; ``damped`` and
     auto's trend branch fall back to SES below 8 points); a series with fewer is left out and

@@ -67,9 +67,13 @@ class SummaryResponse(BaseModel):
     metrics: dict[str, MetricSummary] = Field(default_factory=dict)
     predictions: dict[str, PredictionSummary] = Field(default_factory=dict)
     optimization_actions: Any = None
-    performance_score: float | None = None
-    alerts: Any = None
-    score_breakdown: Any = None
+    performance_score: float | None = Field(None, description="Overall health 0-100; null "
+                                                                 "without data")
+    alerts: Any = Field(None, description="Current alert states")
+    predicted_alerts: Any = Field(None, description="Critical crossings expected within the "
+                                                    "horizon")
+    score_breakdown: Any = Field(None, description="Per group and per metric points, and the "
+                                                   "metrics with no data")
 
 
 class Sample(BaseModel):

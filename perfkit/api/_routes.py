@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import pandas as pd
 from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import StringConstraints
 
 from perfkit.api import _models as m
 from perfkit.api import _ops
@@ -33,6 +34,7 @@ TOKEN_ENV = "PERFKIT_API_TOKEN"
 MAX_HORIZON = pd.Timedelta(hours=24)
 MAX_WINDOW = pd.Timedelta(days=7)
 MAX_SAMPLES = 100_000
+_Name = Annotated[str, StringConstraints(min_length=1, max_length=300)]
 _bearer = HTTPBearer(auto_error=False, description=f"Set by the server's {TOKEN_ENV}")
 
 
@@ -116,10 +118,11 @@ def router(monitor: Monitor, *, token: str | None = None) -> APIRouter:
 
     @r.get("/metrics", response_model=m.SamplesResponse, summary="Stored samples")
     def metrics(
-        metric: Annotated[str | None, Query(max_length=200,
-                                            description="A metric name such as "
-                                                        "'system.cpu_usage'")] = None,
-        host: Annotated[str | None, Query(max_length=300)] = None,
+        metric: Annotated[list[_Name] | None, Query(
+            max_length=50, description="Metric name(s) such as 'system.cpu_usage'; repeat "
+                                       "the parameter for several")] = None,
+        host: Annotated[list[_Name] | None, Query(
+            max_length=50, description="Host(s); repeat the parameter for several")] = None,
         since: Annotated[str | None, Query(max_length=64, description=(
             "ISO time or a duration before now such as '15min'; default the Monitor's "
             "window when neither since nor until is given"))] = None,
