@@ -144,7 +144,8 @@ def _actions(page) -> None:
                     + (f" · {r.change}" if r.change else "")
                     + (f" · error: {r.error}" if r.error else ""))
     c1, c2 = st.columns([1, 1])
-    c1.plotly_chart(plots.action_history_figure(a), key="fig_actions")
+    c1.plotly_chart(plots.action_history_figure(
+        a, x_range=(page.generated_at - page.window, page.generated_at)), key="fig_actions")
     c2.dataframe(rows, hide_index=True, key="tbl_actions", height=300)
 
 
@@ -158,7 +159,10 @@ def _header(page) -> None:
         worst = sc.worst.head(5)
         if len(worst):
             c3.dataframe(worst[["metric", "value", "status", "cost"]], hide_index=True,
-                         key="tbl_worst")
+                         key="tbl_worst", column_config={
+                             "value": st.column_config.NumberColumn(format="%.1f"),
+                             "cost": st.column_config.NumberColumn(
+                                 format="%.1f", help="points taken off the overall score")})
         else:
             c3.caption("Nothing: every metric is within its thresholds.")
         if sc.missing:

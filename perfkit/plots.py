@@ -218,11 +218,12 @@ def alert_timeline_figure(events: pd.DataFrame, *, until: pd.Timestamp | None = 
     return fig
 
 
-def action_history_figure(actions: pd.DataFrame, *, height: int = 240) -> go.Figure:
+def action_history_figure(actions: pd.DataFrame, *, height: int = 240,
+                          x_range: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> go.Figure:
     """Executed and requested actions over time, one row per action, coloured by verdict.
 
-    ``actions`` is ``Store.actions()``: ``requested_at, action, status, verdict,
-    dry_run`` (and ``detail``/``error`` for the hover text).
+    ``actions`` is ``Store.actions()``: ``id, requested_at, action, status,
+    verdict, dry_run, requested_by``. ``x_range`` fixes the time axis.
     """
     fig = go.Figure()
     if len(actions):
@@ -241,6 +242,8 @@ def action_history_figure(actions: pd.DataFrame, *, height: int = 240) -> go.Fig
                            for r in g.itertuples()], hoverinfo="text"))
     fig.update_layout(title={"text": "Action history", "font": {"size": 13}}, height=height,
                       **{**_LAYOUT, "hovermode": "closest"})
+    if x_range is not None:
+        fig.update_xaxes(range=list(x_range))
     if not len(actions):
         fig.add_annotation(text="no actions yet", showarrow=False, x=0.5, y=0.5,
                            xref="paper", yref="paper")

@@ -119,7 +119,9 @@ def test_dashboard_in_chromium(server: tuple[str, str]) -> None:
         expect(page.get_by_text(re.compile(rf"by dashboard — {re.escape(outcome)}"))) \
             .to_be_visible(timeout=60_000)
         page.set_viewport_size({"width": 1400, "height": 2600})
+        # between refreshes: no "running" indicator, so no half-replaced elements
         time.sleep(1)
+        expect(page.locator("[data-testid='stStatusWidget']")).to_be_hidden()
         page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True,
                         timeout=120_000, animations="disabled")
         browser.close()
