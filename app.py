@@ -14,8 +14,15 @@ import numpy as np
 import streamlit as st
 
 from perfkit import plots
-from perfkit.views import (GROUP_ORDER, HORIZONS, WINDOWS, Runtime, action_rows, failed_status,
-                           resolve_mode)
+from perfkit.views import (
+    GROUP_ORDER,
+    HORIZONS,
+    WINDOWS,
+    Runtime,
+    action_rows,
+    failed_status,
+    resolve_mode,
+)
 
 st.set_page_config(page_title="perfkit", page_icon="📈", layout="wide")
 
@@ -60,9 +67,9 @@ except Exception as exc:  # noqa: BLE001 - a store that cannot be opened gets th
     _retry()
     st.stop()
 
-st.sidebar.caption(("**All-in-one**: this server runs a Monitor and the demo service."
+st.sidebar.caption("**All-in-one**: this server runs a Monitor and the demo service."
                     if rt.embedded else "**Viewer**: reading a store other processes fill; "
-                    "actions are queued for the selected host."))
+                    "actions are queued for the selected host.")
 try:
     hosts = rt.hosts()
 except Exception:  # noqa: BLE001 - unreachable store: the banner below says so
@@ -158,7 +165,7 @@ def _header(page) -> None:
         c3.markdown("**Costing the most points**")
         worst = sc.worst.head(5)
         if len(worst):
-            c3.dataframe(worst[["metric", "value", "status", "cost"]], hide_index=True,
+            c3.dataframe(worst[["metric", "value", "cost"]], hide_index=True,
                          key="tbl_worst", column_config={
                              "value": st.column_config.NumberColumn(format="%.1f"),
                              "cost": st.column_config.NumberColumn(
@@ -208,6 +215,14 @@ def _alerts(page) -> None:
                         st.caption(r.message)
 
 
+def _alert_timeline(page) -> None:
+    if len(page.alert_events):
+        st.plotly_chart(plots.alert_timeline_figure(
+            page.alert_events, until=page.generated_at,
+            x_range=(page.generated_at - page.window, page.generated_at)),
+            key="fig_alert_timeline")
+
+
 def _metrics(page) -> None:
     ov = page.overview.set_index("metric")
     display = page.display
@@ -238,9 +253,6 @@ def _metrics(page) -> None:
                 base = ("application.api_response_time" if group == "application"
                         else "database.query_time")
                 st.plotly_chart(plots.percentiles_figure(display, base), key=f"fig_pct_{base}")
-    if len(page.alert_events):
-        st.plotly_chart(plots.alert_timeline_figure(page.alert_events, until=page.generated_at),
-                        key="fig_alert_timeline")
 
 
 def live() -> None:
@@ -265,6 +277,7 @@ def live() -> None:
                + demo)
     _header(page)
     _alerts(page)
+    _alert_timeline(page)
     _recommendations(page, rt, host)
     _actions(page)
     st.subheader("Metrics")

@@ -17,11 +17,19 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from perfkit.catalog import PERCENTILES, find_metric
+from perfkit.regression.plot import benchmark_history_figure
 from perfkit.views.downsample import DEFAULT_POINTS, downsample
 
-__all__ = ["metric_figure", "health_gauge", "group_scores_figure", "percentiles_figure",
-           "alert_timeline_figure", "action_history_figure", "benchmark_history_figure",
-           "COLORS"]
+__all__ = [
+    "COLORS",
+    "action_history_figure",
+    "alert_timeline_figure",
+    "benchmark_history_figure",
+    "group_scores_figure",
+    "health_gauge",
+    "metric_figure",
+    "percentiles_figure",
+]
 
 COLORS = {"ok": "#2e9d5b", "warning": "#f0a30a", "critical": "#d62728", "forecast": "#6c5ce7",
           "improved": "#2e9d5b", "no change": "#8c8c8c", "worse": "#d62728", "failed": "#7f0000",
@@ -108,7 +116,8 @@ def health_gauge(overall: float | None, *, title: str = "Health score", height: 
                "steps": [{"range": [0, 60], "color": "#fbe3e3"},
                          {"range": [60, 80], "color": "#fdf1d6"},
                          {"range": [80, 100], "color": "#e1f3e8"}]}))
-    fig.update_layout(height=height, margin={"l": 20, "r": 20, "t": 50, "b": 10})
+    # side margins wide enough for the "100" tick label at the end of the arc
+    fig.update_layout(height=height, margin={"l": 35, "r": 35, "t": 50, "b": 10})
     return fig
 
 
@@ -172,12 +181,14 @@ def percentiles_figure(frame: pd.DataFrame, metric: str, *, max_points: int = DE
 
 
 def alert_timeline_figure(events: pd.DataFrame, *, until: pd.Timestamp | None = None,
-                          height: int = 240) -> go.Figure:
+                          height: int = 240,
+                          x_range: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> go.Figure:
     """Firing periods per metric as bars coloured by severity, from alert events.
 
     ``events`` has ``ts, metric, severity, state`` (``Store.alert_events()``): a
     ``firing`` event opens a bar, the next ``resolved`` of that metric and
     severity closes it; a bar still open runs to ``until`` (default now).
+    ``x_range`` fixes the time axis.
     """
     end = until if until is not None else pd.Timestamp.now(tz="UTC")
     rows: list[dict[str, Any]] = []
@@ -212,6 +223,8 @@ def alert_timeline_figure(events: pd.DataFrame, *, until: pd.Timestamp | None = 
     fig.update_layout(title={"text": "Alert timeline", "font": {"size": 13}}, height=height,
                       barmode="overlay", xaxis={"type": "date"},
                       **{**_LAYOUT, "hovermode": "closest"})
+    if x_range is not None:
+        fig.update_xaxes(range=list(x_range))
     if not rows:
         fig.add_annotation(text="no alerts in this window", showarrow=False, x=0.5, y=0.5,
                            xref="paper", yref="paper")
@@ -248,12 +261,3 @@ def action_history_figure(actions: pd.DataFrame, *, height: int = 240,
         fig.add_annotation(text="no actions yet", showarrow=False, x=0.5, y=0.5,
                            xref="paper", yref="paper")
     return fig
-
-
-def __getattr__(name: str) -> Any:
-    # Re-exported lazily: the regression package is written separately and must not be
-    # needed to draw the dashboard.
-    if name == "benchmark_history_figure":
-        from perfkit.regression.plot import benchmark_history_figure
-        return benchmark_history_figure
-    raise AttributeError(f"module 'perfkit.plots' has no attribute {name!r}")

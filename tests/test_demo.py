@@ -27,6 +27,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     d = tmp_path_factory.mktemp("demo")
     mon = Monitor(f"sqlite:///{d}/store.db", interval=60)
     dm = Demo(mon, seed=7, db_path=Path(d) / "markets.db")
+    dm.service.grow_orders()  # what start() does in the background, here before the tests
     mon.collect()  # primes the CPU and cache-hit baselines
     yield dm
     dm.close()

@@ -22,6 +22,14 @@ from perfkit.store import InvalidSamplesError, Store
 NOW = pd.Timestamp.now(tz="UTC").floor("s")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_now() -> None:
+    # Relative reads (since="15min") are measured from the clock, so each test's
+    # data must be stamped from when that test runs, not when the module loaded.
+    global NOW
+    NOW = pd.Timestamp.now(tz="UTC").floor("s")
+
+
 def frame(n: int = 10, *, metric: str = "system.cpu_usage", host: str = "h1", labels: str = "",
           start: pd.Timestamp | None = None, step: str = "1s", value0: float = 0.0) -> pd.DataFrame:
     start = NOW - pd.Timedelta(minutes=5) if start is None else start

@@ -12,5 +12,14 @@ from perfkit.demo.load import DEFAULT_PHASES, PHASE_KINDS, LoadGenerator, Phase,
 from perfkit.demo.runner import Demo
 from perfkit.demo.service import CATEGORIES, MarketService, OrderRejected
 
-__all__ = ["Demo", "MarketService", "OrderRejected", "LoadGenerator", "Phase", "PhaseStats",
-           "PHASE_KINDS", "DEFAULT_PHASES", "CATEGORIES"]
+__all__ = [
+           "CATEGORIES",
+           "DEFAULT_PHASES",
+           "PHASE_KINDS",
+           "Demo",
+           "LoadGenerator",
+           "MarketService",
+           "OrderRejected",
+           "Phase",
+           "PhaseStats",
+]

@@ -26,7 +26,7 @@ from typing import Any
 
 from perfkit.demo.service import CATEGORIES, MarketService
 
-__all__ = ["Phase", "PhaseStats", "LoadGenerator", "PHASE_KINDS", "DEFAULT_PHASES"]
+__all__ = ["DEFAULT_PHASES", "PHASE_KINDS", "LoadGenerator", "Phase", "PhaseStats"]
 
 log = logging.getLogger("perfkit.demo")
 
@@ -187,7 +187,7 @@ class LoadGenerator:
         while not self._settle_stop.is_set():
             try:
                 self.service.hold_write_lock(0.8)
-            except Exception:  # noqa: BLE001 - a failed settlement run is retried next time
+            except Exception:
                 log.exception("demo settlement job failed")
             self._settle_stop.wait(0.1)
 

@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import sqlalchemy as sa
@@ -27,7 +27,7 @@ from perfkit.cache import Cache
 if TYPE_CHECKING:
     from perfkit.monitor import Monitor
 
-__all__ = ["MarketService", "OrderRejected", "CATEGORIES"]
+__all__ = ["CATEGORIES", "MarketService", "OrderRejected"]
 
 CATEGORIES = ("politics", "sports", "crypto", "science", "economy", "weather")
 """Market categories the seed data and ``GET /markets?category=`` use."""
@@ -77,14 +77,17 @@ class MarketService:
     takes ``slow_query_ms`` on this machine (at most ``max_orders`` rows), so
     the slow-query phase crosses the catalogue's query-time thresholds on a
     fast machine as on a slow one. ``probe_ms`` is the last measured time.
+    With ``grow_later`` the service starts with 100,000 orders and
+    :meth:`grow_orders` does the sizing (the demo runs it in the background,
+    so the dashboard has live traffic within seconds).
     ``monitor`` may be None to run the service uninstrumented (benchmarks).
     """
 
     def __init__(self, monitor: Monitor | None = None, *, db_path: str | Path | None = None,
                  cache: Cache | None = None, n_markets: int = 200, n_users: int = 2_000,
                  n_orders: int | None = None, slow_query_ms: float = 150.0,
-                 max_orders: int = 3_000_000, cache_ttl: float = 30.0, seed: int = 0,
-                 busy_timeout: float = 0.25) -> None:
+                 max_orders: int = 3_000_000, grow_later: bool = False,
+                 cache_ttl: float = 30.0, seed: int = 0, busy_timeout: float = 0.25) -> None:
         for name, v in (("n_markets", n_markets), ("n_users", n_users), ("max_orders", max_orders)):
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
@@ -106,23 +109,37 @@ class MarketService:
                                        connect_args={"timeout": busy_timeout,
                                                      "check_same_thread": False})
         sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        # Seeding, sizing and probing go through their own engine, never instrumented:
+        # they are the demo's setup, not the service's traffic.
+        self._setup = sa.create_engine(f"sqlite:///{self.db_path}",
+                                       connect_args={"timeout": 30.0})
+        sa.event.listen(self._setup, "connect", _sqlite_pragmas)
         self.cache = cache if cache is not None else Cache(default_ttl=cache_ttl,
                                                            max_entries=5_000,
                                                            max_bytes=256 * 2**20)
         self.monitor = monitor
         self._leak: list[list[dict[str, Any]]] = []
         self._leak_lock = threading.Lock()
+        self.slow_query_ms, self.max_orders = float(slow_query_ms), max_orders
+        self.n_orders = 0
+        self.probe_ms: float | None = None
+        self.sized = threading.Event()
         self._seed(np.random.default_rng(seed))
-        self.n_orders, self.probe_ms = self._seed_orders(n_orders, slow_query_ms, max_orders)
+        if n_orders is not None:
+            self._add_orders(n_orders, _CHUNK)
+            self.sized.set()
+        elif grow_later:
+            self._add_orders(_START_ORDERS, _CHUNK)  # enough to serve; grow_orders() sizes it
+        else:
+            self.grow_orders()
         if monitor is not None:
-            # Instrumented after seeding, so the bulk load does not count as traffic.
             monitor.instrument_engine(self.engine)
             monitor.attach_cache(self.cache)
 
     # -- setup -------------------------------------------------------------------------
     def _seed(self, rng: np.random.Generator) -> None:
-        _meta.drop_all(self.engine)
-        _meta.create_all(self.engine)
+        _meta.drop_all(self._setup)
+        _meta.create_all(self._setup)
         now = time.time()
         cats = rng.integers(0, len(CATEGORIES), self.n_markets)
         price0 = rng.uniform(0.05, 0.95, self.n_markets)
@@ -134,35 +151,46 @@ class MarketService:
         steps = rng.normal(0, 0.01, pm.size).reshape(self.n_markets, per_market).cumsum(axis=1)
         pv = np.clip(price0[:, None] + steps, 0.01, 0.99).ravel()
         pts = np.tile(now - 60.0 * np.arange(per_market)[::-1], self.n_markets)
-        with self.engine.begin() as conn:
+        with self._setup.begin() as conn:
             conn.execute(markets.insert(), mrows)
             conn.execute(prices.insert(), [
                 {"market_id": int(m), "ts": float(t), "price": float(p)}
                 for m, t, p in zip(pm, pts, pv)])
 
-    def _seed_orders(self, n_orders: int | None, slow_query_ms: float, max_orders: int
-                     ) -> tuple[int, float | None]:
-        """Fill ``orders`` (inside SQLite: a recursive CTE, ~1 s per million rows)."""
-        total = 0
-        probe_ms = None
-        goal = max_orders if n_orders is None else n_orders
-        while total < goal:
-            k = min(_CHUNK, goal - total)
-            with self.engine.begin() as conn:
-                conn.exec_driver_sql(_FILL_ORDERS, (k, self.n_markets, self.n_users, time.time()))
-            total += k
-            if n_orders is None:
-                probe_ms = self._probe_ms()
-                if probe_ms >= slow_query_ms:
-                    break
-        return total, probe_ms
+    def _add_orders(self, k: int, chunk: int, pause: float = 0.0) -> None:
+        """Insert ``k`` random orders inside SQLite (a recursive CTE, ~1 s per million)."""
+        done = 0
+        while done < k:
+            n = min(chunk, k - done)
+            with self._setup.begin() as conn:
+                conn.exec_driver_sql(_FILL_ORDERS, (n, self.n_markets, self.n_users, time.time()))
+            done += n
+            self.n_orders += n
+            if pause:
+                time.sleep(pause)
+
+    def grow_orders(self, stop: threading.Event | None = None, *, background: bool = False
+                    ) -> None:
+        """Add orders until the unindexed user query takes ``slow_query_ms`` (or ``max_orders``).
+
+        ``background``: small transactions with pauses, so the service's own
+        orders (busy timeout 0.25 s) wait a little instead of failing while it
+        runs next to live traffic. Sets :attr:`sized` when done.
+        """
+        chunk, pause = (_BG_CHUNK, 0.05) if background else (_CHUNK, 0.0)
+        while self.n_orders < self.max_orders and not (stop is not None and stop.is_set()):
+            self._add_orders(min(_CHUNK, self.max_orders - self.n_orders), chunk, pause)
+            self.probe_ms = self._probe_ms()
+            if self.probe_ms >= self.slow_query_ms:
+                break
+        self.sized.set()
 
     def _probe_ms(self) -> float:
         # Best of two, so a scheduling hiccup does not stop the growth too early.
         best = float("inf")
         for u in (1, 2):
             t0 = time.perf_counter()
-            with self.engine.connect() as conn:
+            with self._setup.connect() as conn:
                 conn.execute(_user_orders_query(u, 20)).all()
             best = min(best, (time.perf_counter() - t0) * 1e3)
         return best
@@ -237,9 +265,8 @@ class MarketService:
 
     def user_orders(self, user_id: int, limit: int = 20) -> list[dict[str, Any]]:
         """``GET /users/{id}/orders``: a user's latest orders (scans ``orders``: no index)."""
-        with self._track("GET /users/{id}/orders"):
-            with self.engine.connect() as conn:
-                return [_plain(r) for r in conn.execute(_user_orders_query(user_id, limit))]
+        with self._track("GET /users/{id}/orders"), self.engine.connect() as conn:
+            return [_plain(r) for r in conn.execute(_user_orders_query(user_id, limit))]
 
     def order_book(self, market_id: int, depth: int = 200, *, retain: bool = False
                    ) -> list[dict[str, Any]]:
@@ -297,11 +324,14 @@ class MarketService:
         """Dispose of the engine and remove the temporary database, if this service made it."""
         self.release_memory()
         self.engine.dispose()
+        self._setup.dispose()
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
 
 
-_CHUNK = 250_000
+_CHUNK = 250_000        # rows between two probes of the slow query
+_BG_CHUNK = 20_000      # rows per transaction when growing next to live traffic
+_START_ORDERS = 100_000
 _FILL_ORDERS = """
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
 INSERT INTO orders (market_id, user_id, side, qty, price, created_at)
@@ -322,7 +352,7 @@ def _user_orders_query(user_id: int, limit: int) -> sa.Select[Any]:
 class _NoSpan:
     """Stands in for ``monitor.track()`` when the service runs uninstrumented."""
 
-    def __enter__(self) -> _NoSpan:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,16 +102,40 @@ def engine_for(url: str) -> Engine:
         return eng
 
 
+def _busy(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _retrying(fn: Any, attempts: int = 8) -> Any:
+    """Run ``fn`` again when SQLite reports a lock (concurrent xdist workers)."""
+    delay = 0.02
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except sa.exc.OperationalError as exc:
+            if attempt == attempts - 1 or not _busy(exc):
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+    return None
+
+
 def ensure_table(engine: Engine) -> None:
     """Create the table (checkfirst) once per engine; tolerate a concurrent creator."""
     if id(engine) in _ready:
         return
-    try:
-        metadata.create_all(engine, checkfirst=True)
-    except sa.exc.DatabaseError:
-        # another xdist worker may have created it between our check and CREATE
-        if not sa.inspect(engine).has_table(TABLE_NAME):
-            raise
+    for attempt in range(8):
+        try:
+            metadata.create_all(engine, checkfirst=True)
+            break
+        except sa.exc.DatabaseError:
+            # another xdist worker may be creating it between our check and CREATE
+            if attempt == 7:
+                if sa.inspect(engine).has_table(TABLE_NAME):
+                    break
+                raise
+            time.sleep(0.02 * (attempt + 1))
     _ready.add(id(engine))
 
 
@@ -152,8 +177,11 @@ def write_benchmark(engine: Engine, row: dict) -> None:
     for key in ("baseline", "commit", "verdict", "worker"):
         values[key] = values.get(key) or ""
     ensure_table(engine)
-    with engine.begin() as conn:
-        conn.execute(benchmarks_table.insert().values(**values))
+
+    def insert() -> None:
+        with engine.begin() as conn:
+            conn.execute(benchmarks_table.insert().values(**values))
+    _retrying(insert)
 
 
 def latest_baseline(engine: Engine, test: str, name: str | None = None,
@@ -169,8 +197,11 @@ def latest_baseline(engine: Engine, test: str, name: str | None = None,
     if exclude_run_id:
         q = q.where(t.c.run_id != exclude_run_id)
     q = q.order_by(t.c.ts.desc(), t.c.id.desc()).limit(1)
-    with engine.connect() as conn:
-        row = conn.execute(q).mappings().first()
+
+    def fetch() -> Any:
+        with engine.connect() as conn:
+            return conn.execute(q).mappings().first()
+    row = _retrying(fetch)
     if row is None:
         return None
     out = dict(row)

@@ -8,13 +8,43 @@ per-tick cache shared by sessions (:class:`PageCache`), the store banner
 """
 
 from perfkit.views.downsample import DEFAULT_POINTS, downsample, downsample_series
-from perfkit.views.page import (ARROWS, action_rows, GROUP_ORDER, HORIZONS, Page, PageCache, build_page,
-                                fit_window, metric_overview)
+from perfkit.views.page import (
+                                ARROWS,
+                                GROUP_ORDER,
+                                HORIZONS,
+                                Page,
+                                PageCache,
+                                action_rows,
+                                build_page,
+                                fit_window,
+                                metric_overview,
+)
 from perfkit.views.runtime import ActionTicket, Runtime, open_runtimes, resolve_mode
 from perfkit.views.status import StoreStatus, failed_status, probe_store
 from perfkit.views.window import WINDOWS, WindowLoader, load_window, parse_window
 
-__all__ = ["action_rows", "downsample", "downsample_series", "DEFAULT_POINTS", "build_page", "metric_overview",
-           "fit_window", "Page", "PageCache", "HORIZONS", "ARROWS", "GROUP_ORDER", "Runtime",
-           "ActionTicket", "resolve_mode", "open_runtimes", "StoreStatus", "probe_store", "failed_status",
-           "WindowLoader", "load_window", "parse_window", "WINDOWS"]
+__all__ = [
+                                "ARROWS",
+                                "DEFAULT_POINTS",
+                                "GROUP_ORDER",
+                                "HORIZONS",
+                                "WINDOWS",
+                                "ActionTicket",
+                                "Page",
+                                "PageCache",
+                                "Runtime",
+                                "StoreStatus",
+                                "WindowLoader",
+                                "action_rows",
+                                "build_page",
+                                "downsample",
+                                "downsample_series",
+                                "failed_status",
+                                "fit_window",
+                                "load_window",
+                                "metric_overview",
+                                "open_runtimes",
+                                "parse_window",
+                                "probe_store",
+                                "resolve_mode",
+]

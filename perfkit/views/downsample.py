@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from tsdownsample import MinMaxLTTBDownsampler
 
-__all__ = ["downsample", "downsample_series", "DEFAULT_POINTS"]
+__all__ = ["DEFAULT_POINTS", "downsample", "downsample_series"]
 
 DEFAULT_POINTS = 1_000
 """Points per series kept for display (about one per pixel of a wide chart)."""

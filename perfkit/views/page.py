@@ -28,8 +28,18 @@ from perfkit.frames import empty_samples
 from perfkit.views.downsample import DEFAULT_POINTS, downsample
 from perfkit.views.window import WindowLoader, parse_window
 
-__all__ = ["Page", "build_page", "metric_overview", "action_rows", "thin", "PageCache", "HORIZONS", "ARROWS",
-           "fit_window", "GROUP_ORDER"]
+__all__ = [
+    "ARROWS",
+    "GROUP_ORDER",
+    "HORIZONS",
+    "Page",
+    "PageCache",
+    "action_rows",
+    "build_page",
+    "fit_window",
+    "metric_overview",
+    "thin",
+]
 
 HORIZONS = ("15min", "30min", "1h", "2h", "6h")
 """Forecast horizons the dashboard offers."""
@@ -278,7 +288,8 @@ def _crossings(ttt: pd.DataFrame, frame: pd.DataFrame, horizon: pd.Timedelta) ->
         span = frame.groupby("metric")["ts"].agg(lambda t: t.max() - t.min())
         need = max(pd.Timedelta("2min"), horizon / 4)
         future &= ttt["metric"].map(span).fillna(zero) >= need
-    out = ttt[future].assign(expected=ttt["eta_expected"].notna())
+    out = ttt[future]
+    out = out.assign(expected=out["eta_expected"].notna())
     return out.sort_values(["expected", "eta_earliest"], ascending=[False, True],
                            na_position="last", ignore_index=True)
 

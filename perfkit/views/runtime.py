@@ -29,7 +29,7 @@ from perfkit.views.page import Page, PageCache
 from perfkit.views.status import StoreStatus, probe_store
 from perfkit.views.window import WindowLoader
 
-__all__ = ["Runtime", "ActionTicket", "resolve_mode", "open_runtimes", "EMBEDDED_ENV", "DEMO_ENV"]
+__all__ = ["DEMO_ENV", "EMBEDDED_ENV", "ActionTicket", "Runtime", "open_runtimes", "resolve_mode"]
 
 log = logging.getLogger("perfkit.dashboard")
 

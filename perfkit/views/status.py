@@ -7,7 +7,7 @@ from typing import Any
 
 from perfkit._store.engine import mask
 
-__all__ = ["StoreStatus", "probe_store", "failed_status"]
+__all__ = ["StoreStatus", "failed_status", "probe_store"]
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import pandas as pd
 from perfkit.frames import empty_samples
 from perfkit.store import Store
 
-__all__ = ["WindowLoader", "load_window", "parse_window", "WINDOWS"]
+__all__ = ["WINDOWS", "WindowLoader", "load_window", "parse_window"]
 
 WINDOWS = ("5min", "15min", "1h", "6h", "24h")
 """Windows the dashboard offers (any pandas duration works in the functions)."""
