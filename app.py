@@ -120,12 +120,17 @@ def _recommendations(page, rt: Runtime, host: str | None) -> None:
                 c1.caption(f"Estimated impact: {r.estimated_impact:.2f} (see the reason)")
             with c1.expander("Evidence and parameters"):
                 st.json({"evidence": r.evidence, "params": r.params}, expanded=False)
+            params = dict(r.params)
+            if isinstance(params.get("apply"), bool):
+                # e.g. query_optimization only proposes its CREATE INDEX unless told to apply it
+                params["apply"] = c1.checkbox("apply the proposed change", value=params["apply"],
+                                              key=f"rec_apply_{r.action}_{r.target}")
             for col, label, dry in ((c2, "Run", False), (c3, "Dry-run", True)):
                 if col.button(label, key=f"rec_{label}_{r.action}_{r.target}",
                               disabled=target_host is None,
                               help=None if target_host else "choose one host to act on"):
                     try:
-                        ticket = rt.act(r.action, r.params, host=target_host, dry_run=dry)
+                        ticket = rt.act(r.action, params, host=target_host, dry_run=dry)
                         st.session_state["last_ticket"] = ticket.message
                     except (ValueError, RuntimeError) as exc:
                         st.session_state["last_ticket"] = f"refused: {exc}"

@@ -303,7 +303,8 @@ class PerfFixture:
         m = self.measurement
         stats = m.summary()
         ref_median = percentile(sorted(m.ref_samples), 50) if m.ref_samples else None
-        raw_ratio = (stats["median"] / self.baseline_row["median_s"]
+        base_row: dict = self.baseline_row or {}
+        raw_ratio = (stats["median"] / base_row["median_s"]
                      if self.comparison is not None else None)
         budgets = self._budget_results()
         cmp = self.comparison
@@ -331,11 +332,10 @@ class PerfFixture:
 
         failures = []
         if cmp is not None and cmp.verdict == "regression" and "regression" in s.fail_on:
-            base_med = self.baseline_row["median_s"]
             failures.append(
                 f"perf regression in {test}: median {format_duration(stats['median'])} vs "
-                f"{format_duration(base_med)} in baseline "
-                f"{self.baseline_row['baseline']!r}; ratio {cmp.ratio:.3f} "
+                f"{format_duration(base_row['median_s'])} in baseline "
+                f"{base_row['baseline']!r}; ratio {cmp.ratio:.3f} "
                 f"[{cmp.confidence:.0%} CI {cmp.ci_low:.3f}-{cmp.ci_high:.3f}] exceeds "
                 f"max_regression {self.settings.max_regression:.0%} (limit {cmp.limit:.3g})")
         breached = [(k, lim, val) for k, lim, val, ok in budgets if not ok]
@@ -422,7 +422,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         # farthest marker first (module, class), closest (function) last: closest wins
         try:
             for mark in reversed(list(item.iter_markers("perf"))):
-                settings = settings_from_marker(settings, mark.args, mark.kwargs)
+                settings = settings_from_marker(settings, mark.args, dict(mark.kwargs))
         except PerfUsageError as exc:
             errors.append(f"{item.nodeid}: {exc}")
             continue

@@ -256,7 +256,7 @@ class MarketService:
                 now = time.time()
                 oid = conn.execute(orders.insert().values(
                     market_id=market_id, user_id=user_id, side=side, qty=qty,
-                    price=row.last_price, created_at=now)).inserted_primary_key[0]
+                    price=row.last_price, created_at=now)).lastrowid
                 conn.execute(markets.update().where(markets.c.id == market_id)
                              .values(last_price=new_price, volume=markets.c.volume + qty))
                 conn.execute(prices.insert().values(market_id=market_id, ts=now, price=new_price))
@@ -359,7 +359,7 @@ class _NoSpan:
         return None
 
 
-def _plain(row: sa.Row[Any]) -> dict[str, Any]:
+def _plain(row: Any) -> dict[str, Any]:
     # Row keys are SQLAlchemy's str subclass, which the cache (rightly) refuses to serialise.
     return {str(k): v for k, v in row._mapping.items()}
 

@@ -20,7 +20,7 @@ def _short(test: str, width: int) -> str:
 
 
 def rows_for(results: Iterable[dict], test_width: int = 60) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for r in sorted(results, key=lambda r: r["test"]):
         verdict = r.get("verdict") or "-"
         if r.get("budget_failed"):

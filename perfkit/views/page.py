@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -214,8 +214,13 @@ def _section(page: Page, name: str, fn: Callable[[], Any], default: Any) -> Any:
 def build_page(store: Any, *, window: str | pd.Timedelta = "1h",
                horizon: str | pd.Timedelta = "30min", host: str | Sequence[str] | None = None,
                loader: WindowLoader | None = None, max_points: int = DEFAULT_POINTS,
-               now: pd.Timestamp | None = None) -> Page:
+               now: pd.Timestamp | None = None, statements: pd.DataFrame | None = None,
+               cache_stats: Mapping[str, Any] | None = None) -> Page:
     """Read ``window`` of ``host`` (None: all hosts) from ``store`` and compute every section.
+
+    ``statements`` (a Monitor's ``database.statements()``) and ``cache_stats``
+    (its cache's ``stats()``) let :func:`perfkit.recommend` name the slow
+    statement and the cause of cache misses; a viewer has neither.
 
     ``loader`` (a :class:`WindowLoader` on the same store) makes repeated
     calls fetch only new samples. Reading the samples raises what the store
@@ -257,17 +262,19 @@ def build_page(store: Any, *, window: str | pd.Timedelta = "1h",
         since=since, host=list(hosts) if hosts else None), pd.DataFrame())
     page.recommendations = _section(page, "recommendations", lambda: _recommend(
         _contract(frame[frame["ts"] >= end - fit_window(td, hz)]) if len(frame) else frame,
-        page.active_alerts), pd.DataFrame())
+        page.active_alerts, statements, cache_stats), pd.DataFrame())
     page.actions = _section(page, "actions", lambda: store.actions(
         since=since, host=list(hosts) if hosts else None), pd.DataFrame())
     page.timings["total"] = time.perf_counter() - t0
     return page
 
 
-def _recommend(frame: pd.DataFrame, active: pd.DataFrame) -> pd.DataFrame:
+def _recommend(frame: pd.DataFrame, active: pd.DataFrame, statements: pd.DataFrame | None,
+               cache_stats: Mapping[str, Any] | None) -> pd.DataFrame:
     from perfkit.optimize import recommend  # imported here: only this section needs it
 
-    return _sorted_recs(recommend(frame, alerts=active))
+    return _sorted_recs(recommend(frame, alerts=active, statements=statements,
+                                  cache_stats=cache_stats))
 
 
 def _crossings(ttt: pd.DataFrame, frame: pd.DataFrame, horizon: pd.Timedelta) -> pd.DataFrame:
@@ -316,8 +323,13 @@ class PageCache:
         self._building: dict[tuple[Any, ...], threading.Lock] = {}
 
     def get(self, *, window: str, horizon: str, host: str | Sequence[str] | None,
-            refresh_s: float, now: float | None = None) -> Page:
-        """The page for this tick (``floor(now / refresh_s)``), computed on first request."""
+            refresh_s: float, now: float | None = None,
+            context: Callable[[], dict[str, Any]] | None = None) -> Page:
+        """The page for this tick (``floor(now / refresh_s)``), computed on first request.
+
+        ``context`` returns extra :func:`build_page` arguments (``statements``,
+        ``cache_stats``); it is called only when the page is computed.
+        """
         if not refresh_s > 0:
             raise ValueError(f"refresh_s must be positive, got {refresh_s!r}")
         tick = int((time.time() if now is None else now) // refresh_s)
@@ -333,7 +345,7 @@ class PageCache:
                 page = self._pages.get(key)
             if page is None:
                 page = build_page(self.store, window=window, horizon=horizon, host=hosts,
-                                  loader=self.loader)
+                                  loader=self.loader, **(context() if context else {}))
                 with self._lock:
                     self._pages[key] = page
                     self._building.pop(key, None)

@@ -213,7 +213,9 @@ class Runtime:
         if status.ok:
             try:
                 page = self.pages.get(window=window, horizon=horizon, host=host,
-                                      refresh_s=refresh_s)
+                                      refresh_s=refresh_s, context=(
+                                          self._local_context if self.monitor is not None and host == self.host
+                                          else None))
             except Exception as exc:  # noqa: BLE001 - a read failing between probe and load
                 from perfkit.views.status import failed_status
 
@@ -224,6 +226,13 @@ class Runtime:
                 return page, status
         with self._lock:
             return self._last_pages.get(key), status
+
+    def _local_context(self) -> dict[str, Any]:
+        # Only this process's Monitor knows its statements and cache counters.
+        mon = self.monitor
+        cache = getattr(mon, "cache", None)
+        return {"statements": mon.database.statements(),
+                "cache_stats": cache.stats() if cache is not None else None}
 
     # -- actions -------------------------------------------------------------------------
     def act(self, action: str, params: Mapping[str, Any] | None = None, *, host: str,
