@@ -91,6 +91,19 @@ def test_slow_query_phase_raises_p95_and_gets_a_query_recommendation(demo: Demo)
     assert sql and "FROM orders WHERE orders.user_id = ?" in sql[0], sql
 
 
+def test_applying_the_query_recommendation_fixes_the_slow_phase(demo: Demo) -> None:
+    """The demo's loop closed: the recommended index is created and the slow query is not."""
+    mon, svc = demo.monitor, demo.service
+    if not svc.has_index_on("orders", "user_id"):
+        demo.load.run_phase("slow_query", requests=40)  # statements for the optimiser to see
+    result = mon.run_action("query_optimization", apply=True)
+    assert result.ok, (result.error, result.detail)
+    assert svc.has_index_on("orders", "user_id")
+    demo.load.run_phase("slow_query", requests=120)
+    p95 = _latest(mon.collect(), "database.query_time.p95")
+    assert p95 < 20, p95  # was >= 100 ms before the index (previous test)
+
+
 def test_cold_cache_phase_lowers_the_hit_rate(demo: Demo) -> None:
     mon = demo.monitor
     demo.load.run_phase("steady", requests=400)
