@@ -83,22 +83,25 @@ refresh_label = st.sidebar.selectbox("Refresh", list(REFRESH), index=1)
 refresh = REFRESH[refresh_label]
 
 st.sidebar.subheader("Controls")
+
+
+def _control(label: str, key: str, state: bool, setter, enabled: bool, help: str) -> None:
+    # The widget shows the server's state (another session may have changed it) and acts
+    # only when this user flips it, never by replaying a stale session value.
+    st.session_state[key] = state
+    st.sidebar.toggle(label, key=key, disabled=not enabled, help=help,
+                      on_change=lambda: setter(st.session_state[key]))
+
+
 viewer_help = "Runs inside the services in viewer mode; open the dashboard without a store URL."
-mon_on = st.sidebar.toggle("Monitoring", value=rt.monitoring, disabled=not rt.embedded,
-                           help=None if rt.embedded else viewer_help, key="ctl_monitoring")
-if rt.embedded and mon_on != rt.monitoring:
-    rt.set_monitoring(mon_on)
-opt_on = st.sidebar.toggle("Automatic optimisation", value=rt.optimizing,
-                           disabled=not rt.embedded, key="ctl_optimizing",
-                           help="Runs the recommended actions by priority, with cooldowns."
-                           if rt.embedded else viewer_help)
-if rt.embedded and opt_on != rt.optimizing:
-    rt.set_optimizing(opt_on)
+_control("Monitoring", "ctl_monitoring", rt.monitoring, rt.set_monitoring, rt.embedded,
+         "Collect this process's metrics every interval." if rt.embedded else viewer_help)
+_control("Automatic optimisation", "ctl_optimizing", rt.optimizing, rt.set_optimizing,
+         rt.embedded, "Runs the recommended actions by priority, with cooldowns."
+         if rt.embedded else viewer_help)
 if rt.demo is not None:
-    demo_on = st.sidebar.toggle("Demo workload", value=rt.demo_running, key="ctl_demo",
-                                help="The prediction-market demo service's load generator.")
-    if demo_on != rt.demo_running:
-        rt.set_demo(demo_on)
+    _control("Demo workload", "ctl_demo", rt.demo_running, rt.set_demo, True,
+             "The prediction-market demo service's load generator.")
 
 
 # -- the live part of the page ---------------------------------------------------------------
@@ -262,8 +265,9 @@ def _metrics(page) -> None:
 
 def live() -> None:
     """The part of the page that refreshes on its own."""
+    # With refresh off a page is still recomputed on each rerun the user triggers.
     page, status = rt.page(window=window, horizon=horizon, host=host,
-                           refresh_s=refresh or 3600.0)
+                           refresh_s=refresh or 1.0)
     if not status.ok:
         st.error(status.message, icon="🔌")
     if page is None:

@@ -113,6 +113,8 @@ def _demo(args: argparse.Namespace) -> int:
                 n_orders=args.orders, seed=args.seed)
     print(f"perfkit demo: prediction-market service on {mon.host}, {args.rate:g} req/s, "
           f"store {mon.store.health()['url']} (Ctrl-C to stop)", flush=True)
+    # Serve the actions a dashboard queues for this host (the optimizer's hook claims them).
+    mon.optimizer  # noqa: B018
     mon.start()
     if args.optimize:
         mon.start_optimization()

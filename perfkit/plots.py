@@ -40,6 +40,12 @@ _LAYOUT: dict[str, Any] = {"margin": {"l": 10, "r": 10, "t": 36, "b": 10},
                            "template": "plotly_white", "hovermode": "x unified"}
 
 
+def _line(points: int) -> Any:
+    # SVG for display-sized series: a page of charts would need one WebGL context each,
+    # and browsers cap those (Chrome: 16) and draw them slowly without a GPU.
+    return go.Scatter if points <= 5_000 else go.Scattergl
+
+
 def _with_gaps(ts: pd.Series, values: np.ndarray) -> tuple[pd.Series, np.ndarray]:
     # A break in collection (monitoring stopped) must show as a break, not a straight line.
     if len(ts) < 3:
@@ -73,18 +79,18 @@ def metric_figure(frame: pd.DataFrame, metric: str, *, forecast: pd.DataFrame | 
     fig = go.Figure()
     for host, g in (f.groupby("host", sort=True) if len(f) else []):
         ts, v = _with_gaps(g["ts"].reset_index(drop=True), g["value"].to_numpy())
-        fig.add_trace(go.Scattergl(x=ts, y=v, mode="lines", name=str(host), connectgaps=False,
-                                   line={"width": 1.5}))
-    if forecast is not None and len(forecast):
-        fc = forecast[forecast["metric"] == metric].sort_values("ts")
-        if len(fc):
-            fig.add_trace(go.Scatter(x=fc["ts"], y=fc["upper"], mode="lines", line={"width": 0},
-                                     showlegend=False, hoverinfo="skip"))
-            fig.add_trace(go.Scatter(x=fc["ts"], y=fc["lower"], mode="lines", line={"width": 0},
-                                     fill="tonexty", fillcolor="rgba(108,92,231,0.18)",
-                                     name="forecast interval", hoverinfo="skip"))
-            fig.add_trace(go.Scatter(x=fc["ts"], y=fc["mean"], mode="lines", name="forecast",
-                                     line={"dash": "dash", "color": COLORS["forecast"]}))
+        fig.add_trace(_line(len(v))(x=ts, y=v, mode="lines", name=str(host), connectgaps=False,
+                                    line={"width": 1.5}))
+    fc = forecast[forecast["metric"] == metric].sort_values("ts") \
+        if forecast is not None and len(forecast) else None
+    if fc is not None and len(fc):
+        fig.add_trace(go.Scatter(x=fc["ts"], y=fc["upper"], mode="lines", line={"width": 0},
+                                 showlegend=False, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=fc["ts"], y=fc["lower"], mode="lines", line={"width": 0},
+                                 fill="tonexty", fillcolor="rgba(108,92,231,0.18)",
+                                 name="forecast interval", hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=fc["ts"], y=fc["mean"], mode="lines", name="forecast",
+                                 line={"dash": "dash", "color": COLORS["forecast"]}))
     if thresholds and m is not None:
         for sev, level in (("warning", m.warning), ("critical", m.critical)):
             if level is not None:
@@ -96,10 +102,39 @@ def metric_figure(frame: pd.DataFrame, metric: str, *, forecast: pd.DataFrame | 
                       legend={"orientation": "h", "y": -0.25}, **_LAYOUT)
     if x_range is not None:
         fig.update_xaxes(range=list(x_range))
+    y_range = _y_range(f["value"] if len(f) else pd.Series(dtype=float), m,
+                       fc["mean"] if fc is not None and len(fc) else None)
+    if y_range is not None:
+        fig.update_yaxes(range=y_range)
     if not len(f):
         fig.add_annotation(text="no data in this window", showarrow=False, x=0.5, y=0.5,
                            xref="paper", yref="paper")
     return fig
+
+
+def _y_range(values: pd.Series, m: Any, mean: pd.Series | None) -> list[float] | None:
+    """The y axis spans the data, its thresholds and the forecast's mean path.
+
+    The interval band may reach further (a wide interval on a short history) and
+    is then cut at the edge, rather than squeezing the measured line flat.
+    """
+    parts = [values.to_numpy(dtype=float)]
+    if mean is not None:
+        parts.append(mean.to_numpy(dtype=float))
+    if m is not None:
+        parts.append(np.array([v for v in (m.warning, m.critical) if v is not None], float))
+    allv = np.concatenate(parts) if parts else np.array([])
+    allv = allv[np.isfinite(allv)]
+    if not allv.size:
+        return None
+    lo, hi = float(allv.min()), float(allv.max())
+    pad = 0.08 * (hi - lo) if hi > lo else max(abs(hi) * 0.1, 1.0)
+    lo, hi = lo - pad, hi + pad
+    if m is not None and m.lower_bound is not None:
+        lo = max(lo, m.lower_bound - pad / 2)
+    if m is not None and m.upper_bound is not None:
+        hi = min(hi, m.upper_bound + pad / 2)
+    return [lo, hi]
 
 
 def health_gauge(overall: float | None, *, title: str = "Health score", height: int = 220
@@ -164,8 +199,8 @@ def percentiles_figure(frame: pd.DataFrame, metric: str, *, max_points: int = DE
         for host, h in (g.groupby("host", sort=True) if len(g) else []):
             ts, v = _with_gaps(h["ts"].reset_index(drop=True), h["value"].to_numpy())
             label = name.rsplit(".", 1)[1] + (f" {host}" if f["host"].nunique() > 1 else "")
-            fig.add_trace(go.Scattergl(x=ts, y=v, mode="lines", name=label,
-                                       line={"dash": dash, "width": 1.5}))
+            fig.add_trace(_line(len(v))(x=ts, y=v, mode="lines", name=label,
+                                        line={"dash": dash, "width": 1.5}))
     m = find_metric(metric)
     if m is not None:
         for sev, level in (("warning", m.warning), ("critical", m.critical)):

@@ -199,3 +199,17 @@ def test_all_in_one_fills_every_core_metric_within_a_minute(sqlite_url: str) -> 
         assert requests > 0
     finally:
         rt.close()
+
+
+def test_all_hosts_of_a_shared_store_are_drawn_and_scored(sqlite_url: str) -> None:
+    store = Store(sqlite_url)
+    store.write(pd.concat([_frame(300, CORE_METRICS, host="web-1:10", step="2s"),
+                           _frame(300, CORE_METRICS, host="web-2:20", step="2s", seed=5)]))
+    page = build_page(store, window="15min", horizon="15min", host=None)
+    assert not page.errors, page.errors
+    assert set(page.frame["host"].astype(str)) == {"web-1:10", "web-2:20"}
+    fig = plots.metric_figure(page.display, "system.cpu_usage")
+    assert [t.name for t in fig.data[:2]] == ["web-1:10", "web-2:20"]
+    one = build_page(store, window="15min", horizon="15min", host="web-2:20")
+    assert set(one.frame["host"].astype(str)) == {"web-2:20"}
+    store.close()

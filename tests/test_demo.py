@@ -10,7 +10,7 @@ import pytest
 
 from perfkit.cli import main
 from perfkit.demo import Demo, LoadGenerator, MarketService, OrderRejected, Phase
-from perfkit.monitor import Monitor
+from perfkit.monitor import Monitor, default_host
 from perfkit.optimize import recommend
 from perfkit.store import Store
 
@@ -161,12 +161,17 @@ def test_background_script_runs_its_phases_in_order() -> None:
 
 
 def test_cli_demo_writes_real_samples(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["demo", "--store", sqlite_url, "--duration", "3", "--interval", "1",
-               "--phases", "steady:2,error_burst:1", "--orders", "3000", "--seed", "1"])
+    with Store(sqlite_url) as store:  # a dashboard queues an action for the demo's host
+        aid = store.request_action("memory_optimization", {}, host=default_host(),
+                                   requested_by="dashboard")
+    rc = main(["demo", "--store", sqlite_url, "--duration", "6", "--interval", "1",
+               "--phases", "steady:3,error_burst:3", "--orders", "3000", "--seed", "1"])
     assert rc == 0
     out = capsys.readouterr().out
-    assert "phase steady" in out
+    assert "phase steady" in out and "phase error_burst" in out
     with Store(sqlite_url) as store:
+        done = store.actions().set_index("id").loc[aid]
+        assert done["status"] == "done" and done["claimed_by"].startswith(default_host())
         rps = store.samples(metric="application.requests_per_second", labels="")
         assert len(rps) >= 1 and rps["value"].max() > 0
         assert {"database.query_time", "cache.entry_count"} <= set(store.metric_names())
