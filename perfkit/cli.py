@@ -26,6 +26,8 @@ def _monitor(args: argparse.Namespace) -> int:
     try:
         while args.count is None or n < args.count:
             frame = mon.collect()
+            for result in mon.optimizer.process_requests():  # actions queued for this host
+                print(f"  action #{result.id}: {result.status} {result.verdict or ''}", flush=True)
             n += 1
             rows = frame[frame["labels"] == ""].sort_values("metric")
             print(f"\n{frame['ts'].max() if len(frame) else '':}  ({len(frame)} samples)")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+import time
 
 import perfkit
 
@@ -20,3 +22,22 @@ def test_monitor_command_prints_table_and_writes_store(sqlite_url):
 def test_unknown_command_fails_with_usage():
     res = subprocess.run([sys.executable, "-m", "perfkit.cli", "nope"], capture_output=True, text=True)
     assert res.returncode == 2 and "invalid choice" in res.stderr
+
+
+def test_monitor_command_serves_actions_queued_for_its_host(sqlite_url):
+    store = perfkit.Store(sqlite_url)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "perfkit.cli", "monitor", "--store", sqlite_url, "--interval", "0.3",
+         "--count", "12"], stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        hosts = []
+        while not hosts and time.monotonic() < deadline:
+            hosts = [h for h in store.hosts() if h.startswith(socket.gethostname())]
+        assert hosts, "the monitor never wrote a sample"
+        store.request_action("memory_optimization", {}, host=hosts[0], requested_by="test")
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    done = store.actions(action="memory_optimization")
+    assert done["status"].tolist() == ["done"] and "action #" in out

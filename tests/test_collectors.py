@@ -151,3 +151,22 @@ def test_redis_collector_reads_info(redis_client):
     assert out["cache.hit_rate"] == pytest.approx(50.0, abs=5.0)
     assert out["cache.entry_count"] == redis_client.dbsize()
     assert out["cache.memory_usage"] > 0
+
+
+def test_statement_recent_mean_follows_the_latest_runs(tmp_path):
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/app.db")
+    coll = DatabaseCollector()
+    coll.instrument(engine)
+    with engine.connect() as conn:
+        conn.execute(sa.text("CREATE TABLE t (v INTEGER)"))
+        conn.execute(sa.text("INSERT INTO t VALUES (1)"))
+        # A slow shape first (a recursive CTE that counts), then the same shape made fast.
+        q = sa.text("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < :n) "
+                    "SELECT count(*) FROM c")
+        for _ in range(5):
+            conn.execute(q, {"n": 300_000})
+        for _ in range(30):
+            conn.execute(q, {"n": 1})
+    st = coll.statements()
+    row = st[st["sql"].str.startswith("WITH RECURSIVE")].iloc[0]
+    assert row["recent_ms"] < row["mean_ms"] / 10

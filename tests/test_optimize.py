@@ -473,3 +473,19 @@ def test_plans_find_scans_filters_and_join_columns():
     assert pg["u"].filter_columns == {"x": "equality"} and pg["u"].join_columns == ["t_id"]
     assert pg["x"].table == "t" and pg["x"].filter_columns == {"b": "equality"}
     assert pg["x"].join_columns == ["a"]
+
+
+def test_an_indexed_statement_is_no_longer_recommended():
+    """Lifetime totals stay high after a fix; the recommendation follows the recent runs."""
+    import pandas as pd
+
+    from perfkit import recommend
+    from perfkit.frames import empty_samples
+
+    row = {"engine": "e", "sql": "SELECT * FROM orders WHERE user_id = ?", "count": 40,
+           "total_ms": 40 * 150.0, "mean_ms": 150.0, "max_ms": 160.0, "last_sql": "",
+           "last_params": None}
+    slow = pd.DataFrame([{**row, "recent_ms": 150.0}])
+    fixed = pd.DataFrame([{**row, "recent_ms": 0.2}])
+    assert recommend(empty_samples(), statements=slow)["action"].tolist() == ["query_optimization"]
+    assert "query_optimization" not in recommend(empty_samples(), statements=fixed)["action"].tolist()

@@ -24,6 +24,7 @@ _LITERALS = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b")
 _SPACE = re.compile(r"\s+")
 _IN_LIST = re.compile(r"\(\s*(?:\?|%\(\w+\)s|:\w+|\$\d+|%s)(?:\s*,\s*(?:\?|%\(\w+\)s|:\w+|\$\d+|%s))+\s*\)")
 _MAX_STATEMENTS = 500
+_RECENT_WEIGHT = 0.2
 
 
 def normalize_sql(sql: str) -> str:
@@ -42,6 +43,7 @@ class StatementStats:
     count: int = 0
     total: float = 0.0
     max: float = 0.0
+    recent: float = 0.0
     last_sql: str = ""
     last_params: Any = None
 
@@ -119,6 +121,9 @@ class DatabaseCollector:
                 st = self._stmts[(engine_key, shape)] = StatementStats(shape, engine_key)
             st.count += 1
             st.total += seconds
+            # A moving mean (the last ~10 runs weigh most) shows a fix at once, where the
+            # lifetime mean would keep an indexed query looking slow for hours.
+            st.recent = seconds if st.count == 1 else st.recent + _RECENT_WEIGHT * (seconds - st.recent)
             st.last_sql = statement
             st.last_params = params
             if seconds > st.max:
@@ -154,12 +159,15 @@ class DatabaseCollector:
     def statements(self) -> pd.DataFrame:
         """Lifetime totals per normalised statement, worst total time first.
 
-        Columns: engine, sql (normalised), count, total_ms, mean_ms, max_ms, last_sql
-        (the raw text last run, literals included) and last_params.
+        Columns: engine, sql (normalised), count, total_ms, mean_ms, max_ms,
+        recent_ms (exponentially weighted mean, weight 0.2 on the newest run),
+        last_sql (the raw text last run, literals included) and last_params.
         """
         with self._lock:
             rows = [(s.engine, s.sql, s.count, s.total * 1e3, s.total / s.count * 1e3,
-                     s.max * 1e3, s.last_sql, s.last_params) for s in self._stmts.values() if s.count]
-        cols = ["engine", "sql", "count", "total_ms", "mean_ms", "max_ms", "last_sql", "last_params"]
+                     s.max * 1e3, s.recent * 1e3, s.last_sql, s.last_params)
+                    for s in self._stmts.values() if s.count]
+        cols = ["engine", "sql", "count", "total_ms", "mean_ms", "max_ms", "recent_ms", "last_sql",
+                "last_params"]
         frame = pd.DataFrame(rows, columns=cols)
         return frame.sort_values("total_ms", ascending=False, ignore_index=True)
