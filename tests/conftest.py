@@ -8,10 +8,13 @@ CI machines always run both.
 from __future__ import annotations
 
 import os
+import socket
+import threading
 import uuid
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 PG_URL = os.environ.get("PERFKIT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -51,8 +54,6 @@ def redis_url(redis_client: object) -> str:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A PostgreSQL URL whose connections use a fresh schema, dropped after the test."""
-    import sqlalchemy as sa
-
     schema = f"perfkit_test_{uuid.uuid4().hex[:10]}"
     try:
         admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
@@ -71,3 +72,78 @@ def pg_url() -> Iterator[str]:
 def sqlite_url(tmp_path: object) -> str:
     """A fresh SQLite store URL in the test's temporary directory."""
     return f"sqlite:///{tmp_path}/perfkit.db"
+
+
+# -- a database that goes away and comes back ---------------------------------------
+
+class Proxy:
+    """A TCP forwarder in front of PostgreSQL that can be cut and restored."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = 0
+        self.conns: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.listener: socket.socket | None = None
+        self.open()
+
+    def open(self) -> None:
+        ls = socket.socket()
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(("127.0.0.1", self.port))
+        ls.listen(16)
+        self.port = ls.getsockname()[1]
+        self.listener = ls
+        threading.Thread(target=self._accept, args=(ls,), daemon=True).start()
+
+    def _accept(self, ls: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = ls.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            with self.lock:
+                self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        assert self.listener is not None
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
+        except OSError:
+            pass
+        self.listener.close()
+        self.listener = None
+        with self.lock:
+            for s in self.conns:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+            self.conns.clear()
+
+
+@pytest.fixture
+def proxied_pg(pg_url: str) -> Iterator[tuple[Proxy, str]]:
+    """A PostgreSQL URL that goes through a Proxy the test can close() and open()."""
+    u = sa.engine.make_url(pg_url)
+    proxy = Proxy((u.host or "127.0.0.1", u.port or 5432))
+    yield proxy, u.set(port=proxy.port).render_as_string(hide_password=False)
+    if proxy.listener is not None:
+        proxy.close()

@@ -8,8 +8,6 @@ tested through the page itself; only ``run_every`` timing is not exercised here
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -136,87 +134,24 @@ def test_a_store_that_cannot_be_opened_is_a_banner_until_it_can(
     assert {m.label.rsplit(" ", 1)[0] for m in at.metric} >= set(CORE_METRICS)
 
 
-class _Proxy:
-    """A TCP forwarder to PostgreSQL that the test can cut and restore (a real outage)."""
-
-    def __init__(self, target: tuple[str, int] = ("127.0.0.1", 5432)) -> None:
-        self.target = target
-        self.port = 0
-        self._conns: list[socket.socket] = []
-        self._listen()
-
-    def _listen(self) -> None:
-        srv = socket.socket()
-        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        srv.bind(("127.0.0.1", self.port))
-        srv.listen(16)
-        self.port = srv.getsockname()[1]
-        self._srv = srv
-        threading.Thread(target=self._accept, args=(srv,), daemon=True).start()
-
-    def _accept(self, srv: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = srv.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(a: socket.socket, b: socket.socket) -> None:
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (a, b):
-                try:
-                    s.close()
-                except OSError:
-                    pass
-
-    def cut(self) -> None:
-        try:
-            self._srv.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone
-        except OSError:                           # would leave it accepting one more client
-            pass
-        self._srv.close()
-        for c in self._conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-                c.close()
-            except OSError:
-                pass
-        self._conns.clear()
-
-    def restore(self) -> None:
-        self._listen()
-
-
 @pytest.mark.postgres
 def test_store_outage_shows_a_banner_and_the_page_recovers(
-        pg_url: str, monkeypatch: pytest.MonkeyPatch, fresh_cache: None) -> None:
-    proxy = _Proxy()
-    url = pg_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+        proxied_pg: tuple, monkeypatch: pytest.MonkeyPatch, fresh_cache: None) -> None:
+    proxy, url = proxied_pg
     seed(url)
     monkeypatch.setenv("PERFKIT_STORE_URL", url)
     monkeypatch.setenv("PERFKIT_EMBEDDED", "0")
     at = _run(AppTest.from_file(APP, default_timeout=90))
     assert not at.error and len(at.metric) >= len(CORE_METRICS)
-    proxy.cut()
+    proxy.close()
     _run(at)
     banner = " ".join(e.value for e in at.error)
     assert "Store unreachable" in banner and f"127.0.0.1:{proxy.port}" in banner, banner
     assert "OperationalError" in banner  # the error itself, not only "something failed"
     assert len(at.metric) >= len(CORE_METRICS)  # the last data read stays on the page
-    proxy.restore()
+    proxy.open()
     _run(at)
     assert not at.error
-    proxy.cut()
 
 
 def test_toggles_start_and_stop_the_embedded_monitor(sqlite_url: str,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing as mp
-import socket
 import sqlite3
 import sys
 import threading
@@ -240,77 +239,6 @@ def test_default_url_env_and_wal(tmp_path, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 # -- a store that is down ---------------------------------------------------------------
-
-class Proxy:
-    """A TCP forwarder in front of PostgreSQL that can be cut and restored."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.port = 0
-        self.conns: list[socket.socket] = []
-        self.lock = threading.Lock()
-        self.listener: socket.socket | None = None
-        self.open()
-
-    def open(self) -> None:
-        ls = socket.socket()
-        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        ls.bind(("127.0.0.1", self.port))
-        ls.listen(16)
-        self.port = ls.getsockname()[1]
-        self.listener = ls
-        threading.Thread(target=self._accept, args=(ls,), daemon=True).start()
-
-    def _accept(self, ls: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = ls.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            with self.lock:
-                self.conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(a: socket.socket, b: socket.socket) -> None:
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-        except OSError:
-            pass
-        for s in (a, b):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        assert self.listener is not None
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
-        except OSError:
-            pass
-        self.listener.close()
-        self.listener = None
-        with self.lock:
-            for s in self.conns:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                s.close()
-            self.conns.clear()
-
-
-@pytest.fixture
-def proxied_pg(pg_url: str):
-    u = sa.engine.make_url(pg_url)
-    proxy = Proxy((u.host or "127.0.0.1", u.port or 5432))
-    yield proxy, u.set(port=proxy.port).render_as_string(hide_password=False)
-    if proxy.listener is not None:
-        proxy.close()
 
 
 @pytest.mark.postgres
