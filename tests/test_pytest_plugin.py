@@ -227,7 +227,7 @@ def test_marker_without_fixture_and_bad_options_are_usage_errors(
 
 
 def test_perf_returns_result_and_exposes_stats(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_api="""
+    pytester.makepyfile(test_perf_call_api="""
         import pytest
 
         @pytest.mark.perf(rounds=20, warmup=0)
