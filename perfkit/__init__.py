@@ -49,7 +49,13 @@ _EXPORTS: dict[str, str] = {
 _SUBMODULES = ("actions", "analysis", "api", "catalog", "collectors", "demo", "frames",
                "integrations", "optimize", "plots", "prometheus", "store")
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = [
+    "CORE_METRICS", "ActionResult", "AlertRule", "Cache", "Metric", "Monitor", "Recorder",
+    "Score", "Store", "__version__", "alert_transitions", "alerts", "as_samples",
+    "catalog_frame", "empty_samples", "forecast", "from_series", "get_metric",
+    "predicted_alerts", "recommend", "register_metric", "score", "set_thresholds", "summary",
+    "time_to_threshold", "to_wide", "trends",
+]
 
 if TYPE_CHECKING:
     from perfkit.analysis import (AlertRule, Score, alert_transitions, alerts, forecast,
@@ -76,4 +82,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return __all__
+    return sorted(set(__all__) | set(_SUBMODULES))

@@ -25,6 +25,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 # read from them is within ~4.5 % of the true value, which is below the noise of
 # any latency worth alerting on, and the array stays small enough to bisect fast.
 _RATIO = 2 ** (1 / 8)
+_INF = math.inf
 BUCKET_BOUNDS: tuple[float, ...] = tuple(1e-5 * _RATIO**i for i in range(187))
 """Upper bounds (seconds) of the latency histogram buckets; one more bucket holds the rest."""
 
@@ -165,7 +166,7 @@ class Recorder:
                 if not (seconds >= 0 and math.isfinite(seconds)):
                     raise ValueError(f"duration must be a finite number >= 0, got {seconds!r}")
                 h = self._endpoints[name] = Histogram()
-            elif seconds < 0 or seconds != seconds:
+            elif not 0 <= seconds < _INF:  # also false for NaN, without a call
                 raise ValueError(f"duration must be a finite number >= 0, got {seconds!r}")
             h.count += 1
             h.total += seconds

@@ -115,6 +115,10 @@ def test_bad_input_is_rejected_and_nothing_recorded_is_lost():
         rec.observe("a", -1.0)
     with pytest.raises(ValueError, match="duration"):
         rec.observe("b", math.nan)
+    with pytest.raises(ValueError, match="duration"):
+        rec.observe("a", math.inf)
+    with pytest.raises(ValueError, match="duration"):
+        rec.observe("a", math.nan)
     with pytest.raises(TypeError):
         rec.track(42)  # type: ignore[arg-type]
     assert rec.drain().endpoints["a"].count == 1
