@@ -26,6 +26,7 @@ from perfkit.collectors import (
     DatabaseCollector,
     SystemCollector,
 )
+from perfkit.monitor import Monitor
 from perfkit.recorder import Recorder
 
 N = 200_000
@@ -54,12 +55,13 @@ def hot_path() -> list[tuple[str, float]]:
     registry = prometheus_client.CollectorRegistry()
     hist = prometheus_client.Histogram("req_seconds", "latency", ["endpoint"], registry=registry)
     child = hist.labels("GET /markets")
-    rec = Recorder()
+    mon = Monitor(f"sqlite:///{tempfile.mkdtemp()}/bench.db")
+    rec = mon.recorder
     lock = threading.Lock()
     out: list[int] = []
     bare = _BareTimer(out)
 
-    @rec.track("GET /markets")
+    @mon.track("GET /markets")
     def decorated() -> None:
         pass
 
@@ -72,7 +74,7 @@ def hot_path() -> list[tuple[str, float]]:
             pass
 
     def pk_track() -> None:
-        with rec.track("GET /markets"):
+        with mon.track("GET /markets"):
             pass
 
     def pk_observe() -> None:
