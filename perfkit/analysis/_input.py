@@ -127,6 +127,8 @@ def split_series(data, labels: bool | None = None) -> list[Series]:
     if len(ts) == 0:
         return []
     codes = mc.astype(np.int64) * max(len(lu), 1) + lc
+    if codes.size and codes.max() < np.iinfo(np.int16).max:
+        codes = codes.astype(np.int16)  # numpy's stable sort is a linear radix sort at 16 bits
     order = np.argsort(codes, kind="stable")
     codes, ts, val = codes[order], ts[order], val[order]
     unsorted = (np.diff(ts) < 0) & (codes[1:] == codes[:-1])
