@@ -170,3 +170,19 @@ def test_statement_recent_mean_follows_the_latest_runs(tmp_path):
     st = coll.statements()
     row = st[st["sql"].str.startswith("WITH RECURSIVE")].iloc[0]
     assert row["recent_ms"] < row["mean_ms"] / 10
+
+
+def test_perfkit_internal_statements_stay_out_of_the_metrics(tmp_path):
+    from perfkit.collectors.database import INTERNAL
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/app.db")
+    coll = DatabaseCollector()
+    coll.instrument(engine)
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+    with engine.execution_options(**INTERNAL).begin() as conn:
+        conn.execute(sa.text("CREATE TABLE probe (x INTEGER)"))
+        conn.execute(sa.text("SELECT 2"))
+    assert coll.statements()["sql"].tolist() == ["SELECT ?"]
+    out = _values(coll.collect())
+    assert out["database.queries_per_second"] > 0  # the application's one statement

@@ -18,7 +18,11 @@ from perfkit.collectors.application import latency_readings
 from perfkit.collectors.base import Reading
 from perfkit.recorder import BUCKET_BOUNDS, Histogram
 
-__all__ = ["DatabaseCollector", "normalize_sql", "StatementStats"]
+__all__ = ["DatabaseCollector", "normalize_sql", "StatementStats", "INTERNAL"]
+
+INTERNAL = {"perfkit_internal": True}
+"""Execution options that keep a statement out of the metrics: perfkit's own probes
+and DDL run through ``engine.execution_options(**INTERNAL)``."""
 
 _LITERALS = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b")
 _SPACE = re.compile(r"\s+")
@@ -81,10 +85,13 @@ class DatabaseCollector:
 
         def before(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
                    executemany: bool) -> None:
-            conn.info.setdefault("perfkit_t0", []).append(perf_counter())
+            if not conn.get_execution_options().get("perfkit_internal"):
+                conn.info.setdefault("perfkit_t0", []).append(perf_counter())
 
         def after(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
                   executemany: bool) -> None:
+            if conn.get_execution_options().get("perfkit_internal"):
+                return
             stack = conn.info.get("perfkit_t0")
             if stack:
                 self._observe(key, statement, params, perf_counter() - stack.pop())

@@ -24,6 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from perfkit.collectors.database import INTERNAL
 from perfkit.optimize.plans import EQUALITY, Scan, pg_scans, plan_lines, sqlite_scans
 from perfkit.optimize.registry import Outcome
 
@@ -211,7 +212,9 @@ def query_optimization(monitor: Any, *, dry_run: bool, apply: bool = False, top:
                        repeat: int = 5, engine: str = "", timeout_s: float = 10.0) -> Outcome:
     """Explain the slowest statements, propose indexes, create them when ``apply``."""
     stmts = monitor.database.statements()
-    engines = {k: e for k, e in monitor.database.engines().items() if engine in k}
+    # perfkit's own probes and DDL stay out of the application's query-time metrics
+    engines = {k: e.execution_options(**INTERNAL)
+               for k, e in monitor.database.engines().items() if engine in k}
     stmts = stmts[stmts["engine"].isin(list(engines))]
     read_only = stmts[stmts["sql"].str.match(_READ_ONLY) & ~stmts["sql"].str.contains(_CATALOG)]
     if read_only.empty:
