@@ -66,6 +66,11 @@ class Monitor:
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) \
                 or not math.isfinite(interval) or interval <= 0:
             raise ValueError(f"interval must be a positive number of seconds, got {interval!r}")
+        try:
+            pd.Timedelta(window)
+        except (TypeError, ValueError):
+            raise ValueError(f"window must be a duration such as '1h' or '15min', got {window!r}") \
+                from None
         self.store: Store = store if isinstance(store, Store) else Store(store)
         self.interval = float(interval)
         self.host = host or default_host()
@@ -74,6 +79,7 @@ class Monitor:
         self._alert_state: dict[tuple[str, str, str], tuple[pd.Timestamp, str]] | None = None
         self.recorder = Recorder()
         self.database = DatabaseCollector()
+        self.cache: Any = None  # the last cache given to attach_cache(), for cache_optimization
         self._collectors: dict[str, _CollectorState] = {}
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None

@@ -174,3 +174,9 @@ def test_incident_sliding_out_of_the_window_is_not_fired_twice(sqlite_url):
     crit = store.alert_events(host="h", metric="system.cpu_usage")
     crit = crit[crit["severity"] == "critical"]
     assert crit["state"].tolist() == ["firing"] and crit["ts"].tolist() == [ts[2]]
+
+
+def test_invalid_window_is_named(sqlite_url):
+    with pytest.raises(ValueError, match="window"):
+        perfkit.Monitor(sqlite_url, window="banana")
+    assert perfkit.Monitor(sqlite_url).cache is None
