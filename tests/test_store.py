@@ -8,7 +8,6 @@ import sqlite3
 import sys
 import threading
 import time
-import types
 
 import numpy as np
 import pandas as pd
@@ -473,18 +472,68 @@ def test_alert_events_round_trip(store: Store) -> None:
         store.write_alert_events(ev.drop(columns="severity"))
 
 
-def test_benchmarks_delegates_to_regression_storage(store: Store, monkeypatch) -> None:
-    seen = {}
+def test_prune_deletes_exactly_the_old_rows(store: Store) -> None:
+    day = pd.Timedelta(days=1)
+    old_cpu = frame(6, start=NOW - 10 * day, step="1h")                  # all older than 7 d
+    new_cpu = frame(4, start=NOW - pd.Timedelta(hours=1), step="1min", value0=100)
+    old_h2 = frame(3, host="h2", start=NOW - 9 * day)
+    new_orders = frame(2, host="h2", metric="orders.placed", start=NOW - 2 * day, value0=50)
+    store.write(pd.concat([old_cpu, new_cpu, old_h2, new_orders], ignore_index=True))
+    ages = [30 * day, 9 * day, 8 * day, 6 * day, pd.Timedelta(minutes=1)]
+    store.write_alert_events(pd.DataFrame({
+        "ts": [NOW - a for a in ages], "metric": "system.cpu_usage", "severity": "warning",
+        "state": "firing", "message": [f"age {a}" for a in ages]}))
 
-    def read_benchmarks(engine, test=None):
-        seen.update(engine=engine, test=test)
-        return pd.DataFrame({"test": [test]})
+    assert store.prune() == {"samples": 9, "alert_events": 3}            # default: "7d"
+    kept = store.samples()
+    expected = canon(as_samples(pd.concat([new_cpu, new_orders], ignore_index=True)))
+    pd.testing.assert_frame_equal(canon(kept), expected, check_exact=True)
+    assert store.alert_events()["message"].tolist() == [f"age {a}" for a in ages[3:]]
+    assert store.prune("7d") == {"samples": 0, "alert_events": 0}       # nothing left to delete
+    assert store.hosts() == ["h1", "h2"]                                 # series names stay
 
-    fake = types.ModuleType("perfkit.regression.storage")
-    fake.read_benchmarks = read_benchmarks
-    monkeypatch.setitem(sys.modules, "perfkit.regression.storage", fake)
-    assert store.benchmarks("test_x")["test"].tolist() == ["test_x"]
-    assert seen == {"engine": store.engine, "test": "test_x"}
+    # a Timestamp is an absolute cut-off; a row exactly at it is not older, so it stays
+    edge = new_cpu["ts"].iloc[1]
+    assert store.prune(edge, what="samples") == {"samples": 1 + 2}      # + both orders rows
+    assert store.samples()["ts"].tolist() == new_cpu["ts"].iloc[1:].tolist()
+
+    pending = store.request_action("gc", host="svc:1")
+    running = store.record_action("gc", None, host="svc:1", requested_by="monitor")
+    done = store.record_action("gc", None, host="svc:1", requested_by="monitor")
+    store.finish_action(done, status="done")
+    rejected = store.request_action("nope", host="svc:1")
+    store.reject_action(rejected, "unknown action")
+    everything = ("samples", "alert_events", "actions")
+    assert store.prune("7d", what=everything) == {"samples": 0, "alert_events": 0, "actions": 0}
+    # a cut-off after every finish: finished actions go, pending and running ones never do
+    future = pd.Timestamp.now(tz="UTC") + pd.Timedelta(minutes=1)
+    assert store.prune(future, what=("actions",)) == {"actions": 2}
+    log = store.actions()
+    assert log["id"].tolist() == [pending, running]
+    assert log["status"].tolist() == ["pending", "running"]
+    assert len(store.samples()) == 3 and len(store.alert_events()) == 2  # untouched
+
+    with pytest.raises(ValueError, match="alert_events"):
+        store.prune(what=("samples", "logs"))
+    with pytest.raises(ValueError, match="15min"):
+        store.prune("-5min")
+    with pytest.raises(ValueError, match="older_than"):
+        store.prune(None)  # type: ignore[arg-type]
+
+
+def test_benchmarks_reads_the_pytest_plugin_history(store: Store) -> None:
+    from perfkit.regression.storage import write_benchmark
+
+    for test, median in (("t.py::test_a", 0.5), ("t.py::test_b", 2.0), ("t.py::test_a", 0.75)):
+        write_benchmark(store.engine, {
+            "run_id": "r1", "test": test, "rounds": 3, "iterations": 10, "median_s": median,
+            "p95_s": median, "mean_s": median, "stdev_s": 0.0, "samples": [median] * 3})
+    assert store.benchmarks()["test"].tolist() == ["t.py::test_a", "t.py::test_b",
+                                                   "t.py::test_a"]
+    mine = store.benchmarks("t.py::test_a")
+    assert mine["median_s"].tolist() == [0.5, 0.75]
+    assert mine["samples"].tolist() == [[0.5] * 3, [0.75] * 3]
+    assert store.benchmarks("t.py::nothing").empty
 
 
 def test_health_masks_password() -> None:

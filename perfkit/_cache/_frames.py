@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 MAGIC = b"PKF1"
+_FIX = "; convert it first (for example .astype(str)) or pass allow_pickle=True to Cache()"
 _JSON_SCALARS = (str, int, float, bool, type(None))
 
 
@@ -45,7 +46,9 @@ def _enc_name(name: Any) -> Any:
         return name
     if isinstance(name, np.generic):
         return name.item()
-    raise TypeError(f"cannot cache a pandas label of type {type(name).__name__}")
+    raise TypeError(f"cannot cache a pandas label of type {type(name).__name__}: labels must "
+                    "be str, int, float, bool, None or tuples of them; rename it or pass "
+                    "allow_pickle=True to Cache()")
 
 
 def _dec_name(name: Any) -> Any:
@@ -59,7 +62,7 @@ def _json_values(values: list[Any], dtype: Any) -> list[Any]:
         if type(v) not in _JSON_SCALARS:
             raise TypeError(
                 f"cannot cache a pandas column of dtype {dtype} holding "
-                f"{type(v).__module__}.{type(v).__qualname__} values")
+                f"{type(v).__module__}.{type(v).__qualname__} values{_FIX}")
     return values
 
 
@@ -186,7 +189,8 @@ def dump(obj: Any) -> bytes:
         head = {"kind": "index", "index": _enc_index(obj, blobs)}
     else:
         t = type(obj)
-        raise TypeError(f"cannot cache a value of type {t.__module__}.{t.__qualname__}")
+        raise TypeError(f"cannot cache a value of type {t.__module__}.{t.__qualname__}: only "
+                        "DataFrame, Series and Index; pass allow_pickle=True to Cache() for others")
     offsets = []
     pos = 0
     for b in blobs:
@@ -196,7 +200,7 @@ def dump(obj: Any) -> bytes:
     try:
         hjson = json.dumps(head, separators=(",", ":"), allow_nan=True).encode("utf-8")
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"cannot cache this {type(obj).__name__}: {exc}") from exc
+        raise TypeError(f"cannot cache this {type(obj).__name__}: {exc}{_FIX}") from exc
     return b"".join([MAGIC, struct.pack("<I", len(hjson)), hjson, *blobs])
 
 

@@ -105,14 +105,6 @@ class MemoryStore:
                 out.append(None)
         return out
 
-    def count_hit(self, n: int = 1) -> None:
-        with self._lock:
-            self.hits += n
-
-    def count_miss(self, n: int = 1) -> None:
-        with self._lock:
-            self.misses += n
-
     # -- writes ---------------------------------------------------------------------
     def set(self, key: str, entry: bytes, ttl: float | None, raw: int = 0) -> bool:
         """Store ``entry``; False when it is larger than ``max_bytes`` by itself.
@@ -222,6 +214,3 @@ class MemoryStore:
                     "expirations": self.expirations, "sets": self.sets, "deletes": self.deletes,
                     "rejected": self.rejected, "raw_bytes": self.raw_bytes,
                     "stored_bytes": self.stored_bytes}
-
-    def __len__(self) -> int:
-        return len(self._data)

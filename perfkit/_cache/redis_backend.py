@@ -57,9 +57,6 @@ class RedisStore:
         self._counter_last: dict[str, int] = {}
         self._counter_acc: dict[str, int] = {}
 
-    def key(self, key: str) -> str:
-        return self.prefix + key
-
     # -- data -----------------------------------------------------------------------
     def get(self, key: str) -> bytes | None:
         return self.client.execute_command("GET", self.prefix + key)
@@ -86,10 +83,6 @@ class RedisStore:
 
     def delete(self, key: str) -> int:
         return int(self.client.execute_command("DEL", self.prefix + key))
-
-    def delete_many(self, keys: list[str]) -> int:
-        p = self.prefix
-        return int(self.client.execute_command("DEL", *[p + k for k in keys]))
 
     def clear(self) -> int:
         """UNLINK every key under our namespace (SCAN, never KEYS / FLUSHDB)."""

@@ -43,7 +43,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import math
 import pickle
 from typing import Any
 
@@ -303,6 +302,3 @@ def deserialize(fmt: int, payload: bytes, allow_pickle: bool = False) -> Any:
         raise ForeignEntry(f"cannot decode {FORMAT_NAMES[fmt]} entry: {exc}") from exc
     raise ForeignEntry(f"unknown entry format {fmt}")
 
-
-def is_finite_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

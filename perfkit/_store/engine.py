@@ -106,3 +106,11 @@ def _sqlite_engine(u: sa.URL) -> sa.Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def connect(engine: sa.Engine, write: bool) -> sa.Connection:
+    """A connection whose transactions take SQLite's write lock up front when ``write``."""
+    conn = engine.connect()
+    if write and engine.dialect.name == "sqlite":
+        conn = conn.execution_options(perfkit_immediate=True)
+    return conn

@@ -48,7 +48,9 @@ def to_json(value: object, field: str, *, mapping: bool = True) -> str | None:
     try:
         return json.dumps(value, default=_default, sort_keys=True)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{field} cannot be stored as JSON: {exc}") from None
+        raise TypeError(f"{field} cannot be stored as JSON: {exc}; use str, int, float, bool, "
+                        "None, lists and dicts (numpy scalars, Timestamps, timedeltas and sets "
+                        "are converted)") from None
 
 
 def from_json(text: str | None) -> Any:
@@ -87,7 +89,8 @@ def alert_rows(given: object, default_host: str) -> list[dict[str, Any]]:
         raise ValueError(f"alert events column 'ts' must hold timestamps ({exc})") from None
     if ts.isna().any():
         raise ValueError(f"alert events column 'ts' has {int(ts.isna().sum())} "
-                         "missing/unparseable value(s)")
+                         "missing/unparseable value(s); every event needs a Timestamp, "
+                         "datetime or ISO string")
     ts_ns = pd.DatetimeIndex(ts).as_unit("ns").asi8
 
     def strings(name: str, default: str | None = None, allow_empty: bool = True) -> list[str]:

@@ -13,6 +13,8 @@ ACCEPTED_WHEN = ("a pandas Timestamp or datetime (naive means UTC), an ISO date/
                  "such as '2026-11-27T10:00', or a positive duration meaning that long before "
                  "now: a string such as '15min', '90s', '2h', '7d', '1 day', or a timedelta")
 _ISO = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")
+# pandas 3 deprecates the lower-case day unit ("7d") that ACCEPTED_WHEN advertises
+_DAY_UNIT = re.compile(r"(?<=\d)\s*d(?![a-z])", re.IGNORECASE)
 
 
 def now_ns() -> int:
@@ -36,7 +38,7 @@ def to_ns(when: object, field: str = "since") -> int | None:
                 pass
         else:
             try:
-                td = pd.Timedelta(text)
+                td = pd.Timedelta(_DAY_UNIT.sub("D", text))
             except (ValueError, TypeError):
                 td = None
             if td is not None and not pd.isna(td):
