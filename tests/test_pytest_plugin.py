@@ -122,7 +122,8 @@ def test_improvement_is_reported(pytester: pytest.Pytester) -> None:
     result = _run(pytester, "--perf-compare=base", factor=1.0)
     result.assert_outcomes(passed=2)
     assert _last_verdicts(pytester)["test_loop_large"] == "improved"
-    result.stdout.fnmatch_lines(["*test_loop_large*0.6* [0.*]*improved*"])
+    # the ratio is ~0.67; under load it moves, so the table is checked for the verdict and a CI
+    result.stdout.fnmatch_lines(["*test_loop_large*0.* [0.*]*improved*"])
 
 
 def test_fail_on_none_reports_without_failing(pytester: pytest.Pytester) -> None:
