@@ -21,7 +21,7 @@ def _ar1(phi, n, rng, burn=100):
     return y[burn:]
 
 
-@pytest.mark.parametrize("phi", [0.3, 0.7])
+@pytest.mark.parametrize("phi", [0.3, 0.5, 0.7, 0.9])
 def test_auto_80pct_interval_covers_75_to_85pct_on_ar1(phi):
     """Rolling origins over one long AR(1) series, 150-point window, 10 steps ahead."""
     rng = np.random.default_rng(7)
@@ -176,6 +176,26 @@ def test_seasonal_chosen_with_two_days_and_tracks_the_cycle():
     assert ((truth >= f["lower"]) & (truth <= f["upper"])).mean() > 0.9
     with pytest.raises(ValueError, match="two seasons"):
         forecast(s.iloc[:300], method="seasonal")
+
+
+def test_persistent_noise_is_not_cut_into_level_shifts_but_a_jump_still_is():
+    """AR(1) with phi = 0.9 wanders; scaled by its long-run noise it is one segment."""
+    from perfkit.analysis import last_shift
+    from perfkit.analysis.shift import persistence_factor
+
+    rng = np.random.default_rng(12)
+    white = rng.normal(0, 1, 2000)
+    assert persistence_factor(white) < 1.2
+    ar = _ar1(0.9, 2000, rng)
+    assert 6.7 < persistence_factor(ar) < 28          # rho estimated within 0.8..0.95
+    step = white + np.where(np.arange(2000) >= 1500, 4.0, 0.0)
+    assert persistence_factor(step) < 1.2             # one outlying difference barely counts
+    assert abs(last_shift(step) - 1500) <= 8
+    cut = [last_shift(_ar1(0.9, 150, rng)) > 0 for _ in range(100)]
+    assert np.mean(cut) < 0.25                        # was 0.83 on the one-step noise alone
+    # a jump of 4 long-run standard deviations (sigma_e / (1 - phi) = 10) is still found
+    jumped = [_ar1(0.9, 150, rng) + np.where(np.arange(150) >= 100, 40.0, 0.0) for _ in range(20)]
+    assert np.mean([abs(last_shift(y) - 100) <= 3 for y in jumped]) >= 0.9
 
 
 def test_shift_found_in_a_long_series():

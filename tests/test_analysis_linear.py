@@ -8,7 +8,7 @@ import pytest
 import statsmodels.api as sm
 
 from perfkit.analysis import forecast, trends
-from perfkit.analysis._linear import ols_batch, ols_predict, theil_sen
+from perfkit.analysis._linear import ols_batch, ols_predict, ols_rows, theil_sen
 
 
 def _sm(x, y, x_new, level):
@@ -77,6 +77,49 @@ def test_forecast_linear_frame_matches_statsmodels():
         np.testing.assert_allclose(g["mean"], sf["mean"], rtol=1e-9)
         np.testing.assert_allclose(g["lower"], sf["obs_ci_lower"], rtol=1e-9)
         np.testing.assert_allclose(g["upper"], sf["obs_ci_upper"], rtol=1e-9)
+
+
+def test_forecast_linear_shared_and_own_time_axes_match_statsmodels():
+    """Series on one shared clock (fitted as one matrix), one on its own clock, one
+    shorter, and one cut by a level shift: every forecast is statsmodels' OLS on the
+    segment it reports (``fit_start``, ``n``)."""
+    rng = np.random.default_rng(3)
+    ts = pd.date_range("2026-01-01", periods=300, freq="10s", tz="UTC")
+    own = ts[0] + pd.to_timedelta(np.cumsum(rng.uniform(5, 15, 200)), unit="s")
+    parts = [pd.DataFrame({"ts": ts, "metric": f"custom.shared_{j}",
+                           "value": 5 * j + 0.01 * np.arange(300) + rng.normal(0, 1, 300)})
+             for j in range(4)]
+    parts.append(pd.DataFrame({"ts": own, "metric": "custom.own_clock",
+                               "value": 50 - 0.02 * np.arange(200) + rng.normal(0, 1, 200)}))
+    parts.append(pd.DataFrame({"ts": ts[:120], "metric": "custom.shorter",
+                               "value": rng.normal(3, 1, 120)}))
+    parts.append(pd.DataFrame({"ts": ts, "metric": "custom.shifted",
+                               "value": np.where(np.arange(300) < 200, 10.0, 40.0)
+                               + rng.normal(0, 1, 300)}))
+    frame = pd.concat(parts, ignore_index=True).sample(frac=1.0, random_state=0)
+    fc = forecast(frame, "3min", 0.8, "linear")
+    assert fc["metric"].nunique() == 7
+    assert fc.loc[fc["metric"] == "custom.shifted", "n"].iloc[0] == 100   # fitted after the shift
+    for name, g in fc.groupby("metric"):
+        src_rows = frame[frame["metric"] == name].sort_values("ts")
+        t = pd.DatetimeIndex(src_rows["ts"])
+        keep = t >= g["fit_start"].iloc[0]
+        assert keep.sum() == g["n"].iloc[0]
+        x = (t[keep] - t[-1]).total_seconds().to_numpy() / 3600
+        step = np.median(np.diff(t.asi8)) / 3.6e12
+        _, sf = _sm(x, src_rows["value"].to_numpy()[keep], step * np.arange(1, len(g) + 1), 0.8)
+        np.testing.assert_allclose(g["mean"], sf["mean"], rtol=1e-9, err_msg=name)
+        np.testing.assert_allclose(g["lower"], sf["obs_ci_lower"], rtol=1e-9, err_msg=name)
+        np.testing.assert_allclose(g["upper"], sf["obs_ci_upper"], rtol=1e-9, err_msg=name)
+
+
+def test_rows_fit_equals_the_batch_fit():
+    rng = np.random.default_rng(6)
+    x = np.sort(rng.uniform(0, 3, 5000))
+    Y = 1.0 + rng.normal(0, 1, (30, 1)) * x + rng.normal(0, 1, (30, 5000))
+    a, b = ols_rows(x, list(Y)), ols_batch(x, Y)
+    for f in ("slope", "intercept", "sse", "sst", "ybar"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
 
 
 def test_slope_recovered_within_its_confidence_interval():

@@ -176,7 +176,12 @@ def _seasonal(x, y, step, steps, level, parts=None):
     return out
 
 
-INTERVAL = "blend"
+INTERVAL = "hstep"
+"""How ``auto`` sets its interval: ``"hstep"`` (z * RMS of in-sample h-step errors),
+``"blend"`` (RMS of that and the ETS half-width), ``"quantile"`` (empirical
+quantiles of those errors) or ``"model"`` (the ETS half-width). ``hstep`` is the
+one inside 75–85 % on simulated AR(1) for phi 0 to 0.9 and on NAB once level
+shifts are scaled by the long-run noise (``benchmarks/analysis.md``)."""
 
 
 def _hstep_interval(y, paths, mean, level, fallback_half):

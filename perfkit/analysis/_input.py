@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from ..catalog import find_metric
 from ..frames import as_samples
+from ._columns import FrameColumns, frame_columns
 
 NS_PER_HOUR = 3.6e12
 
@@ -22,6 +23,7 @@ class Series:
     labels: str
     ts: np.ndarray       # int64 ns since epoch, UTC, strictly increasing
     values: np.ndarray   # float64
+    _step: float | None = field(default=None, repr=False, compare=False)  # step_ns() cache
 
     @property
     def n(self) -> int:
@@ -34,9 +36,9 @@ class Series:
 
     def step_ns(self) -> float:
         """The series' own median sampling step in ns (0 for fewer than 2 points)."""
-        if self.n < 2:
-            return 0.0
-        return float(np.median(np.diff(self.ts)))
+        if self._step is None:
+            self._step = _median_step(np.diff(self.ts))
+        return self._step
 
     def since(self, start_ns: float) -> Series:
         i = int(np.searchsorted(self.ts, start_ns, side="right"))
@@ -71,28 +73,15 @@ def to_samples(data) -> pd.DataFrame:
     raise TypeError(f"expected a samples DataFrame or a Series, got {type(data).__name__}")
 
 
-def _frame_arrays(data):
-    """(metric, labels, ts ns, values) arrays of a samples frame or Series, non-finite dropped.
+def _frame_columns(data) -> FrameColumns:
+    """The coded columns of a samples frame or a named Series.
 
     A frame that already has the contract's columns is read without a full
     :func:`perfkit.frames.as_samples` copy (that costs ~100 ms per 200k rows).
     """
     if isinstance(data, pd.DataFrame) and {"ts", "metric", "value"} <= set(data.columns):
-        ts = data["ts"]
-        if not (isinstance(ts.dtype, pd.DatetimeTZDtype)):
-            ts = pd.to_datetime(ts, utc=True)
-        t = pd.DatetimeIndex(ts).tz_convert("UTC").as_unit("ns").asi8
-        v = pd.to_numeric(data["value"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        m = data["metric"]
-        lab = data["labels"] if "labels" in data.columns else None
-        ok = np.isfinite(v) & (t != np.iinfo(np.int64).min)
-        if not ok.all():
-            t, v, m = t[ok], v[ok], m[ok]
-            lab = lab[ok] if lab is not None else None
-        return m, lab, t, v
-    f = to_samples(data)
-    return f["metric"], f["labels"], pd.DatetimeIndex(f["ts"]).as_unit("ns").asi8, \
-        f["value"].to_numpy(float)
+        return frame_columns(data)
+    return frame_columns(to_samples(data))
 
 
 def split_series(data, labels: bool | None = None) -> list[Series]:
@@ -103,51 +92,95 @@ def split_series(data, labels: bool | None = None) -> list[Series]:
     set as its own series as well. ``False``: aggregate rows only. Several hosts
     (or repeated timestamps) at one instant are averaged into one point.
     """
-    m, lab, ts, val = _frame_arrays(data)
-    if len(ts) == 0:
+    cols = _frame_columns(data)
+    mu, lu, nl = cols.metric.uniques, cols.labels.uniques, len(cols.labels.uniques)
+    ts, val, m = cols.ts, cols.values, cols.metric
+    if len(ts) == 0 or (nl == 1 and lu[0] != "" and labels is False):
         return []
-    mc, mu = pd.factorize(m, sort=False)
-    if lab is None or not lab.astype(bool).any() and not lab.isna().any():
-        lc, lu = np.zeros(len(mc), dtype=np.intp), np.array([""], dtype=object)
+    if cols.ok is None and nl == 1 and m.starts is not None and (np.diff(m.run_codes) > 0).all():
+        # one label set, every row usable, each metric in one run: the runs are the series
+        starts, codes = m.starts, m.run_codes
     else:
-        lc, lu = pd.factorize(pd.Series(lab).fillna("").astype(str), sort=False)
-    lu = np.asarray(lu, dtype=object)
-    empty = np.flatnonzero(lu == "")
-    is_agg = lc == empty[0] if empty.size else np.zeros(len(lc), bool)
-    if labels is False:
-        keep = is_agg
-    elif labels is None:
-        has_agg = np.zeros(len(mu), bool)
-        has_agg[mc[is_agg]] = True
-        keep = is_agg | ~has_agg[mc]
-    else:
-        keep = np.ones(len(mc), bool)
-    if not keep.all():
-        mc, lc, ts, val = mc[keep], lc[keep], ts[keep], val[keep]
-    if len(ts) == 0:
-        return []
-    codes = mc.astype(np.int64) * max(len(lu), 1) + lc
-    if codes.size and codes.max() < np.iinfo(np.int16).max:
-        codes = codes.astype(np.int16)  # numpy's stable sort is a linear radix sort at 16 bits
-    order = np.argsort(codes, kind="stable")
-    codes, ts, val = codes[order], ts[order], val[order]
-    unsorted = (np.diff(ts) < 0) & (codes[1:] == codes[:-1])
-    if unsorted.any():
-        order = np.lexsort((ts, codes))
-        codes, ts, val = codes[order], ts[order], val[order]
-    bounds = np.flatnonzero(np.diff(codes)) + 1
-    starts = np.r_[0, bounds]
-    ends = np.r_[bounds, len(codes)]
+        starts, codes, ts, val = _group(cols, labels)
+        if starts is None:
+            return []
+    ends = np.r_[starts[1:], len(ts)]
     out = []
-    for a, b in zip(starts, ends):
-        c = int(codes[a])
-        t, v = ts[a:b], val[a:b]
-        if len(t) > 1 and (np.diff(t) == 0).any():
-            u, inv = np.unique(t, return_inverse=True)
-            v = np.bincount(inv, weights=v) / np.bincount(inv)
-            t = u
-        out.append(Series(str(mu[c // max(len(lu), 1)]), str(lu[c % max(len(lu), 1)]), t, v))
+    for i, (a, b) in enumerate(zip(starts, ends)):
+        c = int(codes[i])
+        s = Series(str(mu[c // nl]), str(lu[c % nl]), cols.ts_ns(ts[a:b]), val[a:b])
+        if b - a > 1:
+            _order_within(s)
+        out.append(s)
     return out
+
+
+def _group(cols: FrameColumns, labels: bool | None):
+    """Row-level split: ``(series starts, code per series, ts, values)`` with each
+    series' rows contiguous, in first-seen order (``starts`` None when no row is kept)."""
+    mc, lc = cols.metric.codes(), cols.labels.codes()
+    ts, val = cols.ts, cols.values
+    if cols.ok is not None:
+        mc, lc, ts, val = mc[cols.ok], lc[cols.ok], ts[cols.ok], val[cols.ok]
+    lu = cols.labels.uniques
+    nl = len(lu)
+    if nl == 1:                                # one label set for every row: no filtering
+        codes = mc
+    else:
+        empty = np.flatnonzero(lu == "")
+        is_agg = lc == empty[0] if empty.size else np.zeros(len(lc), bool)
+        if labels is False:
+            keep = is_agg
+        elif labels is None:
+            has_agg = np.zeros(len(cols.metric.uniques), bool)
+            has_agg[mc[is_agg]] = True
+            keep = is_agg | ~has_agg[mc]
+        else:
+            keep = np.ones(len(mc), bool)
+        if not keep.all():
+            mc, lc, ts, val = mc[keep], lc[keep], ts[keep], val[keep]
+        codes = mc.astype(np.int64) * nl + lc
+    if len(ts) == 0:
+        return None, None, ts, val
+    starts = np.r_[0, np.flatnonzero(codes[1:] != codes[:-1]) + 1]
+    if len(starts) > 1 and not (np.diff(codes[starts]) > 0).all():
+        # not already grouped in first-seen order: group the rows
+        if codes.max() < np.iinfo(np.int16).max:
+            codes = codes.astype(np.int16)  # numpy's stable sort is a linear radix sort at 16 bits
+        order = np.argsort(codes, kind="stable")
+        codes, ts, val = codes[order], ts[order], val[order]
+        starts = np.r_[0, np.flatnonzero(np.diff(codes)) + 1]
+    return starts, codes[starts], ts, val
+
+
+def _order_within(s: Series) -> None:
+    """Sort ``s`` by time and average repeated timestamps, in place; cache its step.
+
+    One diff of the (cache-sized) series answers all three questions: sorted?
+    repeated instants? regular step?
+    """
+    d = np.diff(s.ts)
+    lo = d.min()
+    if lo < 0:
+        o = np.argsort(s.ts, kind="stable")
+        s.ts, s.values = s.ts[o], s.values[o]
+        d = np.diff(s.ts)
+        lo = d.min()
+    if lo == 0:                                # several hosts / repeated timestamps: average
+        u, inv = np.unique(s.ts, return_inverse=True)
+        s.values = np.bincount(inv, weights=s.values) / np.bincount(inv)
+        s.ts = u
+    else:
+        s._step = _median_step(d, lo)
+
+
+def _median_step(d: np.ndarray, lo=None) -> float:
+    """Median of one-step differences ``d`` (whose minimum may be passed as ``lo``);
+    regular sampling needs no partition."""
+    if d.size == 0:
+        return 0.0
+    lo = d.min() if lo is None else lo
+    return float(lo) if lo == d.max() else float(np.median(d))
 
 
 def latest_ns(series: list[Series]) -> int | None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
-from ._core import METHODS, MIN_POINTS, forecast_array
+from ._core import METHODS, MIN_POINTS, ArrayForecast, forecast_array
 from ._input import NS_PER_HOUR, Series, as_timedelta, bounds_of, split_series
-from ._linear import ols_batch, ols_predict
+from ._linear import ols_batch, ols_predict, ols_rows
 from .shift import last_shift
 
 __all__ = ["FORECAST_COLUMNS", "forecast"]
@@ -60,9 +61,9 @@ def forecast(frame, horizon="30min", level: float = 0.8, method: str = "auto", *
         fitted span), damped Holt — the trend is followed but damped, so a burst
         cannot project a line to a false crossing; (3) else the average of the
         SES forecast and the segment median (``model="ses+median"``). The
-        interval is the root mean square of the ETS model's half-width and the
-        RMS of the chosen forecast's in-sample h-step errors (see
-        ``perfkit.analysis._core.INTERVAL``).
+        interval at step h is ``z * RMS`` of the chosen forecast's in-sample
+        h-step errors (non-decreasing in h; the ETS model's own half-width where
+        fewer than 10 such errors exist; see ``perfkit.analysis._core.INTERVAL``).
         Why a hypothesis test and not a rolling backtest or an information
         criterion: on the NAB development set (6 h windows, 30 min ahead) a
         3-origin in-window backtest over {ses+median, damped, linear} forecast
@@ -74,8 +75,9 @@ def forecast(frame, horizon="30min", level: float = 0.8, method: str = "auto", *
 
     Level shifts: with ``shift=True`` each series is fitted on the segment after
     its last level shift (``perfkit.analysis.shift.last_shift``; ruptures PELT,
-    l2 cost, kept only where the series jumps rather than ramps), so a disk
-    cleanup or a deploy does not bend the forecast. ``theil_sen`` is the robust
+    l2 cost scaled by the series' long-run noise, kept only where the series
+    jumps rather than ramps), so a disk cleanup or a deploy does not bend the
+    forecast and an autocorrelated series is not cut at every excursion. ``theil_sen`` is the robust
     option against bursts.
 
     Minimum data: 3 finite points (``naive`` 2, ``theil_sen`` 5; ``damped`` and
@@ -105,11 +107,12 @@ def forecast(frame, horizon="30min", level: float = 0.8, method: str = "auto", *
             usable.append(s)
     if isinstance(frame, pd.Series) and skipped:
         raise ValueError(f"cannot forecast {next(iter(skipped))}: {next(iter(skipped.values()))}")
-    if method == "linear":
-        parts = _linear_batch(usable, hz, float(level), shift)
+    if not usable:
+        out = _empty()
+    elif method == "linear":
+        out = _linear_batch(usable, hz, float(level), shift)
     else:
-        parts = [_one(s, hz, float(level), method, shift) for s in usable]
-    out = _assemble(parts) if parts else _empty()
+        out = _assemble([_one(s, hz, float(level), method, shift) for s in usable], float(level))
     out.attrs["skipped"] = skipped
     return out
 
@@ -131,83 +134,143 @@ def _grid(s: Series, hz: pd.Timedelta) -> tuple[float, int]:
     return step, steps
 
 
-def _rows(s: Series, step_ns: float, fc_mean, lo, hi, model, level, stats, start) -> dict:
-    k = len(fc_mean)
-    return {"metric": s.metric, "labels": s.labels, "k": k,
-            "ts": s.ts[-1] + (step_ns * np.arange(1, k + 1)).astype(np.int64),
-            "mean": np.asarray(fc_mean, float), "lower": np.asarray(lo, float),
-            "upper": np.asarray(hi, float), "model": model, "level": level,
-            "n": int(stats.get("n", s.n - start)), "r2": float(stats.get("r2", np.nan)),
-            "aic": float(stats.get("aic", np.nan)), "sigma": float(stats.get("sigma", np.nan)),
-            "fit_start": int(s.ts[start])}
+_STR = pd.Series([], dtype=str).dtype
+"""pandas' default string dtype (``str``, Arrow-backed on pandas 3; object before)."""
 
 
-def _assemble(parts: list[dict]) -> pd.DataFrame:
-    ks = np.array([p["k"] for p in parts])
-    rep = lambda key: np.repeat(np.array([p[key] for p in parts], dtype=object if key in (
-        "metric", "labels", "model") else None), ks)
+def _str_column(names: list[str], counts: np.ndarray):
+    """``names[i]`` repeated ``counts[i]`` times as a column of the default string dtype,
+    without a Python object per row where strings are Arrow-backed."""
+    idx = np.repeat(np.arange(len(names)), counts)
+    if isinstance(_STR, pd.StringDtype) and _STR.storage == "pyarrow":
+        import pyarrow as pa
+
+        return pd.array(pa.array(names, type=pa.large_string()).take(pa.array(idx)), dtype=_STR)
+    return pd.array(np.array(names, dtype=object)[idx], dtype=_STR)
+
+
+def _utc(ns: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(np.asarray(ns, np.int64).view("M8[ns]")).tz_localize("UTC")
+
+
+def _build(series: list[Series], k: np.ndarray, step_ns: np.ndarray, mean: np.ndarray,
+           lower: np.ndarray, upper: np.ndarray, model: list[str], level: float,
+           n: ArrayLike, r2: ArrayLike, aic: ArrayLike, sigma: ArrayLike,
+           fit_start: ArrayLike) -> pd.DataFrame:
+    """The output frame in one go: per-series arrays (length ``len(series)``) are
+    repeated ``k`` times; ``mean``/``lower``/``upper`` are the concatenated steps."""
+    total = int(k.sum())
+    first = np.repeat(np.cumsum(k) - k, k)
+    step = np.arange(1, total + 1) - first
+    last = np.array([s.ts[-1] for s in series], dtype=np.int64)
+    ts = np.repeat(last, k) + (np.repeat(step_ns, k) * step).astype(np.int64)
     return pd.DataFrame({
-        "metric": rep("metric"), "labels": rep("labels"),
-        "ts": pd.to_datetime(np.concatenate([p["ts"] for p in parts]), utc=True),
-        "step": np.concatenate([np.arange(1, k + 1) for k in ks]),
-        "mean": np.concatenate([p["mean"] for p in parts]),
-        "lower": np.concatenate([p["lower"] for p in parts]),
-        "upper": np.concatenate([p["upper"] for p in parts]),
-        "model": rep("model"), "level": rep("level").astype(float), "n": rep("n").astype(int),
-        "r2": rep("r2").astype(float), "aic": rep("aic").astype(float),
-        "sigma": rep("sigma").astype(float),
-        "fit_start": pd.to_datetime(rep("fit_start").astype(np.int64), utc=True),
-    })
+        "metric": _str_column([s.metric for s in series], k),
+        "labels": _str_column([s.labels for s in series], k),
+        "ts": _utc(ts), "step": step, "mean": mean, "lower": lower, "upper": upper,
+        "model": _str_column(model, k), "level": np.full(total, level),
+        "n": np.repeat(np.asarray(n, np.int64), k),
+        "r2": np.repeat(np.asarray(r2, np.float64), k),
+        "aic": np.repeat(np.asarray(aic, np.float64), k),
+        "sigma": np.repeat(np.asarray(sigma, np.float64), k),
+        "fit_start": _utc(np.repeat(np.asarray(fit_start, np.int64), k)),
+    }, copy=False)                                 # every column is a fresh array
 
 
-def _one(s: Series, hz, level, method, shift) -> dict:
+def _assemble(parts: list[tuple[Series, float, int, ArrayForecast]], level: float) -> pd.DataFrame:
+    """Frame of per-series forecasts ``(series, step ns, fit start index, ArrayForecast)``."""
+    series = [p[0] for p in parts]
+    fcs = [p[3] for p in parts]
+    return _build(series, np.array([len(f.mean) for f in fcs]), np.array([p[1] for p in parts]),
+                  np.concatenate([np.asarray(f.mean, np.float64) for f in fcs]),
+                  np.concatenate([np.asarray(f.lower, np.float64) for f in fcs]),
+                  np.concatenate([np.asarray(f.upper, np.float64) for f in fcs]),
+                  [f.model for f in fcs], level,
+                  [int(f.stats.get("n", s.n - st)) for s, _, st, f in parts],
+                  [float(f.stats.get("r2", np.nan)) for f in fcs],
+                  [float(f.stats.get("aic", np.nan)) for f in fcs],
+                  [float(f.stats.get("sigma", np.nan)) for f in fcs],
+                  [int(s.ts[st]) for s, _, st, _ in parts])
+
+
+def _one(s: Series, hz, level, method, shift) -> tuple[Series, float, int, ArrayForecast]:
     step, steps = _grid(s, hz)
     x = s.hours(s.ts[-1])
     fc = forecast_array(x, s.values, step / NS_PER_HOUR, steps, level, method, shift=shift,
                         bounds=bounds_of(s.metric))
-    return _rows(s, step, fc.mean, fc.lower, fc.upper, fc.model, level, fc.stats,
-                 fc.stats.get("fit_start", 0))
+    return s, step, fc.stats.get("fit_start", 0), fc
 
 
-def _linear_batch(series: list[Series], hz, level, shift) -> list[dict]:
-    """All linear forecasts in one padded numpy pass (shift detection is per series)."""
-    if not series:
-        return []
-    starts, xs, ys, xnew, steps_l, step_l = [], [], [], [], [], []
-    for s in series:
-        st = last_shift(s.values) if shift and s.n >= 10 else 0
-        if s.n - st < MIN_POINTS["linear"]:
-            st = 0
-        step, steps = _grid(s, hz)
-        starts.append(st)
-        xs.append(s.hours(s.ts[-1])[st:])
-        ys.append(s.values[st:])
-        step_l.append(step)
-        steps_l.append(steps)
-        xnew.append(step / NS_PER_HOUR * np.arange(1, steps + 1))
-    m = max(len(v) for v in ys)
-    H = max(steps_l)
-    X = np.full((len(series), m), np.nan)
-    Y = np.full((len(series), m), np.nan)
-    XN = np.full((len(series), H), np.nan)
-    for i, (x, y, xn) in enumerate(zip(xs, ys, xnew)):
-        X[i, :len(x)] = x
-        Y[i, :len(y)] = y
-        XN[i, :len(xn)] = xn
-    fit = ols_batch(X, Y)
-    pred = ols_predict(fit, XN, level)
-    out = []
-    r2, aic, sig = fit.r2, fit.aic, np.sqrt(fit.sigma2)
-    for i, s in enumerate(series):
-        k = steps_l[i]
-        mean, lo, hi = pred["mean"][i, :k], pred["obs_ci_lower"][i, :k], pred["obs_ci_upper"][i, :k]
-        model = "linear"
-        if np.ptp(ys[i]) == 0:                      # constant segment: zero-width interval
-            mean = lo = hi = np.full(k, ys[i][-1])
-            model = "constant"
-        lb, ub = bounds_of(s.metric)
-        if lb is not None or ub is not None:
-            mean, lo, hi = (np.clip(a, lb, ub) for a in (mean, lo, hi))
-        out.append(_rows(s, step_l[i], mean, lo, hi, model, level,
-                         {"n": len(ys[i]), "r2": r2[i], "aic": aic[i], "sigma": sig[i]}, starts[i]))
-    return out
+def _linear_batch(series: list[Series], hz, level, shift) -> pd.DataFrame:
+    """All linear forecasts in one vectorised pass (shift detection is per series).
+
+    Series sampled at the same instants (the Monitor stamps every metric of a
+    collection with one timestamp) share a time axis: the largest such group is
+    fitted with matrix-vector products (:func:`ols_rows`); the rest together as
+    NaN-padded rows. The output frame is built from whole arrays in one go.
+    """
+    k = len(series)
+    starts = np.zeros(k, dtype=np.intp)
+    if shift:
+        for i, s in enumerate(series):
+            st = last_shift(s.values) if s.n >= 10 else 0
+            starts[i] = st if s.n - st >= MIN_POINTS["linear"] else 0
+    grid = [_grid(s, hz) for s in series]
+    step_ns = np.array([g[0] for g in grid])
+    steps = np.array([g[1] for g in grid])
+    H = int(steps.max())
+    XN = step_ns[:, None] / NS_PER_HOUR * np.arange(1, H + 1)
+    seg_ts = [s.ts[st:] for s, st in zip(series, starts)]
+    seg_y = [s.values[st:] for s, st in zip(series, starts)]
+    shared = _largest_shared_axis(seg_ts)
+    r2, aic, sigma = np.empty(k), np.empty(k), np.empty(k)
+    mean, lo, hi = np.empty((k, H)), np.empty((k, H)), np.empty((k, H))
+    for rows, one_clock in ((shared, True), (np.setdiff1d(np.arange(k), shared), False)):
+        if len(rows):
+            fit = _fit(rows, seg_ts, seg_y, one_clock)
+            pred = ols_predict(fit, XN[rows], level)
+            mean[rows], lo[rows], hi[rows] = pred["mean"], pred["obs_ci_lower"], pred["obs_ci_upper"]
+            r2[rows], aic[rows], sigma[rows] = fit.r2, fit.aic, np.sqrt(fit.sigma2)
+    model = ["linear"] * k
+    for i, y in enumerate(seg_y):
+        if y.min() == y.max():                     # constant segment: zero-width interval
+            mean[i] = lo[i] = hi[i] = y[-1]
+            model[i] = "constant"
+    bounds = [bounds_of(s.metric) for s in series]
+    lb = np.array([-np.inf if b[0] is None else b[0] for b in bounds])[:, None]
+    ub = np.array([np.inf if b[1] is None else b[1] for b in bounds])[:, None]
+    keep = np.arange(H) < steps[:, None]           # each series' own number of steps
+    mean, lo, hi = (np.clip(a, lb, ub)[keep] for a in (mean, lo, hi))
+    return _build(series, steps, step_ns, mean, lo, hi, model, level,
+                  [len(y) for y in seg_y], r2, aic, sigma,
+                  [int(t[0]) for t in seg_ts])
+
+
+def _fit(rows: np.ndarray, seg_ts: list[np.ndarray], seg_y: list[np.ndarray], one_clock: bool):
+    """OLS of the ``rows`` segments on elapsed hours before their last sample:
+    on one shared axis (matrix-vector products), or as NaN-padded rows."""
+    if one_clock:
+        t = seg_ts[rows[0]]
+        return ols_rows((t - t[-1]) / NS_PER_HOUR, [seg_y[i] for i in rows])
+    m = max(len(seg_y[i]) for i in rows)
+    X = np.full((len(rows), m), np.nan)
+    Y = np.full((len(rows), m), np.nan)
+    for j, i in enumerate(rows):
+        X[j, :len(seg_ts[i])] = (seg_ts[i] - seg_ts[i][-1]) / NS_PER_HOUR
+        Y[j, :len(seg_y[i])] = seg_y[i]
+    return ols_batch(X, Y)
+
+
+def _largest_shared_axis(ts: list[np.ndarray]) -> np.ndarray:
+    """Indices of the largest group (at least 2) of identical timestamp arrays."""
+    groups: dict[tuple[int, int, int], list[list[int]]] = {}
+    for i, t in enumerate(ts):
+        cands = groups.setdefault((len(t), int(t[0]), int(t[-1])), [])
+        for g in cands:
+            if np.array_equal(ts[g[0]], t):
+                g.append(i)
+                break
+        else:
+            cands.append([i])
+    best = max((g for gs in groups.values() for g in gs), key=len)
+    return np.array(best if len(best) > 1 else [], dtype=np.intp)

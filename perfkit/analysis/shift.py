@@ -13,10 +13,14 @@ by more than ``jump`` (default 3) pooled residual standard deviations.
 Candidates failing that are merged, walking back from the most recent.
 
 The data are first scaled by a robust noise estimate — the median absolute
-one-step difference (``1.4826 * MAD(diff) / sqrt(2)``) — so the penalty is in
-units of noise variance: ``penalty * log(n)`` with ``penalty = 3`` by default
-(a BIC-like penalty, a little stricter than BIC's 2 for the extra tolerance
-autocorrelated metrics need). A segment has at least ``min_size`` points
+one-step difference (``1.4826 * MAD(diff) / sqrt(2)``) times
+:func:`persistence_factor`, which turns that one-step noise into the long-run
+noise of an AR(1) series (1 for white noise) — so the penalty is in units of
+the variance a segment mean really has: ``penalty * log(n)`` with
+``penalty = 3`` by default (a BIC-like penalty, a little stricter than BIC's 2).
+Without the factor an autocorrelated metric (AR(1) with phi = 0.9) was "shifted"
+in 83 % of 150-point windows and the fits on the short last segment gave
+intervals that covered 71 % instead of 80 %. A segment has at least ``min_size`` points
 (default ``max(5, n // 20)``), so a burst shorter than that at the very end of
 the window is not a "shift" (the robust and smoothing methods absorb it).
 """
@@ -26,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["change_points", "last_shift", "noise_scale"]
+__all__ = ["change_points", "last_shift", "noise_scale", "persistence_factor"]
 
 
 def noise_scale(y: np.ndarray) -> float:
@@ -39,6 +43,42 @@ def noise_scale(y: np.ndarray) -> float:
     if s == 0:  # mostly repeated values (quantised metrics): fall back to the mean abs diff
         s = np.mean(np.abs(d)) / np.sqrt(2)
     return float(s)
+
+
+RHO_MAX = 0.98
+"""Cap on the estimated lag-1 autocorrelation (a random walk would make the factor infinite)."""
+
+WINSOR = 2.5
+"""Differences are winsorised at this many robust standard deviations from their median."""
+
+
+def persistence_factor(y: np.ndarray) -> float:
+    """Long-run over one-step noise scale, ``sqrt(1 + rho) / (1 - rho)``, for AR(1) noise.
+
+    A persistent series wanders: its mean over a stretch varies with the long-run
+    standard deviation ``sigma_e / (1 - rho)``, not with the one-step noise that
+    :func:`noise_scale` measures (``sigma_e / sqrt(1 + rho)``), so on that scale
+    alone the least-squares segmentation calls every excursion of an
+    autocorrelated series a level shift. ``rho`` is read off the lag-1
+    autocorrelation of the differences, ``-(1 - rho) / 2`` under AR(1), computed
+    on differences winsorised at ``WINSOR`` robust standard deviations, so a real
+    jump (one outlying difference) barely moves it. Clipped to ``[0, RHO_MAX]``:
+    1 for white noise; 1 as well when most differences are 0 (quantised series).
+    """
+    d = np.diff(np.asarray(y, float))
+    if d.size < 8:
+        return 1.0
+    med = np.median(d)
+    s = 1.4826 * float(np.median(np.abs(d - med)))
+    if s == 0:
+        return 1.0
+    w = np.clip(d, med - WINSOR * s, med + WINSOR * s)
+    a, b = w[1:] - w[1:].mean(), w[:-1] - w[:-1].mean()
+    den = float(np.sqrt((a @ a) * (b @ b)))
+    if den == 0:
+        return 1.0
+    rho = min(max(1.0 + 2.0 * float(a @ b) / den, 0.0), RHO_MAX)
+    return float(np.sqrt(1.0 + rho) / (1.0 - rho))
 
 
 def change_points(y, *, penalty: float = 3.0, min_size: int | None = None,
@@ -58,20 +98,67 @@ def change_points(y, *, penalty: float = 3.0, min_size: int | None = None,
     s = noise_scale(v)
     if s == 0:
         return []
+    s *= persistence_factor(v)
     z = ((v - np.median(v)) / s).reshape(-1, 1)
     bkps = rpt.KernelCPD(kernel="linear", min_size=ms).fit(z).predict(pen=penalty * np.log(n))
     cand = [int(b) for b in bkps[:-1]]
     if not cand:
         return []
     bounds = [0] + cand + [n]
+    lines = _Lines(v, z[:, 0])
     kept: list[int] = []
     right_end = n
     for j in range(len(bounds) - 2, 0, -1):
         c = bounds[j]
-        if _is_jump(v[bounds[j - 1]:c], v[c:right_end], jump):
+        if lines.is_jump(bounds[j - 1], c, right_end, jump):
             kept.append(c)
             right_end = c
     return sorted(kept)
+
+
+class _Lines:
+    """OLS lines on any segment of ``v`` in O(1), from prefix sums of its scaled form ``z``.
+
+    ``z`` is the noise-scaled, median-centred series, so the sums keep their
+    significant digits however large the metric's raw values are. A near-perfect
+    line is the exception (its SSE is the difference of two close sums): for those
+    the test falls back to residuals of ``v`` itself.
+    """
+
+    def __init__(self, v: np.ndarray, z: np.ndarray) -> None:
+        i = np.arange(len(z), dtype=float)
+        self.v = v
+        self.s0 = np.r_[0.0, np.cumsum(z)]
+        self.s1 = np.r_[0.0, np.cumsum(i * z)]
+        self.s2 = np.r_[0.0, np.cumsum(z * z)]
+
+    def fit(self, a: int, b: int, at: float) -> tuple[float, float, bool]:
+        """(value at local index ``at`` of the line fitted to ``z[a:b]`` against
+        0..b-a-1, its SSE, whether that SSE is too small to trust)."""
+        n = b - a
+        sy = self.s0[b] - self.s0[a]
+        siy = self.s1[b] - self.s1[a] - a * sy        # sum of local index * z
+        syy = self.s2[b] - self.s2[a]
+        xm = (n - 1) / 2
+        sxx = n * (n * n - 1) / 12
+        sxy = siy - xm * sy
+        ybar = sy / n
+        slope = sxy / sxx if sxx > 0 else 0.0
+        sse = syy - sy * ybar - slope * sxy
+        return ybar + slope * (at - xm), max(sse, 0.0), not sse > 1e-8 * syy
+
+    def is_jump(self, a: int, c: int, b: int, jump: float) -> bool:
+        """Do lines fitted to ``v[a:c]`` and ``v[c:b]`` disagree at the break by more
+        than ``jump`` pooled residual standard deviations?"""
+        dof = b - a - 4
+        if dof <= 0:
+            return False
+        pl, sl, tl = self.fit(a, c, c - a - 0.5)
+        pr, sr, tr = self.fit(c, b, -0.5)
+        if tl or tr:
+            return _is_jump(self.v[a:c], self.v[c:b], jump)
+        sd = np.sqrt((sl + sr) / dof)
+        return bool(abs(pr - pl) > jump * sd)
 
 
 def _line(y: np.ndarray, at: float) -> tuple[float, float]:
