@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from perfkit import plots
@@ -20,6 +21,8 @@ from perfkit.views import (
     WINDOWS,
     Runtime,
     action_rows,
+    alert_table,
+    costly_metrics,
     failed_status,
     resolve_mode,
 )
@@ -33,6 +36,11 @@ REFRESH = {"2 s": 2.0, "5 s": 5.0, "10 s": 10.0, "30 s": 30.0, "off": None}
 def runtime(store_url: str | None, embedded: bool) -> Runtime:
     """One Runtime per server and store URL, shared by every session and rerun."""
     return Runtime(store_url, embedded=embedded).open()
+
+
+def _duration(td: pd.Timedelta) -> str:
+    s = round(td.total_seconds())
+    return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
 
 
 def _fmt(v: float, unit: str) -> str:
@@ -118,9 +126,8 @@ def _recommendations(page, rt: Runtime, host: str | None) -> None:
     for r in recs.itertuples():
         with st.container(border=True):
             c1, c2, c3 = st.columns([6, 1, 1])
+            # the reason states the estimated impact and how it was computed
             c1.markdown(f"**P{r.priority} · {r.action}** on `{r.target}` — {r.reason}")
-            if isinstance(r.estimated_impact, (int, float)) and np.isfinite(r.estimated_impact):
-                c1.caption(f"Estimated impact: {r.estimated_impact:.2f} (see the reason)")
             with c1.expander("Evidence and parameters"):
                 st.json({"evidence": r.evidence, "params": r.params}, expanded=False)
             params = dict(r.params)
@@ -159,8 +166,8 @@ def _actions(page) -> None:
                     + (f" · {r.change}" if r.change else "")
                     + (f" · error: {r.error}" if r.error else ""))
     c1, c2 = st.columns([1, 1])
-    c1.plotly_chart(plots.action_history_figure(
-        a, x_range=(page.generated_at - page.window, page.generated_at)), key="fig_actions")
+    c1.plotly_chart(plots.action_history_figure(a, x_range=page.history_range()),
+                    key="fig_actions")
     c2.dataframe(rows, hide_index=True, key="tbl_actions", height=300)
 
 
@@ -170,14 +177,15 @@ def _header(page) -> None:
     c1.plotly_chart(plots.health_gauge(sc.overall if sc is not None else None), key="fig_gauge")
     if sc is not None:
         c2.plotly_chart(plots.group_scores_figure(sc.groups, sc.breakdown), key="fig_groups")
-        c3.markdown("**Costing the most points**")
-        worst = sc.worst.head(5)
+        c3.markdown("**Costing the most points**", help="Each metric's mean over the last "
+                    "5 minutes, its threshold level and the points it takes off the overall "
+                    "score.")
+        worst = costly_metrics(sc)
+        # Lines, not a table: a narrow column would cut the long metric names. One
+        # element, so a refresh never shows the previous run's extra lines greyed out.
         if len(worst):
-            c3.dataframe(worst[["metric", "value", "cost"]], hide_index=True,
-                         key="tbl_worst", column_config={
-                             "value": st.column_config.NumberColumn(format="%.1f"),
-                             "cost": st.column_config.NumberColumn(
-                                 format="%.1f", help="points taken off the overall score")})
+            c3.markdown("\n\n".join(f"`{r.metric}` {_fmt(r.value, r.unit)} ({r.status}) · "
+                                      f"**−{r.cost:.1f}** points" for r in worst.itertuples()))
         else:
             c3.caption("Nothing: every metric is within its thresholds.")
         if sc.missing:
@@ -190,19 +198,19 @@ def _alerts(page) -> None:
     c1, c2 = st.columns(2)
     with c1:
         st.subheader("Alerts")
-        a = page.alerts
-        if len(a):
-            shown = a[a["state"].isin(["firing", "pending"])]
-            recent = a[a["state"] == "resolved"]
+        if "alerts" in page.errors:
+            st.warning(f"Alerts unavailable: {page.errors['alerts']}")
+        elif len(page.alerts):
+            shown, recent = alert_table(page.alerts)
+            # lines in one element, not a table: a half-width table cuts long metric names
             if len(shown):
-                st.dataframe(shown[["severity", "metric", "state", "since", "value", "threshold"]],
-                             hide_index=True, key="tbl_alerts", column_config={
-                                 "since": st.column_config.DatetimeColumn(format="HH:mm:ss"),
-                                 "value": st.column_config.NumberColumn(format="%.2f")})
+                st.markdown("\n\n".join(
+                    f":{'red' if r.severity == 'critical' else 'orange'}[**{r.severity}**] "
+                    f"{r.text} · {r.state} since {r.since:%H:%M:%S}" for r in shown.itertuples()))
             else:
                 st.success("No active alerts.")
             if len(recent):
-                st.caption("Recently resolved: " + "; ".join(recent["message"].head(5)))
+                st.caption("Recently resolved:  \n" + "  \n".join(recent["message"]))
         else:
             st.success("No alerts in this window.")
     with c2:
@@ -215,7 +223,12 @@ def _alerts(page) -> None:
             possible = cr[~cr["expected"]] if len(cr) else cr
             for r in expected.head(6).itertuples():
                 (st.error if r.severity == "critical" else st.warning)(r.message)
-            if not len(expected):
+            wait = page.crossings_wait
+            if wait > pd.Timedelta(0):
+                st.info(f"Crossings are predicted once a metric has "
+                        f"{_duration(wait + page.history)} of history "
+                        f"(about {_duration(wait)} from now).")
+            elif not len(expected):
                 st.success(f"No threshold crossing expected within {horizon}.")
             if len(possible):
                 with st.expander(f"{len(possible)} possible within the forecast interval"):
@@ -226,15 +239,13 @@ def _alerts(page) -> None:
 def _alert_timeline(page) -> None:
     if len(page.alert_events):
         st.plotly_chart(plots.alert_timeline_figure(
-            page.alert_events, until=page.generated_at,
-            x_range=(page.generated_at - page.window, page.generated_at)),
+            page.alert_events, until=page.generated_at, x_range=page.history_range()),
             key="fig_alert_timeline")
 
 
 def _metrics(page) -> None:
     ov = page.overview.set_index("metric")
     display = page.display
-    x_range = (page.generated_at - page.window, page.generated_at + page.horizon)
     tabs = st.tabs([g.capitalize() for g in GROUP_ORDER] + ["Other"])
     groups = [*GROUP_ORDER, None]
     for tab, group in zip(tabs, groups):
@@ -255,12 +266,14 @@ def _metrics(page) -> None:
                                         + (" (getting worse)" if row["bad_trend"] else ""))
                         st.plotly_chart(plots.metric_figure(display, name,
                                                             forecast=page.forecasts,
-                                                            x_range=x_range),
+                                                            x_range=page.chart_range(name)),
                                         key=f"fig_{name}")
             if group in ("application", "database"):
                 base = ("application.api_response_time" if group == "application"
                         else "database.query_time")
-                st.plotly_chart(plots.percentiles_figure(display, base), key=f"fig_pct_{base}")
+                st.plotly_chart(plots.percentiles_figure(display, base,
+                                                         x_range=page.history_range()),
+                                key=f"fig_pct_{base}")
 
 
 def live() -> None:

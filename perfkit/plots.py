@@ -46,6 +46,11 @@ def _line(points: int) -> Any:
     return go.Scatter if points <= 5_000 else go.Scattergl
 
 
+def _mode(points: int) -> str:
+    # a line needs two points: the first sample of a fresh window is drawn as a dot
+    return "lines" if points > 2 else "lines+markers"
+
+
 def _with_gaps(ts: pd.Series, values: np.ndarray) -> tuple[pd.Series, np.ndarray]:
     # A break in collection (monitoring stopped) must show as a break, not a straight line.
     if len(ts) < 3:
@@ -68,9 +73,11 @@ def metric_figure(frame: pd.DataFrame, metric: str, *, forecast: pd.DataFrame | 
 
     ``frame`` is a samples frame (other metrics and labelled rows are ignored);
     ``forecast`` a :func:`perfkit.forecast` frame (``metric, ts, mean, lower,
-    upper``), drawn as a dashed mean in a shaded interval. ``x_range`` fixes
-    the time axis (the dashboard passes window start → now + horizon, so the
-    proportions do not jump while history accumulates).
+    upper``), drawn as a dashed mean in a shaded interval; the interval is
+    cut to the data's range widened by that range on each side, so a wide
+    interval after a level shift cannot draw 240 GB free on a 24 GB machine.
+    ``x_range`` fixes the time axis (the dashboard passes first data → now +
+    forecast reach); forecast points past its end are not drawn.
     """
     m = find_metric(metric)
     unit = m.unit if m else ""
@@ -79,14 +86,21 @@ def metric_figure(frame: pd.DataFrame, metric: str, *, forecast: pd.DataFrame | 
     fig = go.Figure()
     for host, g in (f.groupby("host", sort=True) if len(f) else []):
         ts, v = _with_gaps(g["ts"].reset_index(drop=True), g["value"].to_numpy())
-        fig.add_trace(_line(len(v))(x=ts, y=v, mode="lines", name=str(host), connectgaps=False,
-                                    line={"width": 1.5}))
+        fig.add_trace(_line(len(v))(x=ts, y=v, mode=_mode(len(v)), name=str(host),
+                                    connectgaps=False, line={"width": 1.5}))
     fc = forecast[forecast["metric"] == metric].sort_values("ts") \
         if forecast is not None and len(forecast) else None
+    if fc is not None and x_range is not None:
+        # keep the first point past the edge, so the band reaches the axis end
+        end = pd.Timestamp(x_range[1])
+        end = end.tz_localize("UTC") if end.tzinfo is None else end  # perfkit's times are UTC
+        fc = fc.iloc[:int(fc["ts"].searchsorted(end, side="right")) + 1]
     if fc is not None and len(fc):
-        fig.add_trace(go.Scatter(x=fc["ts"], y=fc["upper"], mode="lines", line={"width": 0},
-                                 showlegend=False, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=fc["ts"], y=fc["lower"], mode="lines", line={"width": 0},
+        lower, upper = _band_limits(f["value"] if len(f) else pd.Series(dtype=float))
+        fig.add_trace(go.Scatter(x=fc["ts"], y=fc["upper"].clip(lower, upper), mode="lines",
+                                 line={"width": 0}, showlegend=False, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=fc["ts"], y=fc["lower"].clip(lower, upper), mode="lines",
+                                 line={"width": 0},
                                  fill="tonexty", fillcolor="rgba(108,92,231,0.18)",
                                  name="forecast interval", hoverinfo="skip"))
         fig.add_trace(go.Scatter(x=fc["ts"], y=fc["mean"], mode="lines", name="forecast",
@@ -101,7 +115,8 @@ def metric_figure(frame: pd.DataFrame, metric: str, *, forecast: pd.DataFrame | 
                       yaxis_title=unit, showlegend=fig.data is not None and len(fig.data) > 1,
                       legend={"orientation": "h", "y": -0.25}, **_LAYOUT)
     if x_range is not None:
-        fig.update_xaxes(range=list(x_range))
+        # type "date" too: an empty figure would otherwise read the range as numbers
+        fig.update_xaxes(range=list(x_range), type="date")
     y_range = _y_range(f["value"] if len(f) else pd.Series(dtype=float), m,
                        fc["mean"] if fc is not None and len(fc) else None)
     if y_range is not None:
@@ -112,6 +127,18 @@ def metric_figure(frame: pd.DataFrame, metric: str, *, forecast: pd.DataFrame | 
     return fig
 
 
+def _band_limits(values: pd.Series) -> tuple[float | None, float | None]:
+    """The range a forecast band is drawn in: the data's range widened by its span on
+    each side (by a tenth of the level for a flat series); no limit without data."""
+    v = values.to_numpy(dtype=float)
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return None, None
+    lo, hi = float(v.min()), float(v.max())
+    span = hi - lo if hi > lo else max(abs(hi) * 0.1, 1e-9)
+    return lo - span, hi + span
+
+
 def _y_range(values: pd.Series, m: Any, mean: pd.Series | None) -> list[float] | None:
     """The y axis spans the data, its thresholds and the forecast's mean path.
 
@@ -120,7 +147,9 @@ def _y_range(values: pd.Series, m: Any, mean: pd.Series | None) -> list[float] |
     """
     parts = [values.to_numpy(dtype=float)]
     if mean is not None:
-        parts.append(mean.to_numpy(dtype=float))
+        # a mean path running away from the data leaves through the edge instead of
+        # squeezing the measured line flat
+        parts.append(mean.clip(*_band_limits(values)).to_numpy(dtype=float))
     if m is not None:
         parts.append(np.array([v for v in (m.warning, m.critical) if v is not None], float))
     allv = np.concatenate(parts) if parts else np.array([])
@@ -188,8 +217,12 @@ def group_scores_figure(groups: Mapping[str, float | None],
 
 
 def percentiles_figure(frame: pd.DataFrame, metric: str, *, max_points: int = DEFAULT_POINTS,
-                       height: int = 260) -> go.Figure:
-    """p50 / p95 / p99 of a latency metric over time (``<metric>.p50`` etc. in ``frame``)."""
+                       height: int = 260,
+                       x_range: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> go.Figure:
+    """p50 / p95 / p99 of a latency metric over time (``<metric>.p50`` etc. in ``frame``).
+
+    ``x_range`` fixes the time axis (the dashboard aligns it with the metric charts).
+    """
     names = [f"{metric}.p{p}" for p in PERCENTILES]
     f = frame[frame["metric"].isin(names) & (frame["labels"] == "")] if len(frame) else frame
     f = downsample(f, max_points) if len(f) else f
@@ -199,7 +232,7 @@ def percentiles_figure(frame: pd.DataFrame, metric: str, *, max_points: int = DE
         for host, h in (g.groupby("host", sort=True) if len(g) else []):
             ts, v = _with_gaps(h["ts"].reset_index(drop=True), h["value"].to_numpy())
             label = name.rsplit(".", 1)[1] + (f" {host}" if f["host"].nunique() > 1 else "")
-            fig.add_trace(_line(len(v))(x=ts, y=v, mode="lines", name=label,
+            fig.add_trace(_line(len(v))(x=ts, y=v, mode=_mode(len(v)), name=label,
                                         line={"dash": dash, "width": 1.5}))
     m = find_metric(metric)
     if m is not None:
@@ -209,6 +242,9 @@ def percentiles_figure(frame: pd.DataFrame, metric: str, *, max_points: int = DE
     fig.update_layout(title={"text": f"{metric} percentiles", "font": {"size": 13}},
                       height=height, yaxis_title=m.unit if m else "",
                       legend={"orientation": "h", "y": -0.25}, **_LAYOUT)
+    if x_range is not None:
+        # type "date" too: an empty figure would otherwise read the range as numbers
+        fig.update_xaxes(range=list(x_range), type="date")
     if not len(f):
         fig.add_annotation(text="no percentiles in this window", showarrow=False, x=0.5, y=0.5,
                            xref="paper", yref="paper")
@@ -259,7 +295,8 @@ def alert_timeline_figure(events: pd.DataFrame, *, until: pd.Timestamp | None = 
                       barmode="overlay", xaxis={"type": "date"},
                       **{**_LAYOUT, "hovermode": "closest"})
     if x_range is not None:
-        fig.update_xaxes(range=list(x_range))
+        # type "date" too: an empty figure would otherwise read the range as numbers
+        fig.update_xaxes(range=list(x_range), type="date")
     if not rows:
         fig.add_annotation(text="no alerts in this window", showarrow=False, x=0.5, y=0.5,
                            xref="paper", yref="paper")
@@ -291,7 +328,8 @@ def action_history_figure(actions: pd.DataFrame, *, height: int = 240,
     fig.update_layout(title={"text": "Action history", "font": {"size": 13}}, height=height,
                       **{**_LAYOUT, "hovermode": "closest"})
     if x_range is not None:
-        fig.update_xaxes(range=list(x_range))
+        # type "date" too: an empty figure would otherwise read the range as numbers
+        fig.update_xaxes(range=list(x_range), type="date")
     if not len(actions):
         fig.add_annotation(text="no actions yet", showarrow=False, x=0.5, y=0.5,
                            xref="paper", yref="paper")

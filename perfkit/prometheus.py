@@ -17,7 +17,7 @@ import pandas as pd
 from perfkit.catalog import find_metric
 from perfkit.frames import parse_labels
 
-__all__ = ["CONTENT_TYPE", "exposition", "prometheus_name"]
+__all__ = ["CONTENT_TYPE", "exposition", "parse_max_age", "prometheus_name", "render"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The HTTP Content-Type Prometheus expects for the text format."""
@@ -54,6 +54,18 @@ def _format_value(v: float) -> str:
     return repr(float(v))
 
 
+def parse_max_age(max_age: str | pd.Timedelta) -> pd.Timedelta:
+    """``max_age`` as a positive ``Timedelta``, or a ``ValueError`` saying what to pass."""
+    try:
+        age = pd.Timedelta(max_age)
+    except (ValueError, TypeError):
+        raise ValueError(f"max_age={max_age!r} is not a duration; use e.g. '15min' or "
+                         "'1h'") from None
+    if not age > pd.Timedelta(0):
+        raise ValueError(f"max_age must be a positive duration such as '15min', got {max_age!r}")
+    return age
+
+
 def exposition(store: Any, *, host: str | None = None, max_age: str | pd.Timedelta | None = None,
                prefix: str = "perfkit_") -> str:
     """The latest value of every (host, metric, labels) series in ``store`` as exposition text.
@@ -62,9 +74,10 @@ def exposition(store: Any, *, host: str | None = None, max_age: str | pd.Timedel
     ``max_age`` drops series whose latest sample is older than that, so a host
     that stopped reporting disappears instead of showing a frozen value.
     """
+    age = parse_max_age(max_age) if max_age is not None else None
     frame = store.latest(host=host)
-    if max_age is not None and len(frame):
-        cutoff = pd.Timestamp.now(tz="UTC") - pd.Timedelta(max_age)
+    if age is not None and len(frame):
+        cutoff = pd.Timestamp.now(tz="UTC") - age
         frame = frame[frame["ts"] >= cutoff]
     return render(frame, prefix=prefix)
 
@@ -78,10 +91,10 @@ def render(frame: pd.DataFrame, *, prefix: str = "perfkit_") -> str:
         (names.setdefault(m, prometheus_name(m, prefix)), m, str(h), str(lab), float(v))
         for m, h, lab, v in zip(frame["metric"], frame["host"], frame["labels"], frame["value"]))
     sources: dict[str, list[str]] = {}
-    for m, family in names.items():
-        sources.setdefault(family, []).append(m)
+    for m, fam_name in names.items():
+        sources.setdefault(fam_name, []).append(m)
     lines: list[str] = []
-    family = None
+    family: str | None = None
     seen: set[tuple[tuple[str, str], ...]] = set()
     for fam, metric, host, labels, value in rows:
         shared = len(sources[fam]) > 1

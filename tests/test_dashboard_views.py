@@ -17,6 +17,7 @@ from perfkit.views import (
     Runtime,
     WindowLoader,
     action_rows,
+    alert_table,
     build_page,
     downsample,
     fit_window,
@@ -213,3 +214,103 @@ def test_all_hosts_of_a_shared_store_are_drawn_and_scored(sqlite_url: str) -> No
     one = build_page(store, window="15min", horizon="15min", host="web-2:20")
     assert set(one.frame["host"].astype(str)) == {"web-2:20"}
     store.close()
+
+
+def test_alert_table_shows_each_series_once_at_its_worst_and_recent_resolutions_first() -> None:
+    t = pd.Timestamp("2026-01-01 00:00", tz="UTC")
+    alerts = pd.DataFrame({
+        "metric": ["system.cpu_usage", "system.cpu_usage", "cache.hit_rate", "cache.hit_rate",
+                   "system.disk_usage", "system.disk_usage", "application.error_rate"],
+        "labels": "", "severity": ["critical", "warning", "warning", "critical", "critical",
+                                   "warning", "critical"],
+        "state": ["firing", "firing", "firing", "pending", "resolved", "resolved", "resolved"],
+        "since": [t, t, t, t] + [t + pd.Timedelta("1min")] * 2 + [t + pd.Timedelta("2min")],
+        "value": [97.0, 97.0, 75.0, 75.0, 70.0, 70.0, 0.5],
+        "threshold": [90, 70, 80, 60, 90, 80, 5],
+        "message": ["a", "b", "c", "d", "disk below 90", "disk below 80", "errors resolved"]})
+    active, recent = alert_table(alerts.sample(frac=1, random_state=3), recent=5)
+    assert list(zip(active["metric"], active["severity"], active["state"])) == [
+        ("system.cpu_usage", "critical", "firing"), ("cache.hit_rate", "warning", "firing")]
+    assert list(active["text"]) == ["system.cpu_usage 97 % ≥ 90 %", "cache.hit_rate 75 % ≤ 80 %"]
+    assert list(recent["message"]) == ["errors resolved", "disk below 80"]
+    empty = pd.DataFrame()
+    assert all(len(x) == 0 for x in alert_table(empty))
+
+
+def test_a_young_window_is_charted_from_its_first_sample_with_a_short_forecast(
+        sqlite_url: str) -> None:
+    store = Store(sqlite_url)
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    f = _frame(30, metrics=CORE_METRICS, step="2s", end=now)  # one minute of data
+    store.write(f)
+    page = build_page(store, window="15min", horizon="30min", now=now)
+    first = f["ts"].min()
+    assert page.data_start == first and page.history == now - first
+    assert page.history_range() == (first, now)
+    assert page.chart_range() == (first, now + 4 * (now - first))  # not now + 30 min
+    assert page.chart_range("system.cpu_usage") == page.chart_range()
+    assert page.chart_range("database.queries_per_second") == (first, now)  # no forecast
+    assert page.crossings_wait == pd.Timedelta("7.5min") - (now - first)
+    assert len(page.crossings) == 0
+    before = _frame(300, metrics=CORE_METRICS, step="2s", end=first - pd.Timedelta("2s"))
+    store.write(before)
+    older = build_page(store, window="15min", horizon="15min", now=now)  # 11 min of history
+    assert older.history_range() == (before["ts"].min(), now)
+    assert older.chart_range()[1] == now + pd.Timedelta("15min")
+    assert older.crossings_wait == pd.Timedelta(0)
+    later = now + pd.Timedelta("1h")  # a window with no samples yet
+    empty = build_page(store, window="15min", horizon="30min", now=later)
+    assert empty.data_start is None and empty.history == pd.Timedelta(0)
+    assert empty.history_range() == (later - pd.Timedelta("15min"), later)
+    store.close()
+
+
+def test_forecast_band_is_cut_to_the_data_range_and_to_the_time_axis() -> None:
+    end = pd.Timestamp("2026-01-01 01:00", tz="UTC")
+    f = _frame(100, metrics=("system.memory_available",), end=end, step="2s")
+    f["value"] = np.r_[np.full(50, 20.0), np.full(50, 14.5)]  # a level shift: range 14.5–20
+    fc = pd.DataFrame({"metric": "system.memory_available",
+                       "ts": pd.date_range(end, periods=60, freq="1min"),
+                       "mean": np.linspace(14.5, -80.0, 60),         # runs away downwards
+                       "lower": -100.0, "upper": np.linspace(15, 240.0, 60)})
+    fig = plots.metric_figure(f, "system.memory_available", forecast=fc,
+                              x_range=(f.ts.min(), end + pd.Timedelta("10min")))
+    upper, lower, mean = (next(t for t in fig.data if t.name == n)
+                          for n in (None, "forecast interval", "forecast"))
+    assert max(upper.y) == pytest.approx(25.5) and min(lower.y) == pytest.approx(9.0)
+    assert len(mean.x) == 12  # 0..10 min, and the first point past the axis end
+    assert list(mean.y) == pytest.approx(list(fc["mean"].iloc[:12]))  # the mean is not altered
+    lo, hi = fig.layout.yaxis.range
+    assert lo > -1 and hi < 22  # thresholds 0.25/1 and the data, not the runaway mean
+    pct = plots.percentiles_figure(f, "database.query_time", x_range=(f.ts.min(), end))
+    assert tuple(pd.Timestamp(x) for x in pct.layout.xaxis.range) == (f.ts.min(), end)
+
+
+def test_opening_the_runtime_collects_once_not_twice_in_a_row(sqlite_url: str) -> None:
+    # Two collections milliseconds apart would make the second CPU reading 0 or 100 %.
+    rt = Runtime(sqlite_url, embedded=True, demo=False, interval=3600).open()
+    try:
+        deadline = time.monotonic() + 60
+        while rt.monitor.health()["collectors"]["system"]["runs"] < 1:
+            assert time.monotonic() < deadline, "the Monitor thread never collected"
+            time.sleep(0.05)
+    finally:
+        rt.close()  # joins the thread: no collection can follow
+    assert rt.monitor.health()["collectors"]["system"]["runs"] == 1
+    with Store(sqlite_url) as store:
+        assert len(store.samples(metric="process.rss")) == 1
+
+
+def test_an_empty_or_young_chart_stays_readable() -> None:
+    end = pd.Timestamp("2026-01-01 01:00", tz="UTC")
+    x_range = (end - pd.Timedelta("15min"), end)
+    empty = _frame(0)
+    for fig in (plots.metric_figure(empty, "system.cpu_usage", x_range=x_range),
+                plots.percentiles_figure(empty, "database.query_time", x_range=x_range),
+                plots.alert_timeline_figure(pd.DataFrame(), x_range=x_range),
+                plots.action_history_figure(pd.DataFrame(), x_range=x_range)):
+        assert fig.layout.xaxis.type == "date"
+        assert tuple(pd.Timestamp(x) for x in fig.layout.xaxis.range) == x_range
+    one = _frame(1)  # a fresh window's first sample: a dot, since a line needs two points
+    assert plots.metric_figure(one, "system.cpu_usage").data[0].mode == "lines+markers"
+    assert plots.metric_figure(_frame(50), "system.cpu_usage").data[0].mode == "lines"

@@ -116,3 +116,22 @@ def test_shared_postgres_store_exports_each_host(pg_url: str) -> None:
     finally:
         web1.store.close()
         web2.store.close()
+
+
+@pytest.mark.parametrize("bad", ["a while", "-5min", "0s"])
+def test_a_bad_max_age_says_what_to_pass(store: Store, bad: str) -> None:
+    with pytest.raises(ValueError, match="15min"):
+        exposition(store, max_age=bad)
+
+
+def test_the_api_refuses_a_bad_max_age_when_it_is_built(sqlite_url: str) -> None:
+    pytest.importorskip("fastapi")
+    import perfkit.api
+    from perfkit.monitor import Monitor
+
+    mon = Monitor(sqlite_url, host="h")
+    try:
+        with pytest.raises(ValueError, match="max_age='fortnight' is not a duration"):
+            perfkit.api.metrics_router(mon, max_age="fortnight")
+    finally:
+        mon.store.close()

@@ -37,8 +37,10 @@ def metrics_router(monitor: Monitor, *, all_hosts: bool = False,
     ``all_hosts=True`` exports every host (one exporter for the whole store).
     ``max_age`` (e.g. ``"15min"``) drops series that stopped reporting.
     """
-    from perfkit.prometheus import CONTENT_TYPE, exposition
+    from perfkit.prometheus import CONTENT_TYPE, exposition, parse_max_age
 
+    if max_age is not None:
+        parse_max_age(max_age)  # a typo in the server's settings fails at start, not per scrape
     r = APIRouter(tags=["prometheus"])
 
     @r.get("/metrics", response_class=PlainTextResponse,

@@ -13,9 +13,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
-    "ActionRow", "ActionType", "ActionsResponse", "ForecastPoint", "HealthResponse", "MetricSummary",
-    "MonitoringState", "OptimizationState", "PredictionSummary", "PredictionsResponse",
-    "Sample", "SamplesResponse", "SummaryResponse", "TriggerRequest", "TriggerResponse",
+    "ActionRow", "ActionType", "ActionsResponse", "ForecastPoint", "HealthResponse",
+    "MetricSummary", "MonitoringState", "OptimizationState", "PredictionSummary",
+    "PredictionsResponse", "Sample", "SamplesResponse", "SummaryResponse", "TriggerRequest",
+    "TriggerResponse",
 ]
 
 

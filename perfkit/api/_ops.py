@@ -11,23 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["action_names", "action_types", "forecast", "optimizing", "start_optimization", "stop_optimization",
-           "trigger"]
-
-
-def optimizing(monitor: Any) -> bool:
-    """Whether the Monitor's automatic optimisation loop runs."""
-    return bool(monitor.optimization_active)
-
-
-def start_optimization(monitor: Any) -> None:
-    """Start the automatic optimisation loop (a no-op when it runs)."""
-    monitor.start_optimization()
-
-
-def stop_optimization(monitor: Any) -> None:
-    """Stop the automatic optimisation loop (a no-op when stopped)."""
-    monitor.stop_optimization()
+__all__ = ["action_names", "action_types", "forecast", "trigger"]
 
 
 def action_names() -> list[str]:
@@ -45,8 +29,7 @@ def action_types() -> list[dict[str, Any]]:
     for name in action_names():
         a = perfkit.actions.get(name)
         out.append({"name": a.name, "description": a.description,
-                    "parameters": {k: {f: v for f, v in spec.items()}
-                                   for k, spec in a.params_schema.items()},
+                    "parameters": {k: dict(spec) for k, spec in a.params_schema.items()},
                     "watch": dict(a.watch)})
     return out
 

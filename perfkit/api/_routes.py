@@ -97,17 +97,17 @@ def router(monitor: Monitor, *, token: str | None = None) -> APIRouter:
     @r.post("/start-optimization", response_model=m.OptimizationState, dependencies=guarded,
             summary="Start the automatic optimisation loop (idempotent)")
     def start_optimization() -> m.OptimizationState:
-        was = _ops.optimizing(monitor)
-        _ops.start_optimization(monitor)
-        return m.OptimizationState(optimization_active=_ops.optimizing(monitor),
+        was = monitor.optimization_active
+        monitor.start_optimization()
+        return m.OptimizationState(optimization_active=monitor.optimization_active,
                                    changed=not was, host=monitor.host)
 
     @r.post("/stop-optimization", response_model=m.OptimizationState, dependencies=guarded,
             summary="Stop the automatic optimisation loop (idempotent)")
     def stop_optimization() -> m.OptimizationState:
-        was = _ops.optimizing(monitor)
-        _ops.stop_optimization(monitor)
-        return m.OptimizationState(optimization_active=_ops.optimizing(monitor),
+        was = monitor.optimization_active
+        monitor.stop_optimization()
+        return m.OptimizationState(optimization_active=monitor.optimization_active,
                                    changed=was, host=monitor.host)
 
     @r.get("/summary", response_model=m.SummaryResponse,
@@ -209,14 +209,16 @@ def router(monitor: Monitor, *, token: str | None = None) -> APIRouter:
     ) -> m.TriggerResponse:
         valid = _ops.action_names()
         if body.optimization_type not in valid:
-            raise unprocessable(f"unknown optimization_type {body.optimization_type!r}",
-                                valid_types=valid)
+            raise unprocessable(f"unknown optimization_type {body.optimization_type!r}; use one "
+                                f"of {', '.join(valid)} (GET optimization-types lists their "
+                                "parameters)", valid_types=valid)
         try:
             with store_errors(monitor):
                 out = _ops.trigger(monitor, body.optimization_type, body.parameters,
                                    dry_run=body.dry_run, queue=body.queue)
         except (ValueError, TypeError) as exc:
-            raise unprocessable(f"invalid parameters for {body.optimization_type!r}: {exc}",
+            raise unprocessable(f"invalid parameters for {body.optimization_type!r}: {exc} "
+                                "(GET optimization-types lists each action's parameters)",
                                 valid_types=valid) from exc
         return m.TriggerResponse(**jsonable(out))
 

@@ -68,7 +68,8 @@ def downsample(frame: pd.DataFrame, max_points: int = DEFAULT_POINTS) -> pd.Data
 
 def _ns(ts: pd.Series) -> np.ndarray:
     """Epoch nanoseconds of a tz-aware timestamp column, whatever its stored unit."""
-    return ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").view("int64")
+    naive = ts.dt.tz_convert("UTC").dt.tz_localize(None)
+    return naive.to_numpy(dtype="datetime64[ns]").view("int64")
 
 
 def _series_codes(frame: pd.DataFrame) -> np.ndarray:

@@ -35,7 +35,9 @@ __all__ = [
     "Page",
     "PageCache",
     "action_rows",
+    "alert_table",
     "build_page",
+    "costly_metrics",
     "fit_window",
     "metric_overview",
     "thin",
@@ -48,6 +50,8 @@ ARROWS = {"increasing": "↑", "decreasing": "↓", "stable": "→"}
 """Trend label → arrow shown next to a metric."""
 
 _MAX_FIT = pd.Timedelta("2h")
+_REACH = 4             # a forecast is shown at most this many times as far as its history
+_MIN_HISTORY = pd.Timedelta("2min")  # and predicts crossings only after this much history
 _PERCENTILE = re.compile(r"\.p\d+$")  # latency percentiles have their own chart
 
 GROUP_ORDER = tuple(g for g in GROUPS if g != "process")
@@ -96,6 +100,51 @@ class Page:
         extra = sorted(m for m in seen - set(CORE_METRICS)
                        if find_metric(m) is not None and not _PERCENTILE.search(m))
         return list(CORE_METRICS) + extra
+
+    @property
+    def data_start(self) -> pd.Timestamp | None:
+        """The oldest sample, alert event or action in the window (None: nothing yet)."""
+        firsts = [f[c].min() for f, c in ((self.frame, "ts"), (self.alert_events, "ts"),
+                                          (self.actions, "requested_at"))
+                  if len(f) and c in f]
+        firsts = [t for t in firsts if pd.notna(t)]
+        return min(firsts) if firsts else None
+
+    @property
+    def history(self) -> pd.Timedelta:
+        """How much of the window has data: from :attr:`data_start` to now (0 when empty)."""
+        start = self.data_start
+        return max(pd.Timedelta(0), self.generated_at - start) if start is not None \
+            else pd.Timedelta(0)
+
+    @property
+    def forecast_reach(self) -> pd.Timedelta:
+        """How far ahead charts draw forecasts: the horizon, but at most four times the
+        history, the limit predicted crossings use too, so a minute of data after a
+        start-up does not draw half an hour of forecast."""
+        return min(self.horizon, _REACH * self.history)
+
+    @property
+    def crossings_wait(self) -> pd.Timedelta:
+        """How much longer history must grow before crossings are predicted (0: it is enough)."""
+        return max(pd.Timedelta(0), _history_needed(self.horizon) - self.history)
+
+    def history_range(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """Time axis of charts about the past: window start (or, while the data covers
+        less than the window, the first data) to now, so a young window is not mostly blank."""
+        start = self.generated_at - self.window
+        first = self.data_start
+        return (max(start, first) if first is not None else start), self.generated_at
+
+    def chart_range(self, metric: str | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """Time axis of a metric chart: :meth:`history_range`, then :attr:`forecast_reach`
+        (only :meth:`history_range` for a ``metric`` the page has no forecast of)."""
+        start, now = self.history_range()
+        fc = self.forecasts
+        drawn = len(fc) and "metric" in fc and bool((fc["metric"] == metric).any())
+        if metric is not None and not drawn:
+            return start, now
+        return start, now + self.forecast_reach
 
     @property
     def active_alerts(self) -> pd.DataFrame:
@@ -163,6 +212,56 @@ def thin(frame: pd.DataFrame, max_points: int = 720) -> pd.DataFrame:
            .groupby(["host", "metric", "labels", "ts"], sort=False, observed=True)["value"]
            .mean().reset_index())
     return out.sort_values("ts", kind="stable", ignore_index=True)[list(frame.columns)]
+
+
+def alert_table(alerts: pd.DataFrame, recent: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The alerts to show: one active row per series, and the latest resolutions.
+
+    ``alerts`` is a :func:`perfkit.alerts` frame. A metric past its critical
+    threshold is also past its warning one; both rules fire, but the page
+    shows the series once, at its worst state (firing before pending, critical
+    before warning), with a ``text`` column reading ``system.cpu_usage{labels}
+    97.2 % ≥ 90 %`` (the latest value against the threshold). The second
+    frame holds the ``recent`` series resolved
+    most recently, newest first, each once (its warning when both resolved
+    together: that is the one saying it is back below every threshold).
+    """
+    if not len(alerts) or "state" not in alerts:
+        return alerts, alerts
+    state = alerts["state"].map({"firing": 0, "pending": 1})
+    sev = alerts["severity"].map({"critical": 0, "warning": 1}).fillna(2)
+    keys = ["metric", "labels"] if "labels" in alerts else ["metric"]
+    active = (alerts.assign(_o=state, _s=sev)[state.notna()]
+              .sort_values(["_o", "_s"], kind="stable")
+              .drop_duplicates(keys).drop(columns=["_o", "_s"]).reset_index(drop=True))
+    active["text"] = [_alert_text(r.metric, getattr(r, "labels", ""), r.value, r.threshold)
+                      for r in active.itertuples()]
+    done = alerts["state"] == "resolved"
+    resolved = (alerts.assign(_s=sev)[done]
+                .sort_values(["since", "_s"], ascending=False, kind="stable")
+                .drop_duplicates(keys).drop(columns="_s").head(recent).reset_index(drop=True))
+    return active, resolved
+
+
+def _alert_text(metric: str, labels: str, value: float, threshold: float) -> str:
+    m = find_metric(metric)
+    unit = f" {m.unit}" if m is not None and m.unit else ""
+    op = "≤" if m is not None and m.direction == "lower" else "≥"
+    name = metric + (f"{{{labels}}}" if labels else "")
+    return f"{name} {value:.4g}{unit} {op} {threshold:.4g}{unit}"
+
+
+def costly_metrics(score: Any, n: int = 5) -> pd.DataFrame:
+    """The ``n`` metrics costing a :func:`perfkit.score` the most points, most expensive first.
+
+    Columns ``metric, value, unit, status, cost``: ``value`` is the mean the
+    score judged, ``status`` its threshold level, ``cost`` the points it takes
+    off the overall score.
+    """
+    cols = ["metric", "value", "unit", "status", "cost"]
+    w = score.worst.head(n) if score is not None else pd.DataFrame(columns=cols)
+    units = [m.unit if (m := find_metric(name)) is not None else "" for name in w["metric"]]
+    return w.assign(unit=units)[cols].reset_index(drop=True)
 
 
 def action_rows(actions: pd.DataFrame) -> pd.DataFrame:
@@ -293,12 +392,16 @@ def _crossings(ttt: pd.DataFrame, frame: pd.DataFrame, horizon: pd.Timedelta) ->
         (ttt["eta_earliest"].notna() | ttt["eta_expected"].notna())
     if len(frame):
         span = frame.groupby("metric")["ts"].agg(lambda t: t.max() - t.min())
-        need = max(pd.Timedelta("2min"), horizon / 4)
-        future &= ttt["metric"].map(span).fillna(zero) >= need
+        future &= ttt["metric"].map(span).fillna(zero) >= _history_needed(horizon)
     out = ttt[future]
     out = out.assign(expected=out["eta_expected"].notna())
     return out.sort_values(["expected", "eta_earliest"], ascending=[False, True],
                            na_position="last", ignore_index=True)
+
+
+def _history_needed(horizon: pd.Timedelta) -> pd.Timedelta:
+    """History a metric needs before its crossings are predicted (see :func:`_crossings`)."""
+    return max(_MIN_HISTORY, horizon / _REACH)
 
 
 def _sorted_recs(recs: pd.DataFrame) -> pd.DataFrame:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perfkit.views.page import Page, PageCache
-from perfkit.views.status import StoreStatus, probe_store
+from perfkit.views.status import StoreStatus, failed_status, probe_store
 from perfkit.views.window import WindowLoader
 
 __all__ = ["DEMO_ENV", "EMBEDDED_ENV", "ActionTicket", "Runtime", "open_runtimes", "resolve_mode"]
@@ -117,7 +117,9 @@ class Runtime:
     def open(self) -> Runtime:
         """Start the Monitor and the demo (all-in-one); nothing to start in viewer mode."""
         if self.monitor is not None:
-            self.monitor.collect()  # first samples now, not one interval from now
+            # The collection thread collects at once. No extra collect() before it: two
+            # collections a moment apart give a CPU reading over a few milliseconds (0 or
+            # 100 %), a start-up spike that would widen the CPU forecast for half an hour.
             self.monitor.start()
         if self.demo is not None:
             self.demo.start()
@@ -211,14 +213,12 @@ class Runtime:
         status = self.status()
         key = (host, window, horizon)
         if status.ok:
+            own = self.monitor is not None and host == self.host
             try:
                 page = self.pages.get(window=window, horizon=horizon, host=host,
-                                      refresh_s=refresh_s, context=(
-                                          self._local_context if self.monitor is not None and host == self.host
-                                          else None))
+                                      refresh_s=refresh_s,
+                                      context=self._local_context if own else None)
             except Exception as exc:  # noqa: BLE001 - a read failing between probe and load
-                from perfkit.views.status import failed_status
-
                 status = failed_status(self.store.url, exc)
             else:
                 with self._lock:

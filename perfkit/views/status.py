@@ -44,5 +44,5 @@ def probe_store(store: Any) -> StoreStatus:
 
 def failed_status(url: str | None, exc: BaseException) -> StoreStatus:
     """The status of a store that could not even be opened (bad URL, server down at start)."""
-    return StoreStatus(False, mask(url or "(default)"),
-                       f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}")
+    first = str(exc).splitlines()[0][:300] if str(exc) else ""
+    return StoreStatus(False, mask(url or "(default)"), f"{type(exc).__name__}: {first}")
