@@ -60,7 +60,7 @@ def _dashboard(args: argparse.Namespace) -> int:
         env["PERFKIT_EMBEDDED"] = "1" if args.mode == "all-in-one" else "0"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
            "--server.headless", str(args.headless).lower(), "--browser.gatherUsageStats", "false",
-           "--client.toolbarMode", "viewer"]
+           "--client.toolbarMode", "viewer", "--server.fileWatcherType", "none"]
     return subprocess.call(cmd, env=env)
 
 

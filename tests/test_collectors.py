@@ -63,6 +63,7 @@ def test_database_collector_times_sqlite_statements_and_reads_queuepool(tmp_path
         held.execute(sa.text("SELECT 1"))
         out = _values(coll.collect())
         assert out["database.checked_out"] == 1
+        assert out["database.overflow"] == 0  # SQLAlchemy says -4 while the pool fills
     assert out["database.pool_size"] == engine.pool.size()
     assert out["database.query_time"] > 0
     assert out["database.query_time.p50"] <= out["database.query_time.p99"]

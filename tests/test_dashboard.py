@@ -31,7 +31,7 @@ LEVELS = {
     "system.cpu_usage": 35.0, "system.memory_usage": 97.0, "system.disk_usage": 40.0,
     "system.memory_available": 6.0, "cache.hit_rate": 92.0, "cache.entry_count": 500.0,
     "cache.memory_usage": 12.0, "database.pool_size": 5.0, "database.checked_out": 1.0,
-    "database.overflow": -4.0, "database.query_time": 3.0,
+    "database.overflow": 0.0, "database.query_time": 3.0,
     "application.api_response_time": 20.0, "application.error_rate": 0.2,
     "application.requests_per_second": 40.0, "application.api_response_time.p95": 45.0,
     "database.query_time.p95": 8.0,

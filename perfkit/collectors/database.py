@@ -156,7 +156,9 @@ class DatabaseCollector:
                 have_pool = True
                 size += pool.size()
                 checked += pool.checkedout()
-                overflow += pool.overflow()
+                # QueuePool counts overflow from -pool_size while the pool fills;
+                # only connections beyond pool_size are overflow to a user.
+                overflow += max(0, pool.overflow())
         if have_pool:
             out += [Reading("database.pool_size", float(size)),
                     Reading("database.checked_out", float(checked)),

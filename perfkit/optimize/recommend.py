@@ -70,9 +70,11 @@ def _excess(metric: str, value: float) -> float:
 def _alert_row(action: str, target: str, alert: Any, params: dict[str, Any], what: str,
                severity: str | None = None) -> dict[str, Any]:
     impact = _excess(alert.metric, float(alert.value))
+    m = find_metric(alert.metric)
+    side = "below" if m is not None and m.direction == "lower" else "above"
     return {"action": action, "target": target, "params": params,
             "severity": severity or alert.severity, "estimated_impact": impact,
-            "reason": f"{alert.severity} alert: {alert.metric} = {alert.value:.4g} past "
+            "reason": f"{alert.severity} alert: {alert.metric} = {alert.value:.4g}, {side} "
                       f"{alert.threshold:.4g}; {what}; impact {impact:.2f} = relative excess "
                       f"past the warning threshold",
             "evidence": {"metric": alert.metric, "labels": alert.labels,
