@@ -114,17 +114,11 @@ def metric_figure(frame: pd.DataFrame, metric: str, *, forecast: pd.DataFrame | 
     fig.update_layout(title={"text": title or metric, "font": {"size": 13}}, height=height,
                       yaxis_title=unit, showlegend=fig.data is not None and len(fig.data) > 1,
                       legend={"orientation": "h", "y": -0.25}, **_LAYOUT)
-    if x_range is not None:
-        # type "date" too: an empty figure would otherwise read the range as numbers
-        fig.update_xaxes(range=list(x_range), type="date")
     y_range = _y_range(f["value"] if len(f) else pd.Series(dtype=float), m,
                        fc["mean"] if fc is not None and len(fc) else None)
     if y_range is not None:
         fig.update_yaxes(range=y_range)
-    if not len(f):
-        fig.add_annotation(text="no data in this window", showarrow=False, x=0.5, y=0.5,
-                           xref="paper", yref="paper")
-    return fig
+    return _time_axis(fig, x_range, empty=not len(f), note="no data in this window")
 
 
 def _band_limits(values: pd.Series) -> tuple[float | None, float | None]:
@@ -242,13 +236,7 @@ def percentiles_figure(frame: pd.DataFrame, metric: str, *, max_points: int = DE
     fig.update_layout(title={"text": f"{metric} percentiles", "font": {"size": 13}},
                       height=height, yaxis_title=m.unit if m else "",
                       legend={"orientation": "h", "y": -0.25}, **_LAYOUT)
-    if x_range is not None:
-        # type "date" too: an empty figure would otherwise read the range as numbers
-        fig.update_xaxes(range=list(x_range), type="date")
-    if not len(f):
-        fig.add_annotation(text="no percentiles in this window", showarrow=False, x=0.5, y=0.5,
-                           xref="paper", yref="paper")
-    return fig
+    return _time_axis(fig, x_range, empty=not len(f), note="no percentiles in this window")
 
 
 def alert_timeline_figure(events: pd.DataFrame, *, until: pd.Timestamp | None = None,
@@ -294,13 +282,7 @@ def alert_timeline_figure(events: pd.DataFrame, *, until: pd.Timestamp | None = 
     fig.update_layout(title={"text": "Alert timeline", "font": {"size": 13}}, height=height,
                       barmode="overlay", xaxis={"type": "date"},
                       **{**_LAYOUT, "hovermode": "closest"})
-    if x_range is not None:
-        # type "date" too: an empty figure would otherwise read the range as numbers
-        fig.update_xaxes(range=list(x_range), type="date")
-    if not rows:
-        fig.add_annotation(text="no alerts in this window", showarrow=False, x=0.5, y=0.5,
-                           xref="paper", yref="paper")
-    return fig
+    return _time_axis(fig, x_range, empty=not rows, note="no alerts in this window")
 
 
 def action_history_figure(actions: pd.DataFrame, *, height: int = 240,
@@ -327,10 +309,15 @@ def action_history_figure(actions: pd.DataFrame, *, height: int = 240,
                            for r in g.itertuples()], hoverinfo="text"))
     fig.update_layout(title={"text": "Action history", "font": {"size": 13}}, height=height,
                       **{**_LAYOUT, "hovermode": "closest"})
+    return _time_axis(fig, x_range, empty=not len(actions), note="no actions yet")
+
+
+def _time_axis(fig: go.Figure, x_range: tuple[Any, Any] | None, *, empty: bool,
+               note: str) -> go.Figure:
+    """Pin the x axis to ``x_range`` and say so when the figure has no data."""
     if x_range is not None:
         # type "date" too: an empty figure would otherwise read the range as numbers
         fig.update_xaxes(range=list(x_range), type="date")
-    if not len(actions):
-        fig.add_annotation(text="no actions yet", showarrow=False, x=0.5, y=0.5,
-                           xref="paper", yref="paper")
+    if empty:
+        fig.add_annotation(text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
     return fig
