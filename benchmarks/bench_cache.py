@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import zstandard
 
-from perfkit._cache.redis_backend import client_kwargs
+from perfkit.cache._redis import client_kwargs
 from perfkit.cache import Cache
 
 perf = time.perf_counter_ns

@@ -35,7 +35,7 @@ from tqdm import tqdm
 from perfkit import plots
 from perfkit.catalog import CORE_METRICS, PERCENTILES
 from perfkit.store import Store
-from perfkit.views import WindowLoader, build_page
+from perfkit.dashboard import WindowLoader, build_page
 
 LATENCY = ("application.api_response_time", "database.query_time")
 

@@ -35,7 +35,7 @@ import perfkit.actions
 from perfkit.analysis import alerts
 from perfkit.catalog import CORE_METRICS
 from perfkit.monitor import Monitor
-from perfkit.optimize import recommend
+from perfkit.actions import recommend
 
 ROWS = 100_000
 PG_URL = os.environ.get("PERFKIT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -226,7 +226,7 @@ def overhead(work: Path, repeats: int) -> dict:
 
 def aa(work: Path, runs: int, slowed: int) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from perfkit.regression import stats, storage
+    from perfkit.pytest_plugin import _stats as stats, _storage as storage
 
     d = work / "aa"
     d.mkdir()

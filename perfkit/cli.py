@@ -48,11 +48,13 @@ def _monitor(args: argparse.Namespace) -> int:
 
 
 def _dashboard(args: argparse.Namespace) -> int:
-    app = Path(__file__).resolve().parent.parent / "app.py"
-    if not app.exists():
-        print(f"perfkit: cannot find app.py next to the perfkit package ({app}); "
-              "run from a checkout installed with `pip install -e .`", file=sys.stderr)
+    import importlib.util
+
+    if importlib.util.find_spec("streamlit") is None:
+        print('perfkit dashboard needs the dashboard extra: pip install "perfkit[dashboard]"',
+              file=sys.stderr)
         return 2
+    from perfkit.dashboard import SCRIPT as app
     env = dict(os.environ)
     if args.store:
         env["PERFKIT_STORE_URL"] = args.store
@@ -71,7 +73,7 @@ def _serve(args: argparse.Namespace) -> int:
         from perfkit.api import PREFIX, TOKEN_ENV, app
     except ImportError as exc:
         print(f"perfkit serve needs the API extra ({exc.name} is missing): "
-              "pip install 'perfkit[api]'", file=sys.stderr)
+              "pip install \"perfkit[api]\"", file=sys.stderr)
         return 2
     from perfkit.monitor import Monitor
 

@@ -23,7 +23,7 @@ from perfkit.recorder import Recorder, _Span
 from perfkit.store import Store
 
 if TYPE_CHECKING:
-    from perfkit.optimize import ActionResult, Optimizer
+    from perfkit.actions import ActionResult, Optimizer
 
 __all__ = ["Monitor", "default_host"]
 
@@ -301,14 +301,14 @@ class Monitor:
         return {(m, lab, sev): (ts, state) for ts, m, lab, sev, state in zip(
             stored["ts"], stored["metric"], stored["labels"], stored["severity"], stored["state"])}
 
-    # -- optimisation --- (owned by issue 4: thin delegation to perfkit.optimize) ------
+    # -- optimisation --- (owned by issue 4: thin delegation to perfkit.actions) ------
     @property
     def optimizer(self) -> Optimizer:
-        """This Monitor's :class:`perfkit.optimize.Optimizer`; created on first use, which
+        """This Monitor's :class:`perfkit.actions.Optimizer`; created on first use, which
         also registers its hook (claim queued action requests after each collection)."""
         opt = self.__dict__.get("_optimizer")
         if opt is None:
-            from perfkit.optimize.runner import Optimizer
+            from perfkit.actions._runner import Optimizer
 
             with self._lock:
                 opt = self.__dict__.get("_optimizer")
@@ -327,7 +327,7 @@ class Monitor:
                        **params: Any) -> int:
         """Queue ``name`` for the Monitor of ``host`` (default: this one) through the store;
         validated now, so an unknown action or bad params raise ValueError here."""
-        from perfkit.optimize.registry import validate
+        from perfkit.actions._registry import validate
 
         checked = validate(name, params)
         return self.store.request_action(name, checked, host=host or self.host,

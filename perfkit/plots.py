@@ -3,7 +3,7 @@
 Every function takes perfkit frames (samples, forecast, alert events, actions)
 and returns a ``plotly.graph_objects.Figure``; none reads a store or computes a
 statistic of its own beyond what is drawn. Long series are cut for display
-with :func:`perfkit.views.downsample.downsample` (min/max-preserving), so a
+with :func:`perfkit._downsample.downsample` (min/max-preserving), so a
 day of one-second samples draws as fast as an hour.
 """
 
@@ -14,11 +14,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
+try:
+    import plotly.graph_objects as go
+except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
+    from perfkit.errors import extra_error
+
+    raise extra_error(exc, "dashboard", "perfkit.plots") from exc
 
 from perfkit.catalog import PERCENTILES, find_metric
-from perfkit.regression.plot import benchmark_history_figure
-from perfkit.views.downsample import DEFAULT_POINTS, downsample
+from perfkit.pytest_plugin._plot import benchmark_history_figure
+from perfkit._downsample import DEFAULT_POINTS, downsample
 
 __all__ = [
     "COLORS",

@@ -5,13 +5,13 @@
 ``summary``; the notebooks, dashboard, HTTP API and Monitor all call these.
 """
 
-from .alerts import AlertRule, alert_transitions, alerts, resolve_rules
-from .forecast import forecast
-from .score import Score, score
-from .shift import change_points, last_shift
-from .summary import jsonable, summary
-from .threshold import predicted_alerts, time_to_threshold
-from .trend import trends
+from perfkit.analysis._alerts import AlertRule, alert_transitions, alerts, resolve_rules
+from perfkit.analysis._forecast import forecast
+from perfkit.analysis._score import Score, score
+from perfkit.analysis._shift import change_points, last_shift
+from perfkit.analysis._summary import jsonable, summary
+from perfkit.analysis._threshold import predicted_alerts, time_to_threshold
+from perfkit.analysis._trend import trends
 
 __all__ = [
            "AlertRule",

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from ._ets import _phi_sum, fit_ets
-from ._linear import ols_batch, ols_predict, theil_sen
-from .shift import last_shift
+from perfkit.analysis._ets import _phi_sum, fit_ets
+from perfkit.analysis._linear import ols_batch, ols_predict, theil_sen
+from perfkit.analysis._shift import last_shift
 
 __all__ = ["METHODS", "MIN_POINTS", "ArrayForecast", "forecast_array", "trend_gate"]
 
@@ -244,7 +244,7 @@ def forecast_array(x: np.ndarray, y: np.ndarray, step: float, steps: int, level:
 
     Non-finite points are dropped. Raises ``ValueError`` when fewer than
     ``MIN_POINTS[method]`` remain. With ``shift`` the model is fitted on the
-    segment after the last level shift (:func:`perfkit.analysis.shift.last_shift`),
+    segment after the last level shift (:func:`perfkit.analysis._shift.last_shift`),
     as long as that segment still has enough points.
     """
     if method not in METHODS:

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..catalog import find_metric
-from ..frames import as_samples
-from ._columns import FrameColumns, frame_columns
+from perfkit.catalog import find_metric
+from perfkit.frames import as_samples
+from perfkit.analysis._columns import FrameColumns, frame_columns
 
 NS_PER_HOUR = 3.6e12
 

@@ -13,8 +13,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import PlainTextResponse
+try:
+    from fastapi import APIRouter, FastAPI
+    from fastapi.responses import PlainTextResponse
+except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
+    from perfkit.errors import extra_error
+
+    raise extra_error(exc, "api", "perfkit.api") from exc
 
 from perfkit.api._errors import store_errors
 from perfkit.api._routes import TOKEN_ENV, router

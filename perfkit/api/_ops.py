@@ -41,7 +41,7 @@ def forecast(monitor: Any, *, horizon: str, level: float, method: str, metric: s
     Labelled breakdowns (per endpoint, per statement) are left out: they can be
     many, and the API's forecasts answer "where is this service heading".
     """
-    from perfkit.analysis.forecast import forecast as _forecast
+    from perfkit.analysis._forecast import forecast as _forecast
     frame = monitor.recent(window)
     frame = frame[frame["labels"] == ""]
     if metric is not None:

@@ -4,11 +4,11 @@ A collector reports only what its source really measured; a metric without a
 source is absent from the frame, never a made-up zero.
 """
 
-from perfkit.collectors.application import ApplicationCollector
-from perfkit.collectors.base import Collector, Reading
-from perfkit.collectors.cache import CacheCollector, RedisCollector
-from perfkit.collectors.database import DatabaseCollector
-from perfkit.collectors.system import SystemCollector
+from perfkit.collectors._application import ApplicationCollector
+from perfkit.collectors._base import Collector, Reading
+from perfkit.collectors._cache import CacheCollector, RedisCollector
+from perfkit.collectors._database import INTERNAL, DatabaseCollector
+from perfkit.collectors._system import SystemCollector
 
-__all__ = ["Collector", "Reading", "SystemCollector", "ApplicationCollector", "DatabaseCollector",
+__all__ = ["INTERNAL", "Collector", "Reading", "SystemCollector", "ApplicationCollector", "DatabaseCollector",
            "CacheCollector", "RedisCollector"]

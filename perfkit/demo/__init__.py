@@ -8,9 +8,9 @@ store is configured, so a first run shows perfkit working on live data::
     mon.start()
 """
 
-from perfkit.demo.load import DEFAULT_PHASES, PHASE_KINDS, LoadGenerator, Phase, PhaseStats
-from perfkit.demo.runner import Demo
-from perfkit.demo.service import CATEGORIES, MarketService, OrderRejected
+from perfkit.demo._load import DEFAULT_PHASES, PHASE_KINDS, LoadGenerator, Phase, PhaseStats
+from perfkit.demo._runner import Demo
+from perfkit.demo._service import CATEGORIES, MarketService, OrderRejected
 
 __all__ = [
            "CATEGORIES",

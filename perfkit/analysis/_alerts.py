@@ -1,0 +1,290 @@
+"""Threshold alerts with Prometheus-style ``for``, ``keep_firing_for`` and hysteresis.
+
+The state machine, per series (metric + labels) and severity, evaluated at every
+sample in time order:
+
+* **inactive → pending** at the first sample at or past the threshold (in the
+  metric's bad direction). With ``for_ = 0`` it goes straight to **firing**.
+* **pending → firing** at the first sample, still past the threshold, whose
+  time is at least ``for_`` after the pending sample (Prometheus ``for``).
+  A sample back on the good side first cancels the pending alert (recorded as
+  ``resolved``).
+* **firing** stays firing while the value is past ``threshold ∓ hysteresis``
+  (for a ``higher`` metric: ``value >= threshold - hysteresis``). At the first
+  sample beyond that margin the condition has *cleared*; the alert resolves at
+  the first clear sample at least ``keep_firing_for`` after the clearing one
+  (if the value comes back inside the margin meanwhile, the clock restarts).
+  With ``keep_firing_for = 0`` it resolves at the clearing sample itself.
+* **resolved → pending / firing** as from inactive.
+
+Gaps between samples are not special: the rule sees the next sample whenever
+it comes. Warning and critical are independent rules.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from perfkit.catalog import find_metric, get_metric
+from perfkit.frames import format_labels
+from perfkit.analysis._input import fmt_duration, fmt_value, split_series, to_ns
+
+__all__ = [
+    "ALERT_COLUMNS",
+    "TRANSITION_COLUMNS",
+    "AlertRule",
+    "alert_transitions",
+    "alerts",
+    "resolve_rules",
+]
+
+TRANSITION_COLUMNS = ["ts", "metric", "labels", "severity", "state", "value", "threshold",
+                      "message"]
+ALERT_COLUMNS = ["metric", "labels", "severity", "state", "since", "value", "threshold",
+                 "message"]
+
+
+def _duration(v, what: str) -> pd.Timedelta:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        v = pd.Timedelta(seconds=float(v))
+    try:
+        td = pd.Timedelta(v)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} must be a duration such as '5min', got {v!r}") from exc
+    if pd.isna(td) or td < pd.Timedelta(0):
+        raise ValueError(f"{what} must be a non-negative duration, got {v!r}")
+    return td
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """An alert rule for one metric (and optionally one label set).
+
+    ``warning`` / ``critical`` / ``direction`` default to the catalogue's.
+    ``for_`` (pending time), ``keep_firing_for`` are durations (``"5min"``, a
+    Timedelta or seconds); ``hysteresis`` is in the metric's unit. ``labels``
+    (``{"endpoint": "GET /x"}`` or ``"endpoint=GET /x"``) targets one label set;
+    without it the rule applies to the aggregate series. An unknown metric
+    name raises ``ValueError`` listing close matches.
+    """
+
+    metric: str
+    warning: float | None = None
+    critical: float | None = None
+    direction: str | None = None
+    for_: object = "0s"
+    keep_firing_for: object = "0s"
+    hysteresis: float = 0.0
+    labels: object = None
+    _for: pd.Timedelta = field(init=False, repr=False, compare=False, default=None)
+    _keep: pd.Timedelta = field(init=False, repr=False, compare=False, default=None)
+
+    def __post_init__(self) -> None:
+        m = get_metric(self.metric)
+        d = self.direction if self.direction is not None else m.direction
+        if d not in ("higher", "lower", "none"):
+            raise ValueError(f"direction must be 'higher' or 'lower', got {d!r}")
+        object.__setattr__(self, "direction", d)
+        for name in ("warning", "critical"):
+            v = getattr(self, name)
+            if v is None:
+                object.__setattr__(self, name, getattr(m, name))
+            elif isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"{name} threshold must be a finite number, got {v!r}")
+            else:
+                object.__setattr__(self, name, float(v))
+        h = self.hysteresis
+        if isinstance(h, bool) or not isinstance(h, (int, float)) or not (h >= 0):
+            raise ValueError(f"hysteresis must be a number >= 0, got {h!r}")
+        object.__setattr__(self, "hysteresis", float(h))
+        lab = self.labels
+        if lab and not isinstance(lab, (str, Mapping)):
+            raise TypeError(f"labels must be a mapping or a 'k=v,k=v' string, got {type(lab).__name__}")
+        object.__setattr__(self, "labels", format_labels(lab) if lab else "")  # type: ignore[arg-type]
+        object.__setattr__(self, "_for", _duration(self.for_, "for_"))
+        object.__setattr__(self, "_keep", _duration(self.keep_firing_for, "keep_firing_for"))
+
+    def thresholds(self) -> list[tuple[str, float]]:
+        return [(s, getattr(self, s)) for s in ("warning", "critical") if getattr(self, s) is not None]
+
+
+def _rule_from(metric: str, spec) -> AlertRule:
+    if isinstance(spec, AlertRule):
+        return spec
+    if not isinstance(spec, Mapping):
+        raise TypeError(f"rule for {metric!r} must be a dict or AlertRule, got {type(spec).__name__}")
+    kw = dict(spec)
+    if "for" in kw:
+        kw["for_"] = kw.pop("for")
+    kw.pop("metric", None)
+    return AlertRule(metric, **kw)
+
+
+def resolve_rules(rules=None, metrics: Iterable[str] = ()) -> dict[tuple[str, str], AlertRule]:
+    """Catalogue defaults for ``metrics``, overridden by ``rules``; keyed by (metric, labels).
+
+    ``rules`` is a list of :class:`AlertRule`, or a dict ``{metric: {warning:,
+    critical:, for_: (or "for"), keep_firing_for:, hysteresis:, direction:, labels:}}``
+    (a dict value may also be an AlertRule or a list of such dicts, one per label set).
+    """
+    out: dict[tuple[str, str], AlertRule] = {}
+    for name in metrics:
+        m = find_metric(name)
+        if m is not None and m.direction in ("higher", "lower") and \
+                (m.warning is not None or m.critical is not None):
+            out[(name, "")] = AlertRule(name)
+    if rules is None:
+        return out
+    if isinstance(rules, AlertRule):
+        rules = [rules]
+    items: list[AlertRule] = []
+    if isinstance(rules, Mapping):
+        for name, spec in rules.items():
+            specs = spec if isinstance(spec, (list, tuple)) else [spec]
+            items.extend(_rule_from(name, s) for s in specs)
+    else:
+        items = [r if isinstance(r, AlertRule) else _rule_from(r["metric"], r) for r in rules]
+    for r in items:
+        out[(r.metric, str(r.labels))] = r
+    return out
+
+
+def _worse(v: np.ndarray, thr: float, direction: str) -> np.ndarray:
+    return v >= thr if direction == "higher" else v <= thr
+
+
+def _run(ts: np.ndarray, v: np.ndarray, rule: AlertRule, severity: str, thr: float):
+    """Yield (index, state) transitions of one rule over one series."""
+    d = str(rule.direction)
+    bad = _worse(v, thr, d)
+    if not bad.any():
+        return []
+    margin = thr - rule.hysteresis if d == "higher" else thr + rule.hysteresis
+    held = _worse(v, margin, d)
+    f_ns, k_ns = rule._for.value, rule._keep.value
+    out = []
+    state, pend, clear = "inactive", 0, None
+    i = int(np.argmax(bad))                   # nothing can happen before the first bad sample
+    n = len(v)
+    while i < n:
+        t = ts[i]
+        if state in ("inactive", "resolved"):
+            if bad[i]:
+                if f_ns == 0:
+                    state = "firing"; clear = None
+                else:
+                    state = "pending"; pend = t
+                out.append((i, state))
+            else:                              # jump to the next bad sample
+                nxt = np.argmax(bad[i:])
+                if not bad[i + nxt]:
+                    break
+                i += int(nxt)
+                continue
+        elif state == "pending":
+            if not bad[i]:
+                state = "resolved"; out.append((i, "resolved"))
+            elif t - pend >= f_ns:
+                state = "firing"; clear = None; out.append((i, "firing"))
+        else:  # firing
+            if held[i]:
+                clear = None
+            else:
+                if clear is None:
+                    clear = t
+                if t - clear >= k_ns:
+                    state = "resolved"; clear = None; out.append((i, "resolved"))
+        i += 1
+    return out
+
+
+def _message(metric, lab, unit, severity, state, value, thr, rule) -> str:
+    name = metric + (f"{{{lab}}}" if lab else "")
+    op = ">=" if rule.direction == "higher" else "<="
+    val, tv = fmt_value(value, unit), fmt_value(thr, unit)
+    if state == "firing":
+        extra = f" for {fmt_duration(rule._for)}" if rule._for > pd.Timedelta(0) else ""
+        return f"{severity}: {name} {val} {op} {tv}{extra}"
+    if state == "pending":
+        return f"{severity} pending: {name} {val} {op} {tv} (fires after {fmt_duration(rule._for)})"
+    return f"{severity} resolved: {name} back to {val} (threshold {tv})"
+
+
+def alert_transitions(frame, rules=None, *, now=None, since=None) -> pd.DataFrame:
+    """Every alert state change over the whole history in ``frame``.
+
+    Columns ``ts, metric, labels, severity, state, value, threshold, message``,
+    in time order; ``state`` is ``pending``, ``firing`` or ``resolved``. Rules
+    default to the catalogue thresholds of the metrics present (aggregate
+    series); see :func:`resolve_rules` for overrides and per-label rules.
+
+    ``now`` ignores samples after it. ``since`` (a timestamp) still evaluates the
+    whole history, so the state at ``since`` is right, but returns only the
+    transitions after it — what a loop that evaluates every interval should
+    store. (A history that starts mid-incident starts the state machine at its
+    first sample, so give it at least ``for_`` + ``keep_firing_for`` of lead time.)
+    """
+    all_series = split_series(frame, labels=True)
+    if now is not None:
+        end = to_ns(now)
+        all_series = [s.until(end) for s in all_series]
+    rmap = resolve_rules(rules, {s.metric for s in all_series})
+    rows = []
+    for s in all_series:
+        rule = rmap.get((s.metric, s.labels))
+        if rule is None or rule.direction not in ("higher", "lower") or s.n == 0:
+            continue
+        m = find_metric(s.metric)
+        unit = m.unit if m else ""
+        for sev, thr in rule.thresholds():
+            for i, state in _run(s.ts, s.values, rule, sev, thr):
+                rows.append((pd.Timestamp(int(s.ts[i]), tz="UTC"), s.metric, s.labels, sev, state,
+                             float(s.values[i]), float(thr),
+                             _message(s.metric, s.labels, unit, sev, state, float(s.values[i]),
+                                      thr, rule)))
+    out = pd.DataFrame(rows, columns=TRANSITION_COLUMNS)
+    out["ts"] = pd.to_datetime(out["ts"], utc=True)
+    if since is not None:
+        out = out[out["ts"] > pd.Timestamp(to_ns(since), tz="UTC")]
+    return out.sort_values(["ts", "metric", "labels", "severity"], kind="stable") \
+        .reset_index(drop=True)
+
+
+def alerts(frame, rules=None, *, now=None) -> pd.DataFrame:
+    """The current alert state per metric (+ labels) and severity.
+
+    Evaluates the whole history with :func:`alert_transitions` and reports, for
+    every rule that has ever left *inactive*, its latest state (``pending``,
+    ``firing`` or ``resolved``), ``since`` (when it entered that state), the
+    latest ``value`` of the series and the ``threshold``. Sorted firing first,
+    then critical before warning.
+    """
+    tr = alert_transitions(frame, rules, now=now)
+    if tr.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in ALERT_COLUMNS}) \
+            .astype({"since": "datetime64[ns, UTC]", "value": float, "threshold": float})
+    last = tr.groupby(["metric", "labels", "severity"], sort=False).tail(1)
+    latest = {(s.metric, s.labels): float(s.values[-1])
+              for s in split_series(frame, labels=True) if s.n}
+    if now is not None:
+        end = to_ns(now)
+        latest = {(s.metric, s.labels): float(s.until(end).values[-1])
+                  for s in split_series(frame, labels=True) if s.until(end).n}
+    out = pd.DataFrame({
+        "metric": last["metric"].to_numpy(), "labels": last["labels"].to_numpy(),
+        "severity": last["severity"].to_numpy(), "state": last["state"].to_numpy(),
+        "since": last["ts"].to_numpy(),
+        "value": [latest.get((m, l), np.nan) for m, l in zip(last["metric"], last["labels"])],
+        "threshold": last["threshold"].to_numpy(), "message": last["message"].to_numpy(),
+    })
+    out["since"] = pd.to_datetime(out["since"], utc=True)
+    order = {"firing": 0, "pending": 1, "resolved": 2}
+    sev = {"critical": 0, "warning": 1}
+    out = out.assign(_o=out["state"].map(order), _s=out["severity"].map(sev)) \
+        .sort_values(["_o", "_s", "metric", "labels"]).drop(columns=["_o", "_s"])
+    return out.reset_index(drop=True)

@@ -1,0 +1,123 @@
+"""The seed's performance summary, every value computed from samples: ``summary(frame, ...)``."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+
+import numpy as np
+import pandas as pd
+
+from perfkit.analysis._input import as_timedelta, latest_ns, split_series, to_ns, to_samples
+from perfkit.analysis._alerts import alerts as _alerts
+from perfkit.analysis._forecast import forecast
+from perfkit.analysis._score import score as _score
+from perfkit.analysis._threshold import predicted_alerts
+from perfkit.analysis._trend import trends
+
+__all__ = ["jsonable", "summary"]
+
+
+def jsonable(obj):
+    """``obj`` with numpy scalars → Python numbers, NaN/inf/NaT → None, timestamps → ISO 8601,
+    Timedeltas → seconds, frames → lists of records (recursively)."""
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if obj is pd.NaT:
+        return None
+    if isinstance(obj, pd.Timestamp):
+        return obj.isoformat()
+    if isinstance(obj, (_dt.datetime, _dt.date)):
+        return obj.isoformat()
+    if isinstance(obj, (pd.Timedelta, _dt.timedelta, np.timedelta64)):
+        td = pd.Timedelta(obj)
+        return None if pd.isna(td) else td.total_seconds()
+    if isinstance(obj, np.datetime64):
+        return None if np.isnat(obj) else pd.Timestamp(obj).isoformat()
+    if isinstance(obj, pd.DataFrame):
+        return [jsonable(r) for r in obj.to_dict(orient="records")]
+    if isinstance(obj, pd.Series):
+        return jsonable(obj.to_dict())
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, np.ndarray)):
+        return [jsonable(v) for v in obj]
+    try:
+        if pd.isna(obj):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(obj)
+
+
+def summary(frame, *, monitoring_active: bool, optimization_active: bool,
+            actions: pd.DataFrame | None = None, horizon="30min", now=None,
+            level: float = 0.8, trend_window="30min") -> dict:
+    """The seed's ``get_performance_summary()`` structure, computed from ``frame``.
+
+    Keys: ``timestamp`` (ISO 8601, ``now`` or the latest sample),
+    ``monitoring_active``, ``optimization_active``,
+    ``metrics{name: {current, average, trend}}`` (latest value, mean over the
+    frame, :func:`trends` label over ``trend_window``),
+    ``predictions{name: {predicted_value, lower, upper, confidence, time_horizon,
+    trend, model}}`` (the ``auto`` forecast at the end of ``horizon``;
+    ``confidence`` is the interval level, ``time_horizon`` the horizon in
+    minutes; ``trend`` is increasing / decreasing when the interval at the
+    horizon excludes the current value, else stable), ``optimization_actions``
+    (records of ``actions``), ``performance_score`` (overall 0–100 or None),
+    ``alerts`` (current alert states, see :func:`alerts`), ``predicted_alerts``
+    (critical crossings expected within the horizon) and ``score_breakdown``
+    (groups, per-metric rows, missing). Only aggregate series (no labels) are
+    summarised. Everything is JSON-serialisable: plain floats and strings,
+    NaN → None.
+    """
+    hz = as_timedelta(horizon, "horizon")
+    f = to_samples(frame)
+    if now is not None:
+        f = f[f["ts"] <= pd.Timestamp(to_ns(now), tz="UTC")]
+    agg = f[f["labels"] == ""]
+    series = split_series(agg, labels=False)
+    end = latest_ns(series)
+    stamp = pd.Timestamp(to_ns(now), tz="UTC") if now is not None else (
+        pd.Timestamp(end, tz="UTC") if end is not None else pd.Timestamp.now(tz="UTC"))
+    out: dict = {"timestamp": stamp.isoformat(), "monitoring_active": bool(monitoring_active),
+                 "optimization_active": bool(optimization_active), "metrics": {},
+                 "predictions": {}, "optimization_actions": [], "performance_score": None,
+                 "alerts": [], "predicted_alerts": [], "score_breakdown": {}}
+    if series:
+        tr = trends(agg, trend_window, labels=False).set_index("metric")["trend"]
+        for s in series:
+            out["metrics"][s.metric] = {"current": float(s.values[-1]),
+                                        "average": float(s.values.mean()),
+                                        "trend": str(tr.get(s.metric, "stable"))}
+        fc = forecast(agg, hz, level, "auto", labels=False)
+        cur = {s.metric: float(s.values[-1]) for s in series}
+        for metric, g in fc.groupby("metric", sort=False):
+            last = g.iloc[-1]
+            c = cur[metric]
+            t = "increasing" if last["lower"] > c else "decreasing" if last["upper"] < c else "stable"
+            out["predictions"][metric] = {
+                "predicted_value": float(last["mean"]), "lower": float(last["lower"]),
+                "upper": float(last["upper"]), "confidence": float(level),
+                "time_horizon": hz.total_seconds() / 60.0, "trend": t,
+                "model": str(last["model"]), "at": last["ts"].isoformat()}
+        sc = _score(agg)
+        out["performance_score"] = sc.overall
+        out["score_breakdown"] = {"overall": sc.overall, "groups": sc.groups,
+                                  "metrics": sc.breakdown, "missing": sc.missing}
+        out["alerts"] = _alerts(f)
+        out["predicted_alerts"] = predicted_alerts(agg, hz, level=level, forecasts=fc)
+    else:
+        sc = _score(agg)
+        out["score_breakdown"] = {"overall": None, "groups": sc.groups, "metrics": sc.breakdown,
+                                  "missing": sc.missing}
+    if actions is not None and len(actions):
+        out["optimization_actions"] = actions
+    return jsonable(out)

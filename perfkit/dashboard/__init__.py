@@ -1,0 +1,61 @@
+"""The logic behind the dashboard page, usable from notebooks too.
+
+:data:`SCRIPT` (run by ``perfkit dashboard`` and by the checkout's ``app.py``) only lays out
+what these functions return: the window's samples
+(:class:`WindowLoader`, incremental), display downsampling
+(:func:`downsample`), every section of the page (:func:`build_page`), the
+per-tick cache shared by sessions (:class:`PageCache`), the store banner
+(:func:`probe_store`) and the server's Monitor/demo (:class:`Runtime`).
+"""
+
+from pathlib import Path
+
+from perfkit._downsample import DEFAULT_POINTS, downsample, downsample_series
+from perfkit.dashboard._page import (
+    ARROWS,
+    GROUP_ORDER,
+    HORIZONS,
+    Page,
+    PageCache,
+    action_rows,
+    alert_table,
+    build_page,
+    costly_metrics,
+    fit_window,
+    metric_overview,
+)
+from perfkit.dashboard._runtime import ActionTicket, Runtime, open_runtimes, resolve_mode
+from perfkit.dashboard._status import StoreStatus, failed_status, probe_store
+from perfkit.dashboard._window import WINDOWS, WindowLoader, load_window, parse_window
+
+#: The Streamlit script of the page, inside the installed package.
+SCRIPT = Path(__file__).with_name("_app.py")
+
+__all__ = [
+    "SCRIPT",
+    "ARROWS",
+    "DEFAULT_POINTS",
+    "GROUP_ORDER",
+    "HORIZONS",
+    "WINDOWS",
+    "ActionTicket",
+    "Page",
+    "PageCache",
+    "Runtime",
+    "StoreStatus",
+    "WindowLoader",
+    "action_rows",
+    "alert_table",
+    "build_page",
+    "costly_metrics",
+    "downsample",
+    "downsample_series",
+    "failed_status",
+    "fit_window",
+    "load_window",
+    "metric_overview",
+    "open_runtimes",
+    "parse_window",
+    "probe_store",
+    "resolve_mode",
+]

@@ -1,0 +1,253 @@
+"""The ``perfkit_benchmarks`` table: one row per test per run.
+
+SQLAlchemy Core with its own MetaData, created on first use. Works on SQLite
+(WAL + busy timeout, so pytest-xdist workers can write concurrently) and
+PostgreSQL. ``perfkit.Store.benchmarks()`` reads through :func:`read_benchmarks`.
+Pandas is imported only by :func:`read_benchmarks`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+TABLE_NAME = "perfkit_benchmarks"
+
+metadata = sa.MetaData()
+
+benchmarks_table = sa.Table(
+    TABLE_NAME, metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("baseline", sa.String(200), nullable=False, default=""),  # --perf-save NAME or ''
+    sa.Column("test", sa.String(1000), nullable=False),                  # pytest node id
+    sa.Column("ts", sa.DateTime(timezone=True), nullable=False),         # UTC
+    sa.Column("commit", sa.String(64), nullable=False, default=""),
+    sa.Column("machine", sa.Text, nullable=False, default="{}"),         # JSON
+    sa.Column("rounds", sa.Integer, nullable=False),
+    sa.Column("iterations", sa.Integer, nullable=False),
+    sa.Column("median_s", sa.Float, nullable=False),
+    sa.Column("p95_s", sa.Float, nullable=False),
+    sa.Column("mean_s", sa.Float, nullable=False),
+    sa.Column("stdev_s", sa.Float, nullable=False),
+    sa.Column("min_s", sa.Float),
+    sa.Column("samples", sa.Text, nullable=False),                       # JSON list, s per call
+    sa.Column("ref_samples", sa.Text),            # JSON: interleaved reference rounds, s/call
+    sa.Column("ref_median_s", sa.Float),
+    sa.Column("ref_version", sa.Integer),         # perfkit.pytest_plugin._measure.REFERENCE_VERSION
+    sa.Column("ratio", sa.Float),                 # vs compared_run_id (normalised if 'normalized')
+    sa.Column("raw_ratio", sa.Float),             # absolute ratio of medians
+    sa.Column("norm_ratio", sa.Float),            # ratio normalised by the reference workload
+    sa.Column("normalized", sa.Boolean),
+    sa.Column("ci_low", sa.Float),
+    sa.Column("ci_high", sa.Float),
+    sa.Column("confidence", sa.Float),
+    sa.Column("max_regression", sa.Float),
+    sa.Column("verdict", sa.String(32), nullable=False, default=""),
+    sa.Column("compared_run_id", sa.String(64)),
+    sa.Column("compared_baseline", sa.String(200)),
+    sa.Column("budget", sa.Text),                                        # JSON {stat: [limit, measured, ok]}
+    sa.Column("discarded_rounds", sa.Integer),    # rounds dropped: the OS preempted the thread
+    sa.Column("worker", sa.String(64), nullable=False, default=""),
+    sa.Column("wall_s", sa.Float),
+    sa.Index("ix_perfkit_benchmarks_test_ts", "test", "ts"),
+    sa.Index("ix_perfkit_benchmarks_baseline", "baseline"),
+)
+
+COLUMNS = [c.name for c in benchmarks_table.columns if c.name != "id"]
+
+_engines: dict[str, Engine] = {}
+_ready: set[int] = set()
+_lock = threading.Lock()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cur.close()
+
+
+def engine_for(url: str) -> Engine:
+    """An Engine for ``url`` (cached per process); SQLite gets WAL and a busy timeout."""
+    with _lock:
+        eng = _engines.get(url)
+        if eng is not None:
+            return eng
+        parsed = sa.engine.make_url(url)
+        if parsed.drivername in ("postgresql", "postgres"):   # perfkit ships psycopg 3
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        kwargs: dict[str, Any] = {}
+        if parsed.get_backend_name() == "sqlite":
+            db = parsed.database
+            if db and db != ":memory:" and not db.startswith("file:"):
+                os.makedirs(os.path.dirname(os.path.abspath(db)), exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs["pool_pre_ping"] = True
+        eng = sa.create_engine(parsed, **kwargs)
+        if parsed.get_backend_name() == "sqlite":
+            sa.event.listen(eng, "connect", _sqlite_pragmas)
+        _engines[url] = eng
+        return eng
+
+
+def _busy(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _retrying(fn: Any, attempts: int = 8) -> Any:
+    """Run ``fn`` again when SQLite reports a lock (concurrent xdist workers)."""
+    delay = 0.02
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except sa.exc.OperationalError as exc:
+            if attempt == attempts - 1 or not _busy(exc):
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+    return None
+
+
+def ensure_table(engine: Engine) -> None:
+    """Create the table (checkfirst) once per engine; tolerate a concurrent creator."""
+    if id(engine) in _ready:
+        return
+    for attempt in range(8):
+        try:
+            metadata.create_all(engine, checkfirst=True)
+            break
+        except sa.exc.DatabaseError:
+            # another xdist worker may be creating it between our check and CREATE
+            if attempt == 7:
+                if sa.inspect(engine).has_table(TABLE_NAME):
+                    break
+                raise
+            time.sleep(0.02 * (attempt + 1))
+    _ready.add(id(engine))
+
+
+def _utc(ts: Any) -> datetime:
+    if ts is None:
+        return datetime.now(UTC)
+    if isinstance(ts, str):
+        ts = datetime.fromisoformat(ts)
+    if ts.tzinfo is None:
+        return ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC)
+
+
+def _to_text(value: Any, default: str) -> str:
+    if value is None:
+        return default
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def write_benchmark(engine: Engine, row: dict) -> None:
+    """Insert one result row (see the table for columns; unknown keys are an error).
+
+    ``machine``, ``samples`` and ``budget`` may be given as Python objects
+    (serialised to JSON) or as JSON text; ``ts`` defaults to now (UTC).
+    """
+    unknown = set(row) - set(COLUMNS)
+    if unknown:
+        raise ValueError(f"write_benchmark: unknown columns {sorted(unknown)}")
+    values = dict(row)
+    values["ts"] = _utc(values.get("ts"))
+    values["machine"] = _to_text(values.get("machine"), "{}")
+    for key in ("samples", "ref_samples"):
+        value = values.get(key)
+        if value is not None and not isinstance(value, str):
+            values[key] = json.dumps(list(value))
+    values.setdefault("samples", "[]")
+    if "budget" in values and values["budget"] is not None:
+        values["budget"] = _to_text(values["budget"], "")
+    for key in ("baseline", "commit", "verdict", "worker"):
+        values[key] = values.get(key) or ""
+    ensure_table(engine)
+
+    def insert() -> None:
+        with engine.begin() as conn:
+            conn.execute(benchmarks_table.insert().values(**values))
+    _retrying(insert)
+
+
+def latest_baseline(engine: Engine, test: str, name: str | None = None,
+                    exclude_run_id: str | None = None) -> dict | None:
+    """The most recent saved row of ``test`` (with baseline ``name`` if given), or None.
+
+    ``samples`` and ``machine`` come back parsed. No pandas.
+    """
+    ensure_table(engine)
+    t = benchmarks_table
+    q = sa.select(t).where(t.c.test == test)
+    q = q.where(t.c.baseline == name) if name else q.where(t.c.baseline != "")
+    if exclude_run_id:
+        q = q.where(t.c.run_id != exclude_run_id)
+    q = q.order_by(t.c.ts.desc(), t.c.id.desc()).limit(1)
+
+    def fetch() -> Any:
+        with engine.connect() as conn:
+            return conn.execute(q).mappings().first()
+    row = _retrying(fetch)
+    if row is None:
+        return None
+    out = dict(row)
+    out["samples"] = json.loads(out["samples"])
+    out["ref_samples"] = json.loads(out["ref_samples"]) if out.get("ref_samples") else None
+    out["machine"] = json.loads(out["machine"] or "{}")
+    out["ts"] = _utc(out["ts"])
+    return out
+
+
+def baseline_names(engine: Engine) -> list[str]:
+    """Saved baseline names, most recent first."""
+    ensure_table(engine)
+    t = benchmarks_table
+    q = (sa.select(t.c.baseline, sa.func.max(t.c.ts).label("last"))
+         .where(t.c.baseline != "").group_by(t.c.baseline).order_by(sa.desc("last")))
+    with engine.connect() as conn:
+        return [r[0] for r in conn.execute(q)]
+
+
+def read_benchmarks(engine: Engine, test: str | None = None,
+                    baseline: str | None = None) -> Any:
+    """All stored results as a DataFrame (oldest first), optionally for one test / baseline.
+
+    Columns: ``id`` and every table column; ``ts`` is datetime64[ns, UTC],
+    ``samples`` (and ``ref_samples``) a list of floats (seconds per call, one
+    per round), ``machine`` and ``budget`` JSON text.
+    """
+    import pandas as pd
+
+    ensure_table(engine)
+    t = benchmarks_table
+    q = sa.select(t)
+    if test is not None:
+        q = q.where(t.c.test == test)
+    if baseline is not None:
+        q = q.where(t.c.baseline == baseline)
+    q = q.order_by(t.c.ts, t.c.id)
+    with engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(q).mappings()]
+    cols = ["id", *COLUMNS]
+    frame = pd.DataFrame(rows, columns=cols)
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True).astype("datetime64[ns, UTC]")
+    for col in ("samples", "ref_samples"):
+        frame[col] = [json.loads(v) if isinstance(v, str) else v for v in frame[col]]
+    for col in ("median_s", "p95_s", "mean_s", "stdev_s", "min_s", "ratio", "ci_low", "ci_high",
+                "confidence", "max_regression", "wall_s", "ref_median_s", "raw_ratio", "norm_ratio"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+    return frame

@@ -1,0 +1,67 @@
+"""perfkit's durable store: samples, alert events, the actions queue and its audit log.
+
+SQLAlchemy Core on SQLite (the default, ``sqlite:///.perfkit/perfkit.db``, WAL
+mode) or PostgreSQL (``postgresql://…`` through psycopg 3)::
+
+    store = perfkit.Store()                       # or Store("postgresql://u:pw@db/perf")
+    store.write(frame)                            # a samples frame (perfkit.frames)
+    store.samples(metric="system.cpu_usage", since="15min")
+
+Writing
+    Each ``write`` is one batch (one transaction). A sample with the same
+    (host, metric, labels, ts) as a stored one **overwrites** it (last write
+    wins), so retrying a batch is harmless. Rows with a NaN/inf value, a missing
+    ts or metric, or a wrong type are **rejected; the valid rows of the same
+    frame are accepted**, then :class:`InvalidSamplesError` (a ``ValueError``)
+    names the fields and metrics concerned (``on_invalid="drop"`` logs a warning
+    instead of raising).
+
+A store that is down
+    ``write`` never fails because the database is unreachable or locked: the
+    rows wait in a bounded buffer (``buffer_limit`` rows) and are written on a
+    later ``write`` or ``flush`` once it answers again (retries back off from
+    0.5 s to 30 s; ``flush()`` always tries). When the buffer is full the
+    *oldest* rows are dropped; they are counted in ``health()["dropped"]`` and
+    logged. Alert events are buffered the same way.
+
+Several writers
+    Threads share a Store (one lock) or open their own; processes open their
+    own. SQLite: WAL, ``busy_timeout`` 30 s and ``BEGIN IMMEDIATE`` for every
+    write transaction, so concurrent writers queue instead of failing.
+    (``sqlite://``, in memory, is one connection: for tests and notebooks.)
+
+Reading
+    ``samples()`` returns the contract frame (``perfkit.frames.empty_samples()``
+    dtypes) sorted by ts. ``since``/``until`` are inclusive and take a
+    Timestamp/datetime (naive = UTC), an ISO string, or a duration such as
+    ``"15min"`` meaning that long before now; anything else is a ``ValueError``
+    listing the accepted forms. A metric name neither catalogued nor stored is
+    a ``ValueError`` with close matches. Reads need the database: while it is
+    down they raise SQLAlchemy's ``OperationalError``.
+
+Actions
+    ``request_action`` queues a row ('pending'); the target host's Monitor
+    ``claim_actions`` it atomically ('running'), runs it and calls
+    ``finish_action`` ('done' / 'failed' / 'rejected') with the metrics before
+    and after. ``record_action`` logs an action run locally. ``actions()`` is the
+    audit log. JSON columns are TEXT holding JSON; times are int64 ns UTC in the
+    database and ``datetime64[ns, UTC]`` in frames.
+
+Retention
+    Nothing is deleted by itself. ``prune("7d")`` deletes samples and alert
+    events older than seven days (a duration means that long before now; a
+    Timestamp is an absolute cut-off; rows exactly at the cut-off stay) and
+    returns the rows deleted per table. Pending and running actions are never
+    deleted; finished ones (by ``finished_at``) only with
+    ``what=("samples", "alert_events", "actions")``. Series names stay, so
+    ``metric_names()`` and ``hosts()`` still list a metric whose samples are all
+    gone. Run it from a cron job or a scheduled task; SQLite reuses the freed
+    pages rather than shrinking the file.
+"""
+
+from perfkit.store._engine import DEFAULT_URL, ENV_VAR
+from perfkit.store._store import Store
+from perfkit.store._validate import InvalidSamplesError
+from perfkit.store._when import ACCEPTED_WHEN
+
+__all__ = ["ACCEPTED_WHEN", "DEFAULT_URL", "ENV_VAR", "InvalidSamplesError", "Store"]

@@ -1,0 +1,362 @@
+"""The :class:`Store` class; the contract is documented in :mod:`perfkit.store`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from perfkit.store import _queue as queue, _reads as reads, _records as records, _retention as retention
+from perfkit.store import _schema as sc
+from perfkit.store._buffer import WriteBuffer, transient
+from perfkit.store._engine import DEFAULT_URL, ENV_VAR, connect, make_engine, mask, normalise_url
+from perfkit.store._reads import label_filter, names
+from perfkit.store._validate import Batch, InvalidSamplesError, prepare
+from perfkit.store._when import ACCEPTED_WHEN, to_ns
+from perfkit.store._writer import SampleWriter
+
+__all__ = ["ACCEPTED_WHEN", "DEFAULT_URL", "ENV_VAR", "InvalidSamplesError", "Store"]
+
+log = logging.getLogger("perfkit.store")
+
+
+def _default_host() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _check_limit(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"buffer_limit must be a non-negative int (rows), got {value!r}")
+    return value
+
+
+class Store:
+    """A durable store of samples, alert events and actions (details in the module docstring).
+
+    ``write``/``samples``/``latest`` for samples, ``write_alert_events``/``alert_events``
+    for alert history, ``request_action``/``claim_actions``/``finish_action``/``actions``
+    for the actions queue and audit log, ``prune(older_than="7d")`` for retention,
+    ``health()`` for the buffer and connection state. ``buffer_limit`` bounds the rows
+    kept while the database is unreachable; ``host`` is written for frames without one.
+    """
+
+    def __init__(self, url: str | None = None, *, buffer_limit: int = 200_000,
+                 host: str | None = None) -> None:
+        _check_limit(buffer_limit)
+        u = normalise_url(url)
+        self.url: str = u.render_as_string(hide_password=False)
+        self.engine: sa.Engine = make_engine(u)
+        self.dialect: str = self.engine.dialect.name
+        self.host: str = host or _default_host()
+        self._lock = threading.RLock()
+        self._buf = WriteBuffer(buffer_limit, mask(self.url))
+        self._writer = SampleWriter(self.engine)
+        self._schema_ok = False
+        self._closed = False
+        try:
+            self._ensure_schema()
+        except Exception as exc:  # a store that is down must not stop collection
+            if not transient(exc):
+                self.engine.dispose()
+                raise
+            self._failed(exc, "open")
+
+    # -- state --------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"Store({mask(self.url)!r})"
+
+    @property
+    def buffer_limit(self) -> int:
+        """Rows (samples, and separately alert events) kept while the database is down."""
+        return self._buf.limit
+
+    @buffer_limit.setter
+    def buffer_limit(self, value: int) -> None:
+        self._buf.limit = _check_limit(value)
+
+    def _ensure_schema(self) -> None:
+        if not self._schema_ok:
+            self._writer.forget_ids()  # ids are only trusted for tables known to be intact
+            sc.create_schema(self.engine)
+            self._schema_ok = True
+            self._buf.ok()
+
+    def _failed(self, exc: BaseException, during: str) -> None:
+        self._buf.failed(exc, during)
+        self._schema_ok = False  # re-check the tables once it answers again
+        if self.dialect == "postgresql":
+            self.engine.dispose()  # drop pooled connections to the server that went away
+
+    def health(self) -> dict[str, Any]:
+        """reachable, buffered, dropped, written, last_error, url (password masked), dialect,
+        buffer_limit, events_buffered."""
+        with self._lock:
+            b = self._buf
+            return {"reachable": b.reachable, "buffered": b.buffered,
+                    "dropped": b.dropped, "written": b.written,
+                    "last_error": b.last_error, "url": mask(self.url),
+                    "dialect": self.dialect, "buffer_limit": b.limit,
+                    "events_buffered": len(b.events)}
+
+    # -- writing ------------------------------------------------------------------------
+    def write(self, frame: pd.DataFrame, *, on_invalid: str = "raise") -> int:
+        """Write a samples frame; returns the rows accepted (written or buffered).
+
+        Invalid rows are rejected and the valid ones kept; then
+        :class:`InvalidSamplesError` is raised (``on_invalid="drop"``: a warning).
+        """
+        if on_invalid not in ("raise", "drop"):
+            raise ValueError(f"on_invalid must be 'raise' or 'drop', got {on_invalid!r}")
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed; open a new Store to write")
+        good, rejected, problems = prepare(frame, self.host)
+        with self._lock:
+            self._buf.add_samples(good)
+            if self._buf.samples and self._buf.retry_due():
+                self._flush_locked()
+            self._buf.trim()
+        if rejected:
+            msg = (f"rejected {rejected} of {rejected + len(good)} sample(s), kept the other "
+                   f"{len(good)}: " + "; ".join(problems))
+            if on_invalid == "raise":
+                raise InvalidSamplesError(msg, accepted=len(good), rejected=rejected,
+                                          problems=problems)
+            log.warning("%s", msg)
+        return len(good)
+
+    def flush(self) -> int:
+        """Write everything buffered now (ignoring the retry back-off); rows written."""
+        with self._lock:
+            if self._closed:
+                return 0
+            n = self._flush_locked()
+            self._buf.trim()
+            return n
+
+    def _flush_locked(self) -> int:
+        b = self._buf
+        if not b.samples and not b.events:
+            return 0
+        before = b.written
+        try:
+            self._ensure_schema()
+            b.drain(self._insert_samples, self._insert_events)
+            b.ok()
+        except Exception as exc:
+            if not transient(exc):
+                raise
+            self._failed(exc, "write")
+        return b.written - before
+
+    def _insert_samples(self, batch: Batch) -> None:
+        try:
+            self._writer.insert(batch)
+        except Exception as exc:
+            if transient(exc):
+                raise
+            # tables dropped or changed under us? check the schema, try once more
+            log.warning("store %s: write failed (%s: %s); re-checking the tables",
+                        mask(self.url), type(exc).__name__, exc)
+            self._schema_ok = False
+            self._ensure_schema()
+            self._writer.insert(batch)
+
+    def _insert_events(self, rows: list[dict[str, Any]]) -> None:
+        with connect(self.engine, write=True) as conn, conn.begin():
+            conn.execute(sc.alert_events.insert(), rows)
+
+    # -- reading samples ----------------------------------------------------------------
+    def _read_ready(self) -> None:
+        """Raise if closed; write what is due; make sure the tables exist (or raise)."""
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed; open a new Store to read")
+        if self._buf.samples and self._buf.retry_due():
+            with self._lock:
+                self._flush_locked()
+                self._buf.trim()
+        if not self._schema_ok:
+            try:
+                self._ensure_schema()
+            except Exception as exc:
+                if transient(exc):
+                    with self._lock:
+                        self._failed(exc, "read")
+                raise
+
+    def samples(self, metric: str | list[str] | None = None, host: str | list[str] | None = None,
+                since: Any = None, until: Any = None, labels: str | Mapping[str, str] | None = None
+                ) -> pd.DataFrame:
+        """Samples as a contract frame sorted by ts; filters combine with AND.
+
+        ``since``/``until`` (both inclusive): a Timestamp/datetime, or a duration
+        such as ``"15min"`` meaning that long before now. ``labels``: every
+        ``k=v`` pair given must be present (``""``: only unlabelled series).
+        """
+        metrics, hosts = names(metric, "metric"), names(host, "host")
+        lo, hi = to_ns(since, "since"), to_ns(until, "until")
+        want_labels = label_filter(labels)
+        self._read_ready()
+        with connect(self.engine, write=False) as conn, conn.begin():
+            return reads.samples(conn, metrics, hosts, want_labels, lo, hi)
+
+    def metric_names(self) -> list[str]:
+        """Distinct metric names in the store, sorted."""
+        self._read_ready()
+        with connect(self.engine, write=False) as conn:
+            return sorted(conn.execute(sa.select(sc.series.c.metric).distinct()).scalars())
+
+    def hosts(self) -> list[str]:
+        """Distinct hosts in the store, sorted."""
+        self._read_ready()
+        with connect(self.engine, write=False) as conn:
+            return sorted(conn.execute(sa.select(sc.series.c.host).distinct()).scalars())
+
+    def latest(self, host: str | None = None) -> pd.DataFrame:
+        """The last sample of each (host, metric, labels), sorted by host, metric, labels."""
+        self._read_ready()
+        with connect(self.engine, write=False) as conn:
+            return reads.latest(conn, host)
+
+    # -- alert events (issue 3) ----------------------------------------------------------
+    def write_alert_events(self, frame: pd.DataFrame) -> int:
+        """Store alert events (ts, host, metric, labels, severity, state, value, threshold,
+        message); buffered like samples while the store is down. Returns rows accepted."""
+        rows = records.alert_rows(frame, self.host)
+        if not rows:
+            return 0
+        with self._lock:
+            self._buf.add_events(rows)
+            if self._buf.retry_due():
+                self._flush_locked()
+        return len(rows)
+
+    def alert_events(self, since: Any = None, host: str | list[str] | None = None,
+                     metric: str | list[str] | None = None, until: Any = None) -> pd.DataFrame:
+        """Alert events sorted by ts (columns as written; value/threshold NaN when unset)."""
+        lo, hi = to_ns(since, "since"), to_ns(until, "until")
+        hosts, metrics = names(host, "host"), names(metric, "metric")
+        self._read_ready()
+        with connect(self.engine, write=False) as conn:
+            return reads.alert_events(conn, lo, hi, hosts, metrics)
+
+    # -- actions queue and audit log (issue 4) --------------------------------------------
+    def _new_action(self, values: dict[str, Any]) -> int:
+        self._read_ready()
+        with connect(self.engine, write=True) as conn, conn.begin():
+            return queue.insert(conn, values)
+
+    def request_action(self, action: str, params: dict | None = None, *, host: str,
+                       requested_by: str = "user", dry_run: bool = False) -> int:
+        """Queue an action for the Monitor of ``host`` (status 'pending'); returns its id."""
+        return self._new_action(queue.new_action_values(action, params, host, requested_by,
+                                                        dry_run, "pending"))
+
+    def record_action(self, action: str, params: dict | None, *, host: str, requested_by: str,
+                      dry_run: bool = False) -> int:
+        """Log an action run locally now (status 'running'); finish it with finish_action."""
+        return self._new_action(queue.new_action_values(action, params, host, requested_by,
+                                                        dry_run, "running"))
+
+    def claim_actions(self, host: str, claimer: str, limit: int = 10) -> list[dict[str, Any]]:
+        """Atomically move up to ``limit`` pending actions of ``host`` to 'running'.
+
+        Two claimers (threads, processes, machines) never get the same row. An
+        unreachable store yields ``[]`` (recorded in health()) rather than raising.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be a positive int, got {limit!r}")
+        try:
+            self._read_ready()
+            with connect(self.engine, write=True) as conn, conn.begin():
+                got = queue.claim(conn, host, claimer, limit)
+        except Exception as exc:
+            if not transient(exc):
+                raise
+            with self._lock:
+                self._failed(exc, "claim_actions")
+            return []
+        return sorted((records.action_record(r) for r in got), key=lambda d: d["id"])
+
+    def finish_action(self, action_id: int, *, status: str, before: dict | None = None,
+                      after: dict | None = None, verdict: str | None = None,
+                      detail: dict | str | None = None, error: str | None = None,
+                      duration_s: float | None = None) -> None:
+        """Close a pending/running action with its outcome (status done/failed/rejected)."""
+        values = queue.finish_values(status, before, after, verdict, detail, error, duration_s)
+        self._read_ready()
+        with connect(self.engine, write=True) as conn, conn.begin():
+            queue.finish(conn, action_id, values)
+
+    def reject_action(self, action_id: int, error: str) -> None:
+        """Refuse a pending/running action (unknown name, bad params…) with a reason."""
+        self.finish_action(action_id, status="rejected", error=error)
+
+    def actions(self, since: Any = None, host: str | list[str] | None = None,
+                status: str | list[str] | None = None, action: str | list[str] | None = None
+                ) -> pd.DataFrame:
+        """The actions audit log, oldest first (``since`` filters on requested_at)."""
+        q = queue.select(to_ns(since, "since"), names(host, "host"), names(status, "status"),
+                         names(action, "action"))
+        self._read_ready()
+        with connect(self.engine, write=False) as conn:
+            rows = conn.execute(q).mappings().all()
+        return records.actions_frame(rows)
+
+    # -- retention ----------------------------------------------------------------------
+    def prune(self, older_than: str | pd.Timedelta | pd.Timestamp = "7d", *,
+              what: str | Iterable[str] = ("samples", "alert_events")) -> dict[str, int]:
+        """Delete rows older than ``older_than``; returns ``{table: rows deleted}``.
+
+        ``older_than``: a duration (``"7d"``, ``"12h"``, a Timedelta) meaning that long
+        before now, or a Timestamp/datetime/ISO string (naive = UTC); rows at exactly
+        that moment stay. ``what``: any of ``"samples"``, ``"alert_events"`` (by ts)
+        and ``"actions"`` (finished actions, by finished_at; pending and running
+        actions are never deleted). One transaction; needs the database (raises
+        SQLAlchemy's ``OperationalError`` while it is down, like the reads).
+        """
+        cutoff = to_ns(older_than, "older_than")
+        if cutoff is None:
+            raise ValueError(f"older_than must not be None; use {ACCEPTED_WHEN}")
+        tables = retention.tables(what)
+        self._read_ready()
+        with connect(self.engine, write=True) as conn, conn.begin():
+            deleted = retention.prune(conn, cutoff, tables)
+        log.info("store %s: pruned rows older than %s: %s", mask(self.url),
+                 pd.Timestamp(cutoff, unit="ns", tz="UTC"), deleted)
+        return deleted
+
+    # -- pytest regression history (issue 7) ---------------------------------------------
+    def benchmarks(self, test: str | None = None) -> pd.DataFrame:
+        """Benchmark history recorded by perfkit's pytest plugin."""
+        from perfkit.pytest_plugin._storage import read_benchmarks  # written in parallel
+        return read_benchmarks(self.engine, test=test)
+
+    # -- life cycle ---------------------------------------------------------------------
+    def close(self) -> None:
+        """Flush what is buffered (what cannot be written is counted as dropped), release
+        the connections. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self._flush_locked()
+            except Exception:  # closing must not raise over unwritable data
+                log.exception("store %s: final flush failed", mask(self.url))
+            lost = self._buf.discard()
+            if lost:
+                log.warning("store %s closed while unreachable: %d buffered row(s) not written",
+                            mask(self.url), lost)
+            self._closed = True
+            self.engine.dispose()
+
+    def __enter__(self) -> Store:  # noqa: PYI034
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

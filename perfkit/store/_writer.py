@@ -1,0 +1,72 @@
+"""Inserting a Batch: resolve its series to ids (cached), then the fast sample path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from perfkit.store import _fastio as fastio
+from perfkit.store import _schema as sc
+from perfkit.store._engine import connect
+from perfkit.store._validate import Batch, Key
+
+_LOOKUP_CHUNK = 300  # series keys per SELECT ... WHERE (host, metric, labels) IN (...)
+
+
+class SampleWriter:
+    """Writes batches of samples in one transaction each; remembers series ids."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._ids: dict[Key, int] = {}
+
+    def forget_ids(self) -> None:
+        """Stop trusting cached series ids (the tables may have been recreated)."""
+        self._ids.clear()
+
+    def insert(self, batch: Batch) -> None:
+        with connect(self.engine, write=True) as conn:
+            info = conn.connection.info
+            with conn.begin():
+                ids, new = self._series_ids(conn, batch.keys)
+                sid = ids[batch.codes]
+                raw = conn.connection.driver_connection
+                if self.dialect == "sqlite":
+                    fastio.sqlite_insert(raw, sid, batch.ts, batch.value)
+                else:
+                    fastio.pg_insert(raw, bool(info.get("perfkit_stage")), sid, batch.ts,
+                                     batch.value)
+            info["perfkit_stage"] = True  # committed: the temporary table now exists
+        self._ids.update(new)  # only after the commit: ids of a rolled-back insert lie
+
+    def _series_ids(self, conn: sa.Connection, keys: list[Key]
+                    ) -> tuple[np.ndarray, dict[Key, int]]:
+        """Ids of ``keys`` (inserting the new series) and the ids looked up now."""
+        ids = np.empty(len(keys), dtype=np.int64)
+        missing = []
+        for i, k in enumerate(keys):
+            sid = self._ids.get(k)
+            if sid is None:
+                missing.append(i)
+            else:
+                ids[i] = sid
+        new: dict[Key, int] = {}
+        if missing:
+            s = sc.series
+            insert: Any = sqlite.insert if self.dialect == "sqlite" else postgresql.insert
+            want = sorted({keys[i] for i in missing})  # one order for all writers: no deadlock
+            conn.execute(insert(s).on_conflict_do_nothing(),
+                         [{"host": h, "metric": m, "labels": lab} for h, m, lab in want])
+            for start in range(0, len(want), _LOOKUP_CHUNK):
+                part = want[start:start + _LOOKUP_CHUNK]
+                q = sa.select(s.c.id, s.c.host, s.c.metric, s.c.labels).where(
+                    sa.tuple_(s.c.host, s.c.metric, s.c.labels).in_(part))
+                for sid, h, m, lab in conn.execute(q):
+                    new[(h, m, lab)] = int(sid)
+            for i in missing:
+                ids[i] = new[keys[i]]
+        return ids, new

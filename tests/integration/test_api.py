@@ -1,0 +1,387 @@
+"""The HTTP API against a real Monitor and a real SQLite store: every endpoint, values checked."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("fastapi")
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+import perfkit.api
+from perfkit.monitor import Monitor
+
+P = perfkit.api.PREFIX
+
+
+@pytest.fixture
+def mon(sqlite_url: str) -> Iterator[Monitor]:
+    m = Monitor(sqlite_url, interval=0.2, host="api-test")
+    for i in range(3):
+        with m.track("GET /markets"):
+            pass
+        m.record("orders.placed", float(10 + i), {"market": "btc"})
+        m.collect()
+    yield m
+    m.stop()
+    m.store.close()
+
+
+@pytest.fixture
+def client(mon: Monitor) -> Iterator[TestClient]:
+    with TestClient(perfkit.api.app(mon, token="")) as c:
+        yield c
+
+
+def test_start_and_stop_monitoring_are_idempotent(client: TestClient, mon: Monitor) -> None:
+    first = client.post(f"{P}/start-monitoring").json()
+    assert first == {"monitoring_active": True, "changed": True, "host": "api-test",
+                     "interval": 0.2}
+    assert mon.running
+    again = client.post(f"{P}/start-monitoring").json()
+    assert again["monitoring_active"] is True and again["changed"] is False
+    stopped = client.post(f"{P}/stop-monitoring").json()
+    assert stopped["monitoring_active"] is False and stopped["changed"] is True
+    assert not mon.running
+    assert client.post(f"{P}/stop-monitoring").json()["changed"] is False
+
+
+def test_metrics_returns_the_stored_samples(client: TestClient, mon: Monitor) -> None:
+    r = client.get(f"{P}/metrics", params={"metric": "system.cpu_usage"})
+    assert r.status_code == 200
+    body = r.json()
+    stored = mon.store.samples(metric="system.cpu_usage", since=mon.window)
+    assert body["count"] == len(stored) >= 2 and body["truncated"] is False
+    assert [s["value"] for s in body["samples"]] == stored["value"].tolist()
+    assert [pd.Timestamp(s["ts"]) for s in body["samples"]] == stored["ts"].tolist()
+    assert {s["host"] for s in body["samples"]} == {"api-test"}
+
+
+def test_metrics_filters_by_labels_host_and_time(client: TestClient, mon: Monitor) -> None:
+    labelled = client.get(f"{P}/metrics", params={"metric": "orders.placed",
+                                                   "labels": "market=btc"}).json()
+    assert [s["value"] for s in labelled["samples"]] == [10.0, 11.0, 12.0]
+    assert {s["labels"] for s in labelled["samples"]} == {"market=btc"}
+    assert client.get(f"{P}/metrics", params={"host": "elsewhere"}).json()["count"] == 0
+    cut = mon.store.samples(metric="orders.placed")["ts"].iloc[1]
+    later = client.get(f"{P}/metrics", params={"metric": "orders.placed",
+                                                "since": cut.isoformat()}).json()
+    assert [s["value"] for s in later["samples"]] == [11.0, 12.0]
+    earlier = client.get(f"{P}/metrics", params={"metric": "orders.placed",
+                                                  "until": cut.isoformat()}).json()
+    assert [s["value"] for s in earlier["samples"]] == [10.0, 11.0]
+
+
+def test_metrics_limit_keeps_the_most_recent(client: TestClient, mon: Monitor) -> None:
+    body = client.get(f"{P}/metrics", params={"metric": "orders.placed", "limit": 2}).json()
+    assert body["truncated"] is True
+    assert [s["value"] for s in body["samples"]] == [11.0, 12.0]
+
+
+@pytest.mark.parametrize("params, fragment", [
+    ({"metric": "system.cpu_usag"}, "system.cpu_usage"),      # close match suggested
+    ({"since": "yesterday-ish"}, "since="),
+    ({"until": "-5min"}, "until="),
+    ({"labels": "no-equals-sign"}, "labels="),
+    ({"limit": 0}, "limit"),
+    ({"limit": "many"}, "limit"),
+])
+def test_bad_metrics_queries_are_422(client: TestClient, params: dict, fragment: str) -> None:
+    r = client.get(f"{P}/metrics", params=params)
+    assert r.status_code == 422, r.text
+    assert fragment in r.text
+
+
+def test_health_reports_the_monitor(client: TestClient, mon: Monitor) -> None:
+    body = client.get(f"{P}/health").json()
+    h = mon.health()
+    assert body["status"] == "ok"
+    assert body["host"] == "api-test" and body["running"] is False
+    assert set(body["collectors"]) == set(h["collectors"]) >= {"system", "application"}
+    assert body["collectors"]["system"]["runs"] == 3
+    assert body["store"]["reachable"] is True
+
+
+def test_health_degraded_when_a_collector_fails(client: TestClient, mon: Monitor) -> None:
+    class Broken:
+        name = "broken"
+
+        def collect(self) -> list:
+            raise RuntimeError("sensor unplugged")
+
+    mon.add_collector(Broken())
+    mon.collect()
+    body = client.get(f"{P}/health").json()
+    assert body["status"] == "degraded"
+    assert "sensor unplugged" in body["collectors"]["broken"]["last_error"]
+
+
+def test_optimization_actions_split_pending_and_history(client: TestClient,
+                                                        mon: Monitor) -> None:
+    st = mon.store
+    done = st.record_action("memory_optimization", {}, host="api-test", requested_by="user")
+    st.finish_action(done, status="done", before={"process.rss": 120.0},
+                     after={"process.rss": 100.0}, verdict="improved", duration_s=0.25)
+    waiting = st.request_action("database_optimization", {}, host="api-test")
+    st.request_action("database_optimization", {}, host="other-host")
+    body = client.get(f"{P}/optimization-actions").json()
+    assert [a["id"] for a in body["pending"]] == [waiting]
+    assert body["pending"][0]["status"] == "pending"
+    assert [a["id"] for a in body["history"]] == [done]
+    h = body["history"][0]
+    assert (h["verdict"], h["before"], h["after"], h["duration_s"]) == \
+        ("improved", {"process.rss": 120.0}, {"process.rss": 100.0}, 0.25)
+    everyone = client.get(f"{P}/optimization-actions", params={"all_hosts": True}).json()
+    assert len(everyone["pending"]) == 2
+    only = client.get(f"{P}/optimization-actions",
+                      params={"action": "memory_optimization"}).json()
+    assert only["pending"] == [] and [a["id"] for a in only["history"]] == [done]
+    assert client.get(f"{P}/optimization-actions", params={"since": "soon"}).status_code == 422
+
+
+def test_prometheus_endpoint_is_mounted_at_root(client: TestClient, mon: Monitor) -> None:
+    r = client.get("/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
+    cpu = mon.store.latest(host="api-test").query("metric == 'system.cpu_usage'")["value"].iloc[0]
+    assert f'perfkit_system_cpu_usage{{host="api-test"}} {float(cpu)!r}\n' in r.text
+
+
+def test_token_guards_post_endpoints_only(mon: Monitor) -> None:
+    app = FastAPI()
+    app.include_router(perfkit.api.router(mon, token="s3cret"), prefix=P)
+    with TestClient(app) as c:
+        r = c.post(f"{P}/start-monitoring")
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        assert c.post(f"{P}/start-monitoring",
+                      headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert c.post(f"{P}/start-monitoring",
+                      headers={"Authorization": "Bearer sécret".encode()}).status_code == 401
+        assert not mon.running
+        ok = c.post(f"{P}/start-monitoring", headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200 and mon.running
+        assert c.post(f"{P}/trigger-optimization",
+                      json={"optimization_type": "memory_optimization"}).status_code == 401
+        assert c.get(f"{P}/health").status_code == 200
+
+
+def test_token_from_environment(mon: Monitor, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PERFKIT_API_TOKEN", "from-env")
+    with TestClient(perfkit.api.app(mon)) as c:
+        assert c.post(f"{P}/stop-monitoring").status_code == 401
+        assert c.post(f"{P}/stop-monitoring",
+                      headers={"Authorization": "Bearer from-env"}).status_code == 200
+
+
+def test_import_perfkit_does_not_import_fastapi() -> None:
+    code = ("import sys, perfkit; perfkit.Monitor; import perfkit.prometheus; "
+            "assert 'fastapi' not in sys.modules, 'fastapi imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_perfkit_serve_runs_the_api(tmp_path: object) -> None:
+    import httpx
+
+    port = _free_port()
+    env = {**os.environ, "PERFKIT_API_TOKEN": "t0k"}
+    proc = subprocess.Popen([sys.executable, "-m", "perfkit.cli", "serve", "--port", str(port),
+                             "--store", f"sqlite:///{tmp_path}/serve.db", "--interval", "0.2",
+                             "--log-level", "warning"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        text = ""
+        deadline = time.monotonic() + 45
+        while "perfkit_system_cpu_usage{" not in text:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, f"no CPU sample served: {text!r}"
+            try:
+                text = httpx.get(f"{base}/metrics", timeout=2).text
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        health = httpx.get(f"{base}{P}/health", timeout=5).json()
+        assert health["running"] is True
+        assert httpx.post(f"{base}{P}/stop-monitoring", timeout=5).status_code == 401
+        r = httpx.post(f"{base}{P}/stop-monitoring", timeout=10,
+                       headers={"Authorization": "Bearer t0k"})
+        assert r.json()["monitoring_active"] is False
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_predictions_forecast_the_recent_window(client: TestClient, mon: Monitor) -> None:
+    from perfkit.analysis._forecast import forecast
+
+    # orders.placed is only recorded with labels: the API forecasts unlabelled series
+    r = client.get(f"{P}/predictions", params={"metric": "orders.placed"})
+    assert r.status_code == 422 and "no unlabelled samples of 'orders.placed'" in r.text
+    r = client.get(f"{P}/predictions", params={"horizon": "1s", "method": "linear", "level": 0.9,
+                                               "metric": "system.memory_usage"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["horizon"], body["level"], body["method"]) == ("1s", 0.9, "linear")
+    got = body["forecasts"]
+    want = forecast(mon.recent().query("metric == 'system.memory_usage' and labels == ''"),
+                    horizon="1s", level=0.9, method="linear")
+    assert len(got) == len(want) > 0
+    assert [p["mean"] for p in got] == pytest.approx(want["mean"].tolist())
+    assert all(p["lower"] <= p["mean"] <= p["upper"] for p in got)
+
+
+@pytest.mark.parametrize("params, fragment", [
+    ({"horizon": "soon"}, "horizon="),
+    ({"horizon": "-5min"}, "horizon="),
+    ({"horizon": "400h"}, "at most"),
+    ({"level": 1.5}, "level"),
+    ({"level": "nan"}, "level"),
+    ({"method": "crystal_ball"}, "crystal_ball"),
+    ({"metric": "system.cpu_usag"}, "system.cpu_usage"),
+    ({"window": "0s"}, "window="),
+])
+def test_bad_prediction_queries_are_422(client: TestClient, params: dict, fragment: str) -> None:
+    r = client.get(f"{P}/predictions", params=params)
+    assert r.status_code == 422, r.text
+    assert fragment in r.text
+
+
+def test_start_and_stop_optimization_are_idempotent(client: TestClient, mon: Monitor) -> None:
+    try:
+        first = client.post(f"{P}/start-optimization").json()
+        assert first == {"optimization_active": True, "changed": True, "host": "api-test"}
+        assert mon.optimization_active
+        assert client.post(f"{P}/start-optimization").json()["changed"] is False
+        stopped = client.post(f"{P}/stop-optimization").json()
+        assert stopped == {"optimization_active": False, "changed": True, "host": "api-test"}
+        assert not mon.optimization_active
+        assert client.post(f"{P}/stop-optimization").json()["changed"] is False
+    finally:
+        mon.stop_optimization()
+
+
+def test_trigger_unknown_type_lists_the_valid_ones(client: TestClient, mon: Monitor) -> None:
+    import perfkit.actions
+
+    r = client.post(f"{P}/trigger-optimization", json={"optimization_type": "turbo_mode"})
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert detail["valid_types"] == sorted(perfkit.actions.names())
+    assert "memory_optimization" in detail["valid_types"] and "turbo_mode" in detail["message"]
+    assert mon.store.actions().empty  # refused before anything ran or was recorded
+
+
+@pytest.mark.parametrize("parameters, fragment", [
+    ({"generation": 7}, "generation"),                  # out of range
+    ({"generation": "2; DROP TABLE samples"}, "generation"),  # wrong type, never evaluated
+    ({"bogus": 1}, "bogus"),                            # unknown parameter
+])
+def test_trigger_invalid_parameters_are_422(client: TestClient, mon: Monitor,
+                                            parameters: dict, fragment: str) -> None:
+    r = client.post(f"{P}/trigger-optimization",
+                    json={"optimization_type": "memory_optimization", "parameters": parameters})
+    assert r.status_code == 422, r.text
+    assert fragment in r.json()["detail"]["message"]
+    assert "memory_optimization" in r.json()["detail"]["valid_types"]
+    assert mon.store.actions().empty
+    assert len(mon.store.samples(metric="system.cpu_usage")) >= 2  # the store is intact
+
+
+def test_trigger_runs_the_action_and_audits_it(client: TestClient, mon: Monitor) -> None:
+    r = client.post(f"{P}/trigger-optimization",
+                    json={"optimization_type": "memory_optimization",
+                          "parameters": {"generation": 2, "trim": False}})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["queued"] is False and body["status"] == "done"
+    assert body["params"] == {"generation": 2, "trim": False}
+    row = mon.store.actions().set_index("id").loc[body["action_id"]]
+    assert (row["action"], row["requested_by"], row["status"]) == \
+        ("memory_optimization", "api", "done")
+    assert row["verdict"] == body["verdict"]
+    assert body["detail"].items() <= row["detail"].items()
+    assert body["detail"]["collected"] == row["detail"]["collected"]
+    assert (body["before"], body["after"]) == (row["before"], row["after"])
+
+
+def test_trigger_can_queue_for_the_monitor(client: TestClient, mon: Monitor) -> None:
+    r = client.post(f"{P}/trigger-optimization",
+                    json={"optimization_type": "database_optimization", "queue": True,
+                          "dry_run": True})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["queued"] is True and body["status"] == "pending"
+    pending = client.get(f"{P}/optimization-actions").json()["pending"]
+    assert [(a["id"], a["action"], a["requested_by"], a["dry_run"]) for a in pending] == \
+        [(body["action_id"], "database_optimization", "api", True)]
+
+
+def test_summary_matches_the_store(client: TestClient, mon: Monitor) -> None:
+    r = client.get(f"{P}/summary")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["monitoring_active"] is False and body["optimization_active"] is False
+    latest = mon.store.latest(host="api-test")
+    latest = latest[latest["labels"] == ""].set_index("metric")["value"]
+    assert set(body["metrics"]) == set(latest.index)
+    for metric, value in latest.items():
+        assert body["metrics"][metric]["current"] == pytest.approx(value)
+    window = mon.recent()
+    mem = window[(window["metric"] == "system.memory_usage") & (window["labels"] == "")]
+    assert body["metrics"]["system.memory_usage"]["average"] == pytest.approx(mem["value"].mean())
+    assert body["performance_score"] is None or 0 <= body["performance_score"] <= 100
+
+
+def test_optimization_types_lists_the_registry(client: TestClient) -> None:
+    import perfkit.actions
+
+    body = client.get(f"{P}/optimization-types").json()
+    assert [t["name"] for t in body] == sorted(perfkit.actions.names())
+    mem = next(t for t in body if t["name"] == "memory_optimization")
+    assert mem["parameters"]["generation"]["type"] == "int"
+    assert mem["watch"] == {"process.rss": "higher"}
+
+
+def test_a_store_that_is_down_answers_503(tmp_path: object) -> None:
+    # Nothing listens on port 1: the connection is refused at once.
+    down = Monitor("postgresql+psycopg://postgres@127.0.0.1:1/test?connect_timeout=2",
+                   host="down")
+    with TestClient(perfkit.api.app(down, token="")) as c:
+        for path in (f"{P}/metrics", f"{P}/optimization-actions", f"{P}/predictions", "/metrics"):
+            r = c.get(path)
+            assert r.status_code == 503, (path, r.text)
+            assert "127.0.0.1:1" in r.json()["detail"]["message"]
+        assert c.get(f"{P}/health").json()["status"] == "degraded"
+
+
+def test_request_text_never_reaches_sql(client: TestClient, mon: Monitor) -> None:
+    before = len(mon.store.samples())
+    hostile = "system.cpu_usage'; DROP TABLE samples; --"
+    assert client.get(f"{P}/metrics", params={"metric": hostile}).status_code == 422
+    assert client.get(f"{P}/metrics", params={"host": hostile}).json()["count"] == 0
+    assert client.get(f"{P}/metrics", params={"labels": "a=1' OR '1'='1"}).json()["count"] == 0
+    assert len(mon.store.samples()) == before > 0
+
+
+def test_metrics_accepts_several_metrics(client: TestClient, mon: Monitor) -> None:
+    body = client.get(f"{P}/metrics", params=[("metric", "orders.placed"),
+                                              ("metric", "system.disk_usage")]).json()
+    stored = mon.store.samples(metric=["orders.placed", "system.disk_usage"], since=mon.window)
+    assert body["count"] == len(stored) == 6
+    assert {s["metric"] for s in body["samples"]} == {"orders.placed", "system.disk_usage"}
+    assert client.get(f"{P}/metrics", params={"metric": ""}).status_code == 422

@@ -1,0 +1,505 @@
+"""perfkit's pytest plugin, driven through pytester.
+
+Slowdowns are deterministic: the measured function is a pure-Python loop
+whose length is multiplied by a factor written into the generated test file,
+so "30 % slower" is 30 % more work, not a sleep at the mercy of the scheduler.
+Each inner run measures for ~0.25 s per test; the whole file takes ~30 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+# Imported here, before pytester snapshots sys.modules, so inner in-process runs
+# reuse these modules (numpy in particular must not be imported twice).
+import numpy
+import pytest
+import sqlalchemy  # noqa: F401
+
+from perfkit.pytest_plugin import _measure as measure_mod
+from perfkit.pytest_plugin import _stats as stats_mod
+from perfkit.pytest_plugin import _storage as storage_mod
+from perfkit.pytest_plugin._options import PerfSettings, PerfUsageError, parse_duration, parse_fraction
+
+pytest_plugins = ["pytester"]
+
+# unrelated plugins that make a fresh interpreter's pytest start-up slow (seconds)
+_LEAN = ("-p", "no:cacheprovider", "-p", "no:schemathesis", "-p", "no:hypothesispytest",
+         "-p", "no:benchmark", "-p", "no:anyio")
+
+WORK_MODULE = """
+import pytest
+
+FACTOR = {factor!r}
+
+
+def work(n):
+    x = 0
+    for i in range(n):
+        x += i
+    return x
+
+
+@pytest.mark.perf(max_regression="10%", max_time="0.25s", warmup="20ms")
+def test_loop_small(perf):
+    n = int(300 * FACTOR)
+    assert perf(work, n) == sum(range(n))
+
+
+@pytest.mark.perf(max_regression="10%", max_time="0.25s", warmup="20ms")
+def test_loop_large(perf):
+    n = int(20000 * FACTOR)
+    assert perf(work, n) == sum(range(n))
+"""
+
+
+def _url(pytester: pytest.Pytester) -> str:
+    return f"sqlite:///{pytester.path}/perf.db"
+
+
+def _run(pytester: pytest.Pytester, *args: str, factor: float = 1.0) -> pytest.RunResult:
+    pytester.makepyfile(test_work=WORK_MODULE.format(factor=factor))
+    return pytester.runpytest("-p", "no:cacheprovider", f"--perf-store={_url(pytester)}", *args)
+
+
+def _rows(pytester: pytest.Pytester):
+    return storage_mod.read_benchmarks(storage_mod.engine_for(_url(pytester)))
+
+
+def _last_verdicts(pytester: pytest.Pytester) -> dict[str, str]:
+    frame = _rows(pytester)
+    last = frame[frame["run_id"] == frame["run_id"].iloc[-1]]
+    return {t.split("::")[-1]: v for t, v in zip(last["test"], last["verdict"])}
+
+
+# ----------------------------------------------------------------- end to end
+
+def test_aa_unchanged_code_passes_repeatedly(pytester: pytest.Pytester) -> None:
+    saved = _run(pytester, "--perf-save=base")
+    saved.assert_outcomes(passed=2)
+    saved.stdout.fnmatch_lines(["*perfkit performance summary*", "*test_loop_small*saved*"])
+    for _ in range(3):
+        result = _run(pytester, "--perf-compare=base")
+        result.assert_outcomes(passed=2)
+        verdicts = _last_verdicts(pytester)
+        assert set(verdicts.values()) <= {"ok", "inconclusive"}, verdicts
+    frame = _rows(pytester)
+    assert len(frame) == 8 and frame["run_id"].nunique() == 4  # one row per test per run
+    compared = frame[frame["baseline"] == ""]
+    assert compared["ratio"].between(0.8, 1.2).all()
+    assert (compared["ci_low"] <= compared["ratio"]).all()
+    assert (compared["ratio"] <= compared["ci_high"]).all()
+
+
+def test_30_percent_slower_fails_with_10_percent_limit(pytester: pytest.Pytester) -> None:
+    _run(pytester, "--perf-save=base").assert_outcomes(passed=2)
+    result = _run(pytester, "--perf-compare", factor=1.3)
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines([
+        ("*perf regression in test_work.py::test_loop_large: median * vs * in baseline 'base';"
+        " ratio 1.* [[]99% CI 1.*] exceeds max_regression 10% (limit 1.1)*"),
+        "*perfkit performance summary*",
+    ])
+    assert _last_verdicts(pytester) == {"test_loop_small": "regression",
+                                        "test_loop_large": "regression"}
+    frame = _rows(pytester)
+    assert frame["ratio"].dropna().between(1.15, 1.5).all()
+
+
+def test_3_percent_slower_passes_with_10_percent_limit(pytester: pytest.Pytester) -> None:
+    _run(pytester, "--perf-save=base").assert_outcomes(passed=2)
+    result = _run(pytester, "--perf-compare=base", factor=1.03)
+    result.assert_outcomes(passed=2)
+    assert "regression" not in _last_verdicts(pytester).values()
+
+
+def test_improvement_is_reported(pytester: pytest.Pytester) -> None:
+    _run(pytester, "--perf-save=base", factor=1.5).assert_outcomes(passed=2)
+    result = _run(pytester, "--perf-compare=base", factor=1.0)
+    result.assert_outcomes(passed=2)
+    assert _last_verdicts(pytester)["test_loop_large"] == "improved"
+    # the ratio is ~0.67; under load it moves, so the table is checked for the verdict and a CI
+    result.stdout.fnmatch_lines(["*test_loop_large*0.* [0.*]*improved*"])
+
+
+def test_fail_on_none_reports_without_failing(pytester: pytest.Pytester) -> None:
+    _run(pytester, "--perf-save=base").assert_outcomes(passed=2)
+    result = _run(pytester, "--perf-compare=base", "--perf-fail-on=none", factor=1.3)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*2 regression*"])
+
+
+def test_budget_breach_names_budget_and_measured_p95(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_budget="""
+        def work(n):
+            return sum(i * i for i in range(n))
+
+        def test_within(perf):
+            perf(work, 200)
+            perf.budget(p95="1s")
+
+        def test_breach(perf):
+            perf(work, 2000)
+            perf.budget(p95="1us")
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider", f"--perf-store={_url(pytester)}")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        ("*perf budget exceeded in test_budget.py::test_breach: p95 budget 1us, "
+        "measured p95 * (* rounds x * iterations)*"),
+        "*test_breach*over budget*p95 * > 1 µs*",
+    ])
+    stored = json.loads(_rows(pytester).set_index("test")["budget"]["test_budget.py::test_breach"])
+    assert stored["p95"][0] == pytest.approx(1e-6) and stored["p95"][2] is False
+    # --perf-fail-on=regression ignores budgets
+    again = pytester.runpytest("-p", "no:cacheprovider", f"--perf-store={_url(pytester)}",
+                               "--perf-fail-on=regression")
+    again.assert_outcomes(passed=2)
+
+
+def test_noisy_function_is_inconclusive_not_a_failure(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_noisy="""
+        import random, time, pytest
+
+        def jittery():
+            time.sleep(random.choice((0.0005, 0.003)))
+
+        @pytest.mark.perf(rounds=40, iterations=1, warmup=0)
+        def test_noisy(perf):
+            perf(jittery)
+    """)
+    args = ("-p", "no:cacheprovider", f"--perf-store={_url(pytester)}")
+    pytester.runpytest(*args, "--perf-save=base").assert_outcomes(passed=1)
+    result = pytester.runpytest(*args, "--perf-compare=base")
+    result.assert_outcomes(passed=1)
+    assert _last_verdicts(pytester) == {"test_noisy": "inconclusive"}
+    result.stdout.fnmatch_lines(["*test_noisy*inconclusive*too noisy to decide*"])
+
+
+@pytest.mark.parametrize("marker, message", [
+    ("max_regresion='10%'", "unknown argument 'max_regresion' (did you mean 'max_regression'?)"),
+    ("max_regression='ten percent'", "cannot read 'ten percent'; use a percentage such as '10%'"),
+    ("rounds=2", "rounds=...): expected an integer >= 5, got 2"),
+    ("'10%'", "takes keyword arguments only"),
+    ("budget={'p96': '2ms'}", "unknown statistic 'p96'"),
+    ("max_time='fast'", "cannot read 'fast' as a duration"),
+])
+def test_bad_marker_arguments_are_a_usage_error(pytester: pytest.Pytester, marker: str,
+                                                message: str) -> None:
+    pytester.makepyfile(test_bad=f"""
+        import pytest
+
+        @pytest.mark.perf({marker})
+        def test_it(perf):
+            perf(len, "abc")
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider", f"--perf-store={_url(pytester)}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*invalid perf marker usage*",
+                                 f"*test_bad.py::test_it: *{message}*"])
+    assert not (pytester.path / "perf.db").exists()
+
+
+def test_marker_without_fixture_and_bad_options_are_usage_errors(
+        pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_nofix="""
+        import pytest
+
+        @pytest.mark.perf(max_regression="5%")
+        def test_it():
+            pass
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*marked @pytest.mark.perf but does not use the perf fixture*"])
+    for bad, msg in (("--perf-fail-on=sometimes", "*--perf-fail-on 'sometimes': expected*"),
+                     ("--perf-max-regression=lots", "*cannot read 'lots'*")):
+        result = pytester.runpytest("-p", "no:cacheprovider", bad)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines([msg])
+    pytester.makepyfile(test_nofix="def test_it(): pass")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--perf-compare", "test_nofix.py")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*Write --perf-compare=NAME*"])
+
+
+def test_perf_returns_result_and_exposes_stats(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_perf_call_api="""
+        import pytest
+
+        @pytest.mark.perf(rounds=20, warmup=0)
+        def test_api(perf):
+            calls = []
+            def f(a, b=1):
+                calls.append(1)
+                return a + b
+            assert perf(f, 1, b=2) == 3
+            assert len(perf.samples) == 20 and perf.iterations >= 1
+            assert 0 < perf.stats["min"] <= perf.stats["median"] <= perf.stats["p95"]
+            assert len(calls) >= 20 * perf.iterations + 1
+            assert perf.verdict == "measured"
+            with pytest.raises(RuntimeError, match="once per test"):
+                perf(f, 1)
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider", f"--perf-store={_url(pytester)}")
+    result.assert_outcomes(passed=1)
+    row = _rows(pytester).iloc[0]
+    assert row["rounds"] == 20 and len(row["samples"]) == 20
+    machine = json.loads(row["machine"])
+    assert machine["python"] and machine["packages"]["perfkit"]
+    assert row["verdict"] == "measured" and row["baseline"] == ""
+
+
+def test_plain_runs_are_untouched(pytester: pytest.Pytester,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """No perf fixture, no marker, no option: no store, no summary, no heavy import."""
+    # Only perfkit's plugin: another installed plugin may import pandas itself.
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pytester.makepyfile(test_plain="""
+        import sys
+
+        def test_plain():
+            heavy = {"pandas", "numpy", "scipy", "sqlalchemy", "statsmodels"} & set(sys.modules)
+            assert not heavy, heavy
+    """)
+    result = pytester.runpytest_subprocess("-p", "perfkit.pytest_plugin", *_LEAN)
+    result.assert_outcomes(passed=1)
+    assert "perfkit performance summary" not in result.stdout.str()
+    assert not (pytester.path / ".perfkit").exists()
+
+
+def test_default_store_and_disable(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_d="""
+        def test_d(perf):
+            assert perf(sum, [1, 2, 3]) == 6
+            perf.budget(max="1ns")
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--perf-disable")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*perf measurements disabled*"])
+    assert not (pytester.path / ".perfkit").exists()
+    result = pytester.runpytest("-p", "no:cacheprovider", "--perf-fail-on=none")
+    result.assert_outcomes(passed=1)
+    db = pytester.path / ".perfkit" / "perfkit.db"
+    assert db.exists()
+    frame = storage_mod.read_benchmarks(storage_mod.engine_for(f"sqlite:///{db}"))
+    assert list(frame["test"]) == ["test_d.py::test_d"]
+    # the perfkit store reads the same table
+    store_mod = pytest.importorskip("perfkit.store")
+    store = store_mod.Store(f"sqlite:///{db}")
+    try:
+        assert list(store.benchmarks()["test"]) == ["test_d.py::test_d"]
+        assert len(store.benchmarks(test="test_d.py::test_d")) == 1
+    finally:
+        store.close()
+
+
+def test_xdist_workers_measure_and_results_merge(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_par="""
+        import pytest
+
+        def work(n):
+            return sum(range(n))
+
+        @pytest.mark.parametrize("n", [100, 1000, 5000, 20000])
+        @pytest.mark.perf(max_time="0.1s", warmup=0)
+        def test_par(perf, n):
+            perf(work, n)
+    """)
+    args = (*_LEAN, "-n", "2", f"--perf-store={_url(pytester)}")
+    result = pytester.runpytest_subprocess(*args, "--perf-save=par")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*perfkit performance summary*", "*4 saved*"])
+    for n in (100, 1000, 5000, 20000):
+        result.stdout.fnmatch_lines([f"*test_par.py::test_par?{n}?*saved*"])
+    frame = _rows(pytester)
+    assert len(frame) == 4 and frame["run_id"].nunique() == 1       # one run...
+    assert set(frame["worker"]) <= {"gw0", "gw1"} and frame["worker"].nunique() == 2  # ...two workers
+    # a bad marker cannot abort the session from a worker: that test errors at setup instead
+    pytester.makepyfile(test_bad="""
+        import pytest
+
+        @pytest.mark.perf(roundz=3)
+        def test_bad(perf):
+            perf(len, "x")
+    """)
+    result = pytester.runpytest_subprocess(*args, "--perf-compare=par", "--perf-fail-on=none")
+    result.assert_outcomes(passed=4, errors=1)
+    result.stdout.fnmatch_lines(["*invalid perf marker usage*",
+                                 "*unknown argument 'roundz' (did you mean 'rounds'?)*"])
+    frame = _rows(pytester)
+    assert frame["ratio"].notna().sum() == 4 and frame["run_id"].nunique() == 2
+
+
+# ----------------------------------------------------------------- units
+
+def test_decide_rules() -> None:
+    decide = stats_mod.decide
+    assert decide(1.3, 1.25, 1.35, 0.10)[0] == "regression"
+    assert decide(1.12, 1.05, 1.19, 0.10)[0] == "inconclusive"      # straddles the limit
+    assert decide(1.03, 1.01, 1.05, 0.10)[0] == "ok"                # significant but small
+    assert decide(0.7, 0.68, 0.72, 0.10)[0] == "improved"
+    assert decide(1.0, 0.6, 1.05, 0.10)[0] == "inconclusive"        # wider than the band
+    assert decide(1.0, 0.95, 1.05, 0.02)[0] == "inconclusive"
+
+
+def test_combine_needs_both_views_to_agree() -> None:
+    def c(ratio: float, verdict: str) -> stats_mod.Comparison:
+        return stats_mod.Comparison(ratio, ratio * 0.98, ratio * 1.02, verdict, "", 1.1, 0.99)
+
+    raw, norm = c(1.3, "regression"), c(1.25, "regression")
+    assert stats_mod.combine(raw, norm) is norm                       # closer to 1 reported
+    assert stats_mod.combine(c(1.14, "regression"), c(1.01, "ok")).verdict == "ok"  # drift
+    assert stats_mod.combine(c(0.87, "improved"), c(0.99, "ok")).verdict == "ok"
+    assert stats_mod.combine(c(1.2, "regression"), c(1.1, "inconclusive")).verdict == \
+        "inconclusive"
+    assert stats_mod.combine(raw, None) is raw
+
+
+def test_normalised_ratio_cancels_a_slower_machine() -> None:
+    rng = numpy.random.default_rng(5)
+    base = 1e-3 * (1 + 0.02 * rng.standard_normal(100))
+    base_ref = 5e-6 * (1 + 0.02 * rng.standard_normal(100))
+    slow = 1.15                                    # the whole machine 15 % slower today
+    cur = slow * 1e-3 * (1 + 0.02 * rng.standard_normal(100))
+    cur_ref = slow * 5e-6 * (1 + 0.02 * rng.standard_normal(100))
+    raw = stats_mod.compare(cur, base, 0.10)
+    norm = stats_mod.compare(cur, base, 0.10, current_ref=cur_ref, baseline_ref=base_ref)
+    assert raw.verdict == "regression"
+    assert norm.verdict == "ok" and abs(norm.ratio - 1) < 0.02
+    assert stats_mod.combine(raw, norm).verdict == "ok"
+
+
+def test_preempted_rounds_are_discarded(monkeypatch: pytest.MonkeyPatch) -> None:
+    counter = iter(range(10**6))
+    calls = {"n": 0}
+
+    def fake_switches() -> int:
+        """Read before and after each round; odd rounds see a context switch."""
+        calls["n"] += 1
+        after, round_no = calls["n"] % 2 == 0, (calls["n"] - 1) // 2
+        return 1 if after and round_no % 2 else 0
+
+    monkeypatch.setattr(measure_mod, "_involuntary_switches", fake_switches)
+    _, m = measure_mod.measure(lambda: None, settings=PerfSettings(
+        rounds=20, warmup=0.0, max_time=0.1))
+    assert m.rounds == 20 and m.discarded >= 10 and not m.busy
+    assert len(m.ref_samples) == 20
+
+    monkeypatch.setattr(measure_mod, "_involuntary_switches", lambda: next(counter))
+    _, m = measure_mod.measure(lambda: None, settings=PerfSettings(
+        rounds=20, warmup=0.0, max_time=0.01))
+    assert m.busy and m.rounds > 0                 # never clean: keeps them all, flags it
+
+
+def test_ratio_ci_is_reproducible_and_covers_truth() -> None:
+    rng = numpy.random.default_rng(3)
+    base = 1e-3 * (1 + 0.05 * rng.standard_normal(200))
+    cur = 1.2e-3 * (1 + 0.05 * rng.standard_normal(200))
+    a = stats_mod.ratio_ci(cur, base, 0.99, seed=7)
+    assert a == stats_mod.ratio_ci(cur, base, 0.99, seed=7)
+    assert a[1] < 1.2 < a[2] and a[1] < a[0] < a[2]
+
+
+def test_measure_calibrates_rounds_above_clock_resolution() -> None:
+    settings = PerfSettings(max_time=0.05, warmup=0.0, min_rounds=5)
+    result, m = measure_mod.measure(lambda: 41 + 1, settings=settings)
+    assert result == 42
+    assert m.iterations > 10
+    assert min(m.samples) * m.iterations >= settings.min_round_time * 0.2
+    assert m.clock_resolution * 1000 <= settings.min_round_time
+
+
+def test_measure_restores_gc_state() -> None:
+    import gc
+
+    assert gc.isenabled()
+    measure_mod.measure(lambda: [[] for _ in range(10)],
+                        settings=PerfSettings(max_time=0.01, warmup=0.0, min_rounds=5))
+    assert gc.isenabled()
+    with pytest.raises(ZeroDivisionError):
+        measure_mod.measure(lambda: 1 / 0, settings=PerfSettings(warmup=0.0))
+    assert gc.isenabled()
+
+
+def test_option_parsers() -> None:
+    assert parse_duration("2ms") == pytest.approx(2e-3)
+    assert parse_duration("150us") == parse_duration("150µs") == pytest.approx(150e-6)
+    assert parse_duration(0.5) == 0.5
+    assert parse_fraction("10%") == pytest.approx(0.1) and parse_fraction(0.05) == 0.05
+    for bad in ("-1ms", "2 parsecs", True, None):
+        with pytest.raises(PerfUsageError):
+            parse_duration(bad)
+    for bad in ("0%", "x", -0.1):
+        with pytest.raises(PerfUsageError):
+            parse_fraction(bad)
+
+
+def test_storage_round_trip_sqlite(tmp_path) -> None:
+    engine = storage_mod.engine_for(f"sqlite:///{tmp_path}/nested/dir/s.db")
+    empty = storage_mod.read_benchmarks(engine)
+    assert empty.empty and "samples" in empty.columns
+    _write_rows(engine)
+    _check_rows(engine)
+
+
+@pytest.mark.postgres
+def test_storage_round_trip_postgres(pg_url: str) -> None:
+    engine = storage_mod.engine_for(pg_url)
+    _write_rows(engine)
+    _check_rows(engine)
+    engine.dispose()
+
+
+def _write_rows(engine) -> None:
+    for i, (baseline, median) in enumerate([("main", 1e-3), ("", 1.1e-3), ("main", 0.9e-3)]):
+        storage_mod.write_benchmark(engine, {
+            "run_id": f"run{i}", "baseline": baseline, "test": "t.py::test_x",
+            "commit": f"c{i}", "machine": {"cpu": "x"}, "rounds": 3, "iterations": 10,
+            "median_s": median, "p95_s": median, "mean_s": median, "stdev_s": 0.0,
+            "samples": [median] * 3, "verdict": "saved" if baseline else "ok", "worker": "",
+        })
+
+
+def _check_rows(engine) -> None:
+    frame = storage_mod.read_benchmarks(engine, test="t.py::test_x")
+    assert list(frame["run_id"]) == ["run0", "run1", "run2"]
+    assert str(frame["ts"].dtype) == "datetime64[ns, UTC]"
+    assert frame["samples"].iloc[1] == [1.1e-3] * 3
+    assert json.loads(frame["machine"].iloc[0]) == {"cpu": "x"}
+    assert len(storage_mod.read_benchmarks(engine, baseline="main")) == 2
+    latest = storage_mod.latest_baseline(engine, "t.py::test_x")
+    assert latest["run_id"] == "run2" and latest["samples"] == [0.9e-3] * 3
+    assert storage_mod.latest_baseline(engine, "t.py::test_x", exclude_run_id="run2")[
+        "run_id"] == "run0"
+    assert storage_mod.latest_baseline(engine, "t.py::other") is None
+    with pytest.raises(ValueError, match="unknown columns"):
+        storage_mod.write_benchmark(engine, {"nope": 1})
+
+
+def test_history_figure(tmp_path) -> None:
+    from perfkit.pytest_plugin._plot import benchmark_history_figure
+
+    engine = storage_mod.engine_for(f"sqlite:///{tmp_path}/h.db")
+    _write_rows(engine)
+    fig = benchmark_history_figure(storage_mod.read_benchmarks(engine), "t.py::test_x")
+    assert len(fig.data) >= 1
+    assert fig.layout.yaxis.title.text
+    with pytest.raises(ValueError, match="no stored results"):
+        benchmark_history_figure(storage_mod.read_benchmarks(engine), "missing")
+
+
+def test_plugin_import_is_cheap() -> None:
+    code = textwrap.dedent("""
+        import sys
+        import perfkit.pytest_plugin
+        heavy = {"pandas", "numpy", "scipy", "sqlalchemy", "statsmodels", "plotly"}
+        print(sorted(heavy & set(sys.modules)))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert out.stdout.strip() == "[]"
