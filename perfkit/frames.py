@@ -11,16 +11,101 @@ A samples frame is long and tidy, one row a measurement::
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["SAMPLE_COLUMNS", "empty_samples", "as_samples", "to_wide", "from_series",
-           "format_labels", "parse_labels"]
+from perfkit.errors import InvalidInputError
+
+__all__ = [
+    "LABELS_FORM",
+    "MAX_HOST_CHARS",
+    "MAX_LABELS_CHARS",
+    "MAX_LABEL_PAIRS",
+    "MAX_METRIC_CHARS",
+    "SAMPLE_COLUMNS",
+    "as_samples",
+    "check_labels",
+    "empty_samples",
+    "format_labels",
+    "from_series",
+    "label_problem",
+    "parse_labels",
+    "to_wide",
+]
 
 SAMPLE_COLUMNS = ("ts", "host", "metric", "value", "labels")
+
+# A series key (host, metric, labels) must fit every backend's index: PostgreSQL's
+# btree refuses entries over ~2.7 kB, and a key that cannot be stored would hold up
+# every write behind it. These limits keep a key well under that for ASCII text.
+MAX_HOST_CHARS = 200
+"""Longest ``host`` a sample may carry (characters)."""
+MAX_METRIC_CHARS = 200
+"""Longest ``metric`` name (characters)."""
+MAX_LABELS_CHARS = 1000
+"""Longest ``labels`` string, all pairs together (characters)."""
+MAX_LABEL_PAIRS = 20
+"""Most ``k=v`` pairs one series may carry."""
+LABELS_FORM = ("'' (no labels) or 'key=value,key=value' (keys without spaces; no ',' or '=' "
+               f"inside a key or value; at most {MAX_LABEL_PAIRS} pairs and "
+               f"{MAX_LABELS_CHARS} characters), e.g. 'endpoint=GET /markets,status=200'")
+"""The accepted form of a labels string, as error messages show it."""
+
+_KEY = re.compile(r"[^\s,=\x00-\x1f\x7f]+")
+_VALUE = re.compile(r"[^,=\x00-\x1f\x7f]*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _excerpt(text: str, n: int = 60) -> str:
+    return repr(text if len(text) <= n else text[:n] + "...") + (
+        f" ({len(text)} characters)" if len(text) > n else "")
+
+
+def label_problem(labels: str) -> str | None:
+    """What is wrong with a labels string (None when it is well formed)."""
+    if labels == "":
+        return None
+    if len(labels) > MAX_LABELS_CHARS:  # checked before the cache: it must not hold huge keys
+        return f"labels longer than {MAX_LABELS_CHARS} characters"
+    return _pairs_problem(labels)
+
+
+@functools.lru_cache(maxsize=4096)
+def _pairs_problem(labels: str) -> str | None:
+    pairs = labels.split(",")
+    if len(pairs) > MAX_LABEL_PAIRS:
+        return f"more than {MAX_LABEL_PAIRS} labels"
+    for p in pairs:
+        k, eq, v = p.partition("=")
+        if not eq or not _KEY.fullmatch(k) or not _VALUE.fullmatch(v):
+            return f"malformed label {_excerpt(p)}"
+    return None
+
+
+def check_labels(labels: str) -> str:
+    """``labels`` if it is a well-formed labels string; else :class:`InvalidInputError`
+    whose message shows the accepted form."""
+    if not isinstance(labels, str):
+        raise InvalidInputError(f"labels must be a str or a mapping, got {type(labels).__name__}")
+    why = label_problem(labels)
+    if why is not None:
+        raise InvalidInputError(f"labels {_excerpt(labels)} rejected: {why}; accepted form: "
+                                f"{LABELS_FORM}")
+    return labels
+
+
+def name_problem(value: str, field: str, limit: int) -> str | None:
+    """What is wrong with a host or metric name (None when it is fine)."""
+    if len(value) > limit:
+        return f"a '{field}' longer than {limit} characters"
+    if _CONTROL.search(value):
+        return f"a '{field}' containing control characters"
+    return None
 
 
 def empty_samples() -> pd.DataFrame:
@@ -35,27 +120,42 @@ def empty_samples() -> pd.DataFrame:
 
 
 def format_labels(labels: Mapping[str, object] | str | None) -> str:
-    """``{'endpoint': 'GET /x'}`` → ``'endpoint=GET /x'`` (keys sorted, stable)."""
+    """``{'endpoint': 'GET /x'}`` → ``'endpoint=GET /x'`` (keys sorted, stable).
+
+    A string is checked and returned as is. A malformed string, a ',' or '=' inside
+    a key or value, or more than the limits (:data:`MAX_LABEL_PAIRS` pairs,
+    :data:`MAX_LABELS_CHARS` characters) raise :class:`InvalidInputError` (a
+    ``ValueError``) showing the accepted form.
+    """
     if labels is None:
         return ""
     if isinstance(labels, str):
-        return labels
+        return check_labels(labels)
     if not isinstance(labels, Mapping):
         raise TypeError(f"labels must be a mapping or a 'k=v,k=v' string, got {type(labels).__name__}")
     parts = []
     for k in sorted(labels):
         v = str(labels[k])
         if "," in v or "=" in v or "," in str(k) or "=" in str(k):
-            raise ValueError(f"label {k!r}={v!r} may not contain ',' or '='")
+            raise InvalidInputError(f"label {_excerpt(str(k))}={_excerpt(v)} may not contain ',' "
+                                    f"or '='; accepted form: {LABELS_FORM}")
         parts.append(f"{k}={v}")
-    return ",".join(parts)
+    return check_labels(",".join(parts))
 
 
 def parse_labels(labels: str) -> dict[str, str]:
-    """``'a=1,b=2'`` → ``{'a': '1', 'b': '2'}``."""
+    """``'a=1,b=2'`` → ``{'a': '1', 'b': '2'}``; a malformed string raises
+    :class:`InvalidInputError` showing the accepted form."""
     if not labels:
         return {}
-    return dict(p.split("=", 1) for p in labels.split(","))
+    out = {}
+    for p in labels.split(","):
+        k, eq, v = p.partition("=")
+        if not eq:
+            raise InvalidInputError(f"labels {_excerpt(labels)} rejected: malformed label "
+                                    f"{_excerpt(p)}; accepted form: {LABELS_FORM}")
+        out[k] = v
+    return out
 
 
 def as_samples(frame: pd.DataFrame, *, drop_invalid: bool = False) -> pd.DataFrame:
@@ -108,6 +208,10 @@ def to_wide(frame: pd.DataFrame, *, labels: bool = False, agg: str = "mean") -> 
     is true, in which case columns are named ``metric{labels}``. Several hosts
     at one timestamp are combined with ``agg``.
     """
+    missing = [c for c in ("ts", "metric", "value") if c not in frame.columns]
+    if missing:
+        raise InvalidInputError(f"to_wide needs a samples frame with columns {list(SAMPLE_COLUMNS)}"
+                                f"; this one lacks {missing} (it has {list(frame.columns)[:10]})")
     if frame.empty:
         return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name="ts"))
     f = frame

@@ -17,7 +17,26 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any, TypeVar
 
-__all__ = ["Recorder", "Interval", "Histogram", "BUCKET_BOUNDS", "percentile"]
+__all__ = [
+    "BUCKET_BOUNDS",
+    "MAX_SERIES_PER_METRIC",
+    "OVERFLOW_ENDPOINT",
+    "OVERFLOW_LABELS",
+    "Histogram",
+    "Interval",
+    "Recorder",
+    "percentile",
+]
+
+# Each distinct endpoint / label set becomes a stored series every interval; past a
+# few hundred they stop being readable and start costing seconds per collection,
+# so what comes after the cap is folded into one series (and counted).
+MAX_SERIES_PER_METRIC = 500
+"""Distinct endpoints, and distinct label sets per user metric, kept per interval."""
+OVERFLOW_ENDPOINT = "(other)"
+"""The endpoint name requests past the cap are counted under."""
+OVERFLOW_LABELS = "overflow=true"
+"""The labels user values past the cap are recorded with."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -92,7 +111,7 @@ class _Span:
     tasks) do not share. The decorator form allocates nothing per call.
     """
 
-    __slots__ = ("_rec", "_name", "_start")
+    __slots__ = ("_name", "_rec", "_start")
 
     def __init__(self, rec: Recorder, name: str) -> None:
         self._rec = rec
@@ -152,8 +171,11 @@ class Recorder:
         self._lock = threading.Lock()
         self._endpoints: dict[str, Histogram] = {}
         self._values: dict[tuple[str, str], list[float]] = {}
+        self._label_sets: dict[str, int] = {}
         self._since = perf_counter()
         self.seen_requests = False
+        self.folded = 0
+        """Observations folded into an overflow series because of the cardinality cap."""
 
     def observe(self, name: str, seconds: float, error: bool = False) -> None:
         """Record one request of ``name`` that took ``seconds``; ``error`` marks a failure."""
@@ -165,7 +187,12 @@ class Recorder:
                     raise TypeError(f"endpoint name must be a str, got {type(name).__name__}")
                 if not (seconds >= 0 and math.isfinite(seconds)):
                     raise ValueError(f"duration must be a finite number >= 0, got {seconds!r}")
-                h = self._endpoints[name] = Histogram()
+                if len(self._endpoints) >= MAX_SERIES_PER_METRIC:
+                    self.folded += 1
+                    name = OVERFLOW_ENDPOINT
+                    h = self._endpoints.get(name)
+                if h is None:
+                    h = self._endpoints[name] = Histogram()
             elif not 0 <= seconds < _INF:  # also false for NaN, without a call
                 raise ValueError(f"duration must be a finite number >= 0, got {seconds!r}")
             h.count += 1
@@ -188,7 +215,15 @@ class Recorder:
         with self._lock:
             bucket = self._values.get((metric, labels))
             if bucket is None:
-                bucket = self._values[(metric, labels)] = []
+                seen = self._label_sets.get(metric, 0)
+                if seen >= MAX_SERIES_PER_METRIC:
+                    self.folded += 1
+                    labels = OVERFLOW_LABELS
+                    bucket = self._values.get((metric, labels))
+                else:
+                    self._label_sets[metric] = seen + 1
+                if bucket is None:
+                    bucket = self._values[(metric, labels)] = []
             bucket.append(value)
 
     def drain(self) -> Interval:
@@ -197,6 +232,7 @@ class Recorder:
         with self._lock:
             endpoints, self._endpoints = self._endpoints, {}
             values, self._values = self._values, {}
+            self._label_sets = {}
             since, self._since = self._since, now
         if endpoints:
             self.seen_requests = True

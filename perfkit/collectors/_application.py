@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from perfkit.collectors._base import Reading
 from perfkit.frames import format_labels
+from perfkit.integrations._naming import cap_name
 from perfkit.recorder import Histogram, Recorder
 
 __all__ = ["ApplicationCollector", "latency_readings"]
@@ -13,7 +14,7 @@ _P = (50, 95, 99)
 
 def _clean(name: str) -> str:
     # ',' and '=' separate labels; an endpoint such as "GET /x?a=1" must not split.
-    return name.replace(",", ";").replace("=", ":")
+    return cap_name(name).replace(",", ";").replace("=", ":")
 
 
 def latency_readings(metric: str, h: Histogram, labels: str = "") -> list[Reading]:

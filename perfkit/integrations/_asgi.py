@@ -5,7 +5,7 @@ from __future__ import annotations
 from time import perf_counter
 from typing import Any
 
-from perfkit.integrations._naming import NameFunc, default_name
+from perfkit.integrations._naming import NameFunc, default_name, endpoint_name
 from perfkit.recorder import Recorder
 
 __all__ = ["PerfkitASGIMiddleware"]
@@ -14,8 +14,10 @@ __all__ = ["PerfkitASGIMiddleware"]
 class PerfkitASGIMiddleware:
     """Wrap an ASGI app: ``app = PerfkitASGIMiddleware(app, monitor)``.
 
-    ``name(method, path)`` names the endpoint; pass one that maps raw paths to
-    route templates (``/markets/{id}``) so ids do not become endpoints.
+    A request is named by its route template when the framework resolved one
+    (Starlette / FastAPI: ``GET /markets/{id}``); a request no route matched (404)
+    counts as ``GET (unmatched)``; names are capped (see ``perfkit.integrations._naming``).
+    ``name(method, path)`` may rename them (it gets the template when there is one).
     """
 
     def __init__(self, app: Any, monitor: Any, name: NameFunc = default_name) -> None:
@@ -36,10 +38,16 @@ class PerfkitASGIMiddleware:
                 status = int(message.get("status", 500))
             await send(message)
 
-        name = self._name(scope.get("method", "GET"), scope.get("path", ""))
         try:
             await self.app(scope, receive, send_wrapper)
         except BaseException:
-            self._recorder.observe(name, perf_counter() - start, True)
+            self._recorder.observe(self._named(scope, None), perf_counter() - start, True)
             raise
-        self._recorder.observe(name, perf_counter() - start, status >= 500)
+        self._recorder.observe(self._named(scope, status), perf_counter() - start, status >= 500)
+
+    def _named(self, scope: dict[str, Any], status: int | None) -> str:
+        route = scope.get("route")
+        template = getattr(route, "path", None)
+        return endpoint_name(self._name, str(scope.get("method", "GET")), str(scope.get("path", "")),
+                             template=template if isinstance(template, str) else None,
+                             status=status)

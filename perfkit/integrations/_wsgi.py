@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Iterator
 from time import perf_counter
 from typing import Any
 
-from perfkit.integrations._naming import NameFunc, default_name
+from perfkit.integrations._naming import NameFunc, default_name, endpoint_name
 from perfkit.recorder import Recorder
 
 __all__ = ["PerfkitWSGIMiddleware"]
@@ -16,7 +16,9 @@ class PerfkitWSGIMiddleware:
     """Wrap a WSGI app: ``app.wsgi_app = PerfkitWSGIMiddleware(app.wsgi_app, monitor)``.
 
     The time runs until the response iterable is closed, so streamed bodies
-    count in full; an exception or a 5xx status is an error.
+    count in full; an exception or a 5xx status is an error. A request no route
+    matched (404) counts as ``METHOD (unmatched)`` and names are capped, so random
+    paths cannot become endpoints; ``name(method, path)`` may rename them.
     """
 
     def __init__(self, app: Callable[..., Iterable[bytes]], monitor: Any,
@@ -27,8 +29,11 @@ class PerfkitWSGIMiddleware:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         start = perf_counter()
-        name = self._name(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", ""))
+        method, path = str(environ.get("REQUEST_METHOD", "GET")), str(environ.get("PATH_INFO", ""))
         status = [500]
+
+        def name(error: bool) -> str:
+            return endpoint_name(self._name, method, path, status=None if error else status[0])
 
         def sr(status_line: str, headers: list[Any], exc_info: Any = None) -> Any:
             status[0] = int(status_line.split(" ", 1)[0])
@@ -38,15 +43,16 @@ class PerfkitWSGIMiddleware:
         try:
             body = self.app(environ, sr)
         except BaseException:
-            self._recorder.observe(name, perf_counter() - start, True)
+            self._recorder.observe(name(True), perf_counter() - start, True)
             raise
         return _Timed(body, self._recorder, name, start, status)
 
 
 class _Timed:
-    __slots__ = ("_body", "_rec", "_name", "_start", "_status", "_done")
+    __slots__ = ("_body", "_done", "_name", "_rec", "_start", "_status")
 
-    def __init__(self, body: Iterable[bytes], rec: Recorder, name: str, start: float,
+    def __init__(self, body: Iterable[bytes], rec: Recorder, name: Callable[[bool], str],
+                 start: float,
                  status: list[int]) -> None:
         self._body, self._rec, self._name = body, rec, name
         self._start, self._status, self._done = start, status, False
@@ -69,5 +75,5 @@ class _Timed:
     def _finish(self, error: bool) -> None:
         if not self._done:
             self._done = True
-            self._rec.observe(self._name, perf_counter() - self._start,
+            self._rec.observe(self._name(error), perf_counter() - self._start,
                               error or self._status[0] >= 500)

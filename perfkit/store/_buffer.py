@@ -10,37 +10,21 @@ from __future__ import annotations
 
 import collections
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
 
-import sqlalchemy as sa
-
+from perfkit._ratelog import RepeatLog
+from perfkit.store._failures import permanent, sqlstate, transient
 from perfkit.store._validate import Batch
+
+__all__ = ["WriteBuffer", "permanent", "transient"]
 
 log = logging.getLogger("perfkit.store")
 
 MAX_BATCH = 500_000           # rows per transaction when draining the buffer
 RETRY_MIN, RETRY_MAX = 0.5, 30.0
 WARN_EVERY = 10.0             # seconds between repeated overflow warnings
-
-
-def transient(exc: BaseException) -> bool:
-    """True for "the database is not there / busy right now": keep the data, retry later."""
-    if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError,
-                        sa.exc.TimeoutError, OSError)):
-        return True
-    if isinstance(exc, sa.exc.DBAPIError):
-        return bool(exc.connection_invalidated) or (exc.orig is not None
-                                                     and transient(exc.orig))
-    if isinstance(exc, (sqlite3.OperationalError, sqlite3.InterfaceError)):
-        return True
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - psycopg is a dependency
-        return False
-    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
 
 
 def _describe(during: str, exc: BaseException) -> str:
@@ -61,7 +45,10 @@ class WriteBuffer:
         self.buffered = 0     # sample rows in ``samples``
         self.dropped = 0
         self.written = 0
+        self.rejected = 0     # rows the database refused for good (poison), not retried
         self.last_error: str | None = None
+        self.last_rejection: str | None = None
+        self.repeats = RepeatLog(log)
         self.reachable = False
         self._retry_at = 0.0
         self._retry_delay = RETRY_MIN
@@ -73,20 +60,21 @@ class WriteBuffer:
         return time.monotonic() >= self._retry_at
 
     def ok(self) -> None:
+        if not self.reachable:
+            self.repeats.clear("unreachable")
         self.reachable = True
         self._retry_delay = RETRY_MIN
         self._retry_at = 0.0
 
     def failed(self, exc: BaseException, during: str) -> None:
         """Record an unreachable database; the next automatic attempt waits (back-off)."""
-        first = self.reachable or self.last_error is None
         self.reachable = False
         self.last_error = _describe(during, exc)
         self._retry_at = time.monotonic() + self._retry_delay
         self._retry_delay = min(self._retry_delay * 2, RETRY_MAX)
-        (log.warning if first else log.debug)(
-            "store %s unreachable during %s (%s); %d sample(s) buffered", self.where, during,
-            type(exc).__name__, self.buffered)
+        self.repeats.log(logging.WARNING, "unreachable",
+                         "store %s unreachable during %s (%s); %d sample(s) buffered",
+                         self.where, during, _describe("", exc)[2:300], self.buffered)
 
     # -- adding ---------------------------------------------------------------------
     def add_samples(self, batch: Batch) -> None:
@@ -146,15 +134,20 @@ class WriteBuffer:
                     break
                 frames.append(f)
                 rows += len(f)
+            batch = Batch.concat(frames)
             try:
-                write_samples(Batch.concat(frames))
+                write_samples(batch)
             except Exception as exc:
                 if transient(exc):
                     raise
-                self.dropped += rows
-                self.last_error = _describe("write", exc)
-                log.error("store %s rejected a batch of %d sample(s), dropped: %s",
-                          self.where, rows, self.last_error)
+                if permanent(exc):
+                    self._isolate(write_samples, batch, exc)
+                else:
+                    self.dropped += rows
+                    self.last_error = _describe("write", exc)
+                    self.repeats.log(logging.ERROR, f"drop:{type(exc).__name__}",
+                                     "store %s failed a batch of %d sample(s), dropped: %s",
+                                     self.where, rows, self.last_error)
             else:
                 self.written += rows
             for _ in frames:
@@ -173,6 +166,48 @@ class WriteBuffer:
                           self.where, len(events), self.last_error)
             for _ in events:
                 self.events.popleft()
+
+    def _isolate(self, write_samples: Callable[[Batch], None], batch: Batch,
+                 exc: BaseException) -> None:
+        """Write every series of ``batch`` the database accepts; reject the ones it refuses.
+
+        Bisects over the batch's series: a failing half is split again, a failing single
+        series is rejected (its rows counted in ``rejected``, the reason logged). A
+        poison series costs about 2 log2(series) transactions; the rest is written.
+        A transient error on the way propagates (the whole batch stays buffered: the
+        halves already written are simply overwritten with the same values on retry).
+        """
+        pending = [list(range(len(batch.keys)))]
+        first = exc
+        while pending:
+            ks = pending.pop()
+            if len(ks) == 1:
+                self._reject(batch.keys[ks[0]], int((batch.codes == ks[0]).sum()), first)
+                continue
+            for half in (ks[:len(ks) // 2], ks[len(ks) // 2:]):
+                part = batch.subset(half)
+                try:
+                    write_samples(part)
+                except Exception as err:
+                    if transient(err) or not permanent(err):
+                        raise
+                    first = err
+                    pending.append(half)
+                else:
+                    self.written += len(part)
+
+    def _reject(self, key: tuple[str, str, str], rows: int, exc: BaseException) -> None:
+        host, metric, labels = key
+        code = sqlstate(exc)
+        reason = (f"{type(exc).__name__}{f' (SQLSTATE {code})' if code else ''}: "
+                  f"{str(exc).splitlines()[0][:200] if str(exc) else ''}")
+        self.rejected += rows
+        self.last_rejection = (f"series host={host[:60]!r} metric={metric[:60]!r} "
+                               f"labels={labels[:60]!r}: {reason}")
+        self.repeats.log(logging.ERROR, f"reject:{code or type(exc).__name__}",
+                         "store %s refused %d sample(s) for good, written the rest: %s "
+                         "(%d rejected in all)", self.where, rows, self.last_rejection,
+                         self.rejected)
 
     def discard(self) -> int:
         """Drop everything still waiting (the store is closing); returns the rows lost."""

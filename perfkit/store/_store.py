@@ -14,7 +14,8 @@ import sqlalchemy as sa
 
 from perfkit.store import _queue as queue, _reads as reads, _records as records, _retention as retention
 from perfkit.store import _schema as sc
-from perfkit.store._buffer import WriteBuffer, transient
+from perfkit.store._buffer import WriteBuffer
+from perfkit.store._failures import permanent, transient
 from perfkit.store._engine import DEFAULT_URL, ENV_VAR, connect, make_engine, mask, normalise_url
 from perfkit.store._reads import label_filter, names
 from perfkit.store._validate import Batch, InvalidSamplesError, prepare
@@ -95,14 +96,16 @@ class Store:
 
     def health(self) -> dict[str, Any]:
         """reachable, buffered, dropped, written, last_error, url (password masked), dialect,
-        buffer_limit, events_buffered."""
+        buffer_limit, events_buffered; rejected / last_rejection: rows the database refused
+        for good (isolated from their batch, whose other rows were written)."""
         with self._lock:
             b = self._buf
             return {"reachable": b.reachable, "buffered": b.buffered,
                     "dropped": b.dropped, "written": b.written,
                     "last_error": b.last_error, "url": mask(self.url),
                     "dialect": self.dialect, "buffer_limit": b.limit,
-                    "events_buffered": len(b.events)}
+                    "events_buffered": len(b.events), "rejected": b.rejected,
+                    "last_rejection": b.last_rejection}
 
     # -- writing ------------------------------------------------------------------------
     def write(self, frame: pd.DataFrame, *, on_invalid: str = "raise") -> int:
@@ -158,7 +161,7 @@ class Store:
         try:
             self._writer.insert(batch)
         except Exception as exc:
-            if transient(exc):
+            if transient(exc) or permanent(exc):  # permanent: the rows, not the tables
                 raise
             # tables dropped or changed under us? check the schema, try once more
             log.warning("store %s: write failed (%s: %s); re-checking the tables",

@@ -8,13 +8,23 @@ checks and the series keys.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from perfkit.frames import SAMPLE_COLUMNS, as_samples, format_labels
+from perfkit.frames import (
+    LABELS_FORM,
+    MAX_HOST_CHARS,
+    MAX_METRIC_CHARS,
+    SAMPLE_COLUMNS,
+    as_samples,
+    format_labels,
+    label_problem,
+    name_problem,
+)
 
 Key = tuple[str, str, str]
 
@@ -45,6 +55,16 @@ class Batch:
 
     def tail(self, start: int) -> Batch:
         return Batch(self.codes[start:], self.keys, self.ts[start:], self.value[start:])
+
+    def subset(self, key_index: list[int]) -> Batch:
+        """The rows of the series ``keys[i]`` for ``i`` in ``key_index``."""
+        key_index = sorted(key_index)
+        keep = np.zeros(len(self.keys), dtype=bool)
+        keep[key_index] = True
+        rows = keep[self.codes]
+        remap = np.cumsum(keep) - 1
+        return Batch(remap[self.codes[rows]], [self.keys[i] for i in key_index],
+                     self.ts[rows], self.value[rows])
 
     @staticmethod
     def concat(batches: list[Batch]) -> Batch:
@@ -78,6 +98,19 @@ def _bad_codes(codes: np.ndarray, uniq: list[object], *, allow_empty: bool,
     if not allow_missing:
         bad |= codes == -1
     return bad
+
+
+def _bad_unique(codes: np.ndarray, uniq: list[object], problem: Callable[[str], str | None]
+                ) -> tuple[np.ndarray, str | None]:
+    """Rows whose (string) value has a problem, and the first problem found."""
+    idx, first = [], None
+    for i, u in enumerate(uniq):
+        if isinstance(u, str):
+            why = problem(u)
+            if why is not None:
+                idx.append(i)
+                first = first or why
+    return (np.isin(codes, idx) if idx else np.zeros(len(codes), dtype=bool)), first
 
 
 def _is_utc_ns(dtype: object) -> bool:
@@ -118,7 +151,7 @@ def prepare(given: object, default_host: str) -> tuple[Batch, int, list[str]]:
         nonlocal bad
         mask = mask & ~bad
         if mask.any():
-            names = sorted({str(m) for m in frame["metric"][mask].tolist()})[:5]
+            names = sorted({str(m)[:60] for m in frame["metric"][mask].tolist()})[:5]
             problems.append(f"{int(mask.sum())} row(s) with {what} (metric(s) {names})")
             bad |= mask
 
@@ -128,8 +161,16 @@ def prepare(given: object, default_host: str) -> tuple[Batch, int, list[str]]:
                         "not a string")
         bad |= metric_bad
     flag(_bad_codes(hc, hu, allow_empty=True), "a 'host' that is missing or not a string")
-    flag(_bad_codes(lc, lu, allow_empty=True, allow_missing=True),
-         "'labels' that are not a 'k=v,k=v' string")
+    for codes, uniq, field, limit in ((mc, mu, "metric", MAX_METRIC_CHARS),
+                                      (hc, hu, "host", MAX_HOST_CHARS)):
+        mask, why = _bad_unique(codes, uniq, functools.partial(name_problem, field=field,
+                                                               limit=limit))
+        if why is not None:
+            flag(mask, why)
+    label_mask = _bad_codes(lc, lu, allow_empty=True, allow_missing=True)
+    mask, why = _bad_unique(lc, lu, label_problem)
+    flag(label_mask | mask, f"'labels' that are not a labels string ({why or 'not a str'}); "
+                            f"accepted form: {LABELS_FORM}")
     vcol = frame["value"]
     if vcol.dtype == bool:
         flag(np.ones(n, dtype=bool), "a boolean 'value' (expected a number)")

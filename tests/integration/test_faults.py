@@ -1,0 +1,188 @@
+"""The reliability suite: each way perfkit is promised to survive, on the real services.
+
+docs/reliability.md lists every promise and the test here (or elsewhere) that proves it.
+Poison rows, hung databases and hostile input are produced for real: a series key
+over PostgreSQL's btree limit, a constraint the database enforces, a TCP proxy that
+stops answering, a lock held by another connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import perfkit
+from perfkit.errors import InvalidInputError
+from perfkit.frames import LABELS_FORM, MAX_LABELS_CHARS
+from perfkit.integrations import PerfkitASGIMiddleware
+from perfkit.recorder import MAX_SERIES_PER_METRIC, OVERFLOW_LABELS, Recorder
+from perfkit.store import InvalidSamplesError, Store
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest, tmp_path: object) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/perfkit.db"
+    return request.getfixturevalue("pg_url")
+
+
+def rows(n: int, *, metric: str = "orders.placed", labels: str | None = None,
+         host: str = "h1") -> pd.DataFrame:
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    return pd.DataFrame({"ts": [now - pd.Timedelta(seconds=i) for i in range(n)], "host": host,
+                         "metric": metric, "value": np.arange(n, dtype=float),
+                         "labels": [f"k=v{i}" if labels is None else labels for i in range(n)]})
+
+
+def _random_cjk(n: int) -> str:
+    # random 3-byte characters do not compress: the index entry really is that big
+    return "".join(chr(0x4E00 + secrets.randbelow(20_000)) for _ in range(n))
+
+
+# -- poison rows ------------------------------------------------------------------------
+
+@pytest.mark.postgres
+def test_series_key_over_the_btree_limit_is_rejected_and_the_rest_written(pg_url: str) -> None:
+    # 990 characters pass validation, but 3 kB of UTF-8 exceed PostgreSQL's index limit
+    poison = rows(1, labels="k=" + _random_cjk(990))
+    with Store(pg_url) as store:
+        store.write(pd.concat([rows(100), poison], ignore_index=True))
+        store.flush()
+        h = store.health()
+        assert (h["written"], h["rejected"], h["buffered"], h["dropped"]) == (100, 1, 0, 0)
+        assert "54000" in h["last_rejection"] and h["reachable"]
+        assert len(store.samples(metric="orders.placed")) == 100
+        store.write(rows(5, metric="orders.cancelled"))  # later writes are not held up
+        store.flush()
+        assert len(store.samples(metric="orders.cancelled")) == 5
+
+
+def _add_constraint(store: Store) -> None:
+    """A rule the database enforces on series: labels starting 'k=poison' are refused."""
+    with store.engine.begin() as conn:
+        if store.dialect == "sqlite":
+            conn.exec_driver_sql(
+                "CREATE TRIGGER no_poison BEFORE INSERT ON perfkit_series "
+                "WHEN NEW.labels LIKE 'k=poison%' BEGIN SELECT RAISE(ABORT, 'poison'); END")
+        else:
+            conn.exec_driver_sql("ALTER TABLE perfkit_series ADD CONSTRAINT no_poison "
+                                 "CHECK (position('k=poison' in labels) <> 1)")
+
+
+def test_constraint_violation_rejects_only_the_offending_series(url: str) -> None:
+    with Store(url) as store:
+        _add_constraint(store)
+        batch = pd.concat([rows(40), rows(3, labels="k=poison1"), rows(20, metric="orders.paid"),
+                           rows(2, labels="k=poison2")], ignore_index=True)
+        assert store.write(batch) == 65
+        store.flush()
+        h = store.health()
+        assert (h["written"], h["rejected"], h["buffered"], h["dropped"]) == (60, 5, 0, 0)
+        got = store.samples()
+        assert sorted(got["metric"].unique()) == ["orders.paid", "orders.placed"]
+        assert not got["labels"].str.startswith("k=poison").any()
+        assert len(got) == 60
+
+
+def test_a_poison_row_does_not_stop_a_monitor(url: str) -> None:
+    mon = perfkit.Monitor(store=Store(url), interval=60, host="svc")
+    _add_constraint(mon.store)
+    mon.record("orders.placed", 1.0, {"k": "poison"})
+    mon.record("orders.placed", 2.0, {"k": "fine"})
+    mon.collect()
+    mon.record("orders.placed", 3.0, {"k": "fine"})
+    mon.collect()
+    mon.store.flush()
+    fine = mon.store.samples(metric="orders.placed", labels="k=fine")
+    assert fine["value"].tolist() == [2.0, 3.0]
+    assert mon.store.health()["rejected"] == 1
+    mon.store.close()
+
+
+# -- limits at validation ---------------------------------------------------------------
+
+def test_length_and_label_limits_reject_rows_and_keep_the_rest(url: str) -> None:
+    many = ",".join(f"k{i}=v" for i in range(21))
+    bad = pd.concat([rows(1, host="h" * 201), rows(1, metric="orders." + "x" * 200),
+                     rows(1, labels="k=" + "v" * MAX_LABELS_CHARS), rows(1, labels=many),
+                     rows(1, labels="a=1,b"), rows(1, labels="k=a\x00b"),
+                     rows(1, host="bad\nhost")], ignore_index=True)
+    with Store(url) as store:
+        with pytest.raises(InvalidSamplesError) as err:
+            store.write(pd.concat([rows(10), bad], ignore_index=True))
+        assert (err.value.accepted, err.value.rejected) == (10, 7)
+        msg = str(err.value)
+        assert "longer than 200" in msg and LABELS_FORM in msg
+        assert len(msg) < 3000  # the 1,000-character label is not echoed whole
+        store.flush()
+        assert len(store.samples()) == 10 and store.health()["rejected"] == 0
+
+
+def test_malformed_labels_are_rejected_where_they_enter(url: str) -> None:
+    mon = perfkit.Monitor(store=Store(url), interval=60, host="svc")
+    with pytest.raises(InvalidInputError, match="accepted form: '' \\(no labels\\) or"):
+        mon.record("orders.placed", 1.0, "a=1,b")
+    with pytest.raises(InvalidInputError, match="more than 20 labels"):
+        mon.record("orders.placed", 1.0, {f"k{i}": "v" for i in range(21)})
+    with pytest.raises(InvalidInputError, match="longer than 1000"):
+        mon.record("orders.placed", 1.0, {"k": "x" * 3000})
+    mon.record("orders.placed", 1.0, "a=1,b=2")
+    assert mon.collect()["labels"].tolist().count("a=1,b=2") == 1
+    mon.store.close()
+
+
+def _asgi_get(app: object, path: str) -> None:
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b""}
+
+    async def send(_msg: dict) -> None:
+        return None
+
+    asyncio.run(app({"type": "http", "method": "GET", "path": path}, receive, send))  # type: ignore[operator]
+
+
+def test_random_paths_fold_into_one_endpoint_and_writes_go_on(url: str) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def market(request: object) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    mon = perfkit.Monitor(store=Store(url), interval=60, host="svc")
+    app = PerfkitASGIMiddleware(Starlette(routes=[Route("/markets/{id}", market)]), mon)
+    _asgi_get(app, "/" + secrets.token_urlsafe(3000))
+    for i in range(30):
+        _asgi_get(app, f"/scan/{i}")
+    _asgi_get(app, "/markets/17")
+    _asgi_get(app, "/markets/18")
+    frame = mon.collect()
+    mon.store.flush()
+    endpoints = set(frame.loc[frame["metric"] == "application.requests_per_second", "labels"])
+    assert endpoints == {"", "endpoint=GET (unmatched)", "endpoint=GET /markets/{id}"}
+    h = mon.store.health()
+    assert h["rejected"] == 0 and h["buffered"] == 0 and h["written"] == len(frame)
+    mon.store.close()
+
+
+def test_label_cardinality_is_capped_per_metric() -> None:
+    rec = Recorder()
+    for i in range(20_000):
+        rec.add_value("orders.placed", 1.0, f"user=u{i}")
+        rec.observe(f"GET /u/{i}", 0.001)
+    iv = rec.drain()
+    assert len(iv.values) == MAX_SERIES_PER_METRIC + 1
+    assert len(iv.values[("orders.placed", OVERFLOW_LABELS)]) == 20_000 - MAX_SERIES_PER_METRIC
+    assert len(iv.endpoints) == MAX_SERIES_PER_METRIC + 1
+    assert sum(h.count for h in iv.endpoints.values()) == 20_000
+    assert rec.folded == 2 * (20_000 - MAX_SERIES_PER_METRIC)
+
+
+def test_to_wide_names_the_missing_column() -> None:
+    frame = rows(3).drop(columns="value")
+    with pytest.raises(InvalidInputError, match=r"lacks \['value'\]"):
+        perfkit.frames.to_wide(frame)
