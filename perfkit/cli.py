@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 __all__ = ["main"]
 
@@ -58,6 +57,10 @@ def _dashboard(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     if args.store:
         env["PERFKIT_STORE_URL"] = args.store
+    if args.actions_store:
+        from perfkit.store._prometheus import ACTIONS_ENV
+
+        env[ACTIONS_ENV] = args.actions_store
     if args.mode:
         env["PERFKIT_EMBEDDED"] = "1" if args.mode == "all-in-one" else "0"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
@@ -156,6 +159,9 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("dashboard", help="open the Streamlit dashboard (streamlit run app.py)")
     d.add_argument("--store", default=None, help="store URL (default: the embedded SQLite store)")
+    d.add_argument("--actions-store", default=None,
+                   help="SQL store for alert events and the actions queue when --store is a "
+                   "read-only prometheus://HOST:9090 source (e.g. postgresql://user@db/perf)")
     d.add_argument("--port", type=int, default=8501)
     d.add_argument("--headless", action="store_true", help="do not open a browser")
     d.add_argument("--mode", choices=["all-in-one", "viewer"], default=None,

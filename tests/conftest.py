@@ -147,3 +147,15 @@ def proxied_pg(pg_url: str) -> Iterator[tuple[Proxy, str]]:
     yield proxy, u.set(port=proxy.port).render_as_string(hide_password=False)
     if proxy.listener is not None:
         proxy.close()
+
+
+@pytest.fixture(scope="module")
+def prometheus_binary() -> str:
+    """Path of Debian's ``prometheus`` binary (``apt-get install prometheus``)."""
+    import shutil
+
+    path = shutil.which("prometheus")
+    if path is None:
+        _unavailable("prometheus binary not installed (apt-get install -y prometheus)")
+    assert path is not None
+    return path

@@ -20,6 +20,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
     raise extra_error(exc, "dashboard", "perfkit dashboard") from exc
 
 from perfkit import plots
+from perfkit.errors import PerfkitError
 from perfkit.dashboard import (
     GROUP_ORDER,
     HORIZONS,
@@ -147,7 +148,7 @@ def _recommendations(page, rt: Runtime, host: str | None) -> None:
                     try:
                         ticket = rt.act(r.action, params, host=target_host, dry_run=dry)
                         st.session_state["last_ticket"] = ticket.message
-                    except (ValueError, RuntimeError) as exc:
+                    except (ValueError, RuntimeError, PerfkitError) as exc:
                         st.session_state["last_ticket"] = f"refused: {exc}"
     if st.session_state.get("last_ticket"):
         st.info(st.session_state["last_ticket"])

@@ -7,6 +7,11 @@ mode) or PostgreSQL (``postgresql://…`` through psycopg 3)::
     store.write(frame)                            # a samples frame (perfkit.frames)
     store.samples(metric="system.cpu_usage", since="15min")
 
+``prometheus://HOST:9090`` opens a read-only source over a Prometheus server
+instead (same ``samples``/``metric_names``/``hosts``/``latest``; alert events and
+actions go to an ``actions_store=`` SQL store beside it): see
+:mod:`perfkit.store._prometheus` for names, steps and faults.
+
 Writing
     Each ``write`` is one batch (one transaction). A sample with the same
     (host, metric, labels, ts) as a stored one **overwrites** it (last write

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import socket
@@ -12,7 +13,10 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from perfkit.store import _queue as queue, _reads as reads, _records as records, _retention as retention
+from perfkit.store import _queue as queue
+from perfkit.store import _reads as reads
+from perfkit.store import _records as records
+from perfkit.store import _retention as retention
 from perfkit.store import _schema as sc
 from perfkit.store._buffer import WriteBuffer
 from perfkit.store._failures import permanent, transient
@@ -25,6 +29,11 @@ from perfkit.store._writer import SampleWriter
 __all__ = ["ACCEPTED_WHEN", "DEFAULT_URL", "ENV_VAR", "InvalidSamplesError", "Store"]
 
 log = logging.getLogger("perfkit.store")
+
+# URL schemes served by another backend than SQLAlchemy: scheme -> (module, class). Read once,
+# in Store.__new__, so no method has to ask which backend it is.
+_BACKENDS = {scheme: ("perfkit.store._prometheus", "PrometheusStore")
+             for scheme in ("prometheus", "prometheus+http", "prometheus+https")}
 
 
 def _default_host() -> str:
@@ -47,8 +56,22 @@ class Store:
     kept while the database is unreachable; ``host`` is written for frames without one.
     """
 
+    def __new__(cls, url: str | None = None, **options: Any) -> Store:  # noqa: PYI034
+        """A SQL store, or the read-only backend the URL's scheme names (``prometheus://``)."""
+        target = url if url is not None else os.environ.get(ENV_VAR)
+        if cls is Store and isinstance(target, str):
+            scheme = target.split("://", 1)[0].lower()
+            if scheme in _BACKENDS:
+                module, name = _BACKENDS[scheme]
+                backend: type[Store] = getattr(importlib.import_module(module), name)
+                return super().__new__(backend)
+        return super().__new__(cls)
+
     def __init__(self, url: str | None = None, *, buffer_limit: int = 200_000,
-                 host: str | None = None) -> None:
+                 host: str | None = None, **options: Any) -> None:
+        if options:
+            raise TypeError(f"Store({mask(str(url))!r}) got option(s) {sorted(options)} that "
+                            "only a prometheus:// source takes (actions_store, metrics, step…)")
         _check_limit(buffer_limit)
         u = normalise_url(url)
         self.url: str = u.render_as_string(hide_password=False)

@@ -1,0 +1,72 @@
+"""The Prometheus source without a server: URL dispatch, options, steps and pages, faults."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from perfkit.errors import ConfigError, ReadOnlyStoreError, StoreUnavailableError
+from perfkit.store import Store
+from perfkit.store._prometheus import PrometheusStore
+from perfkit.store._promhttp import MAX_POINTS, base_url, pages, step_for
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_store_dispatches_on_the_url_scheme(monkeypatch: pytest.MonkeyPatch) -> None:
+    src = Store("prometheus://127.0.0.1:9/prom?step=5s&host_label=node")
+    assert isinstance(src, PrometheusStore) and isinstance(src, Store)
+    assert src.client.base == "http://127.0.0.1:9/prom"
+    assert (src.step_s, src.host_label) == (5.0, "node")
+    assert base_url("prometheus+https://p.example:443") == "https://p.example:443"
+    monkeypatch.setenv("PERFKIT_STORE_URL", "prometheus://127.0.0.1:9")
+    assert isinstance(Store(), PrometheusStore)
+    with pytest.raises(TypeError, match="only a prometheus:// source takes"):
+        Store("sqlite://", actions_store="sqlite://")
+
+
+@pytest.mark.parametrize(("url", "fragment"), [
+    ("prometheus://h:9?stepp=1s", "unknown Prometheus option"),
+    ("prometheus://h:9?step=-1s", "not a positive duration"),
+    ("prometheus://h:9?page_points=20000", "at most 11,000"),
+    ("prometheus://h:9?max_series=0", "positive whole number"),
+])
+def test_bad_options_say_what_to_write(url: str, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        Store(url)
+
+
+def test_step_never_asks_more_than_max_points() -> None:
+    assert step_for(3600, 15, MAX_POINTS) == 15
+    day = step_for(86_400, 1, MAX_POINTS)
+    assert day == 8 and 86_400 / day + 1 <= MAX_POINTS
+    month = 30 * 86_400
+    assert month / step_for(month, 15, MAX_POINTS) + 1 <= MAX_POINTS
+
+
+@pytest.mark.parametrize(("start", "end", "step", "per"), [
+    (0, 100, 1, 11), (0, 100, 7, 3), (10, 10, 1, 5), (0, 1e6, 15, MAX_POINTS)])
+def test_pages_cover_the_grid_once(start: float, end: float, step: float, per: int) -> None:
+    got = pages(start, end, step, per)
+    points = [s + k * step for s, e in got for k in range(int((e - s) // step) + 1)]
+    want = [start + k * step for k in range(int((end - start) // step) + 1)]
+    assert points == want
+    assert all((e - s) / step + 1 <= per for s, e in got)
+
+
+def test_unreachable_prometheus_is_a_clear_error_and_writes_are_refused() -> None:
+    src = Store(f"prometheus://127.0.0.1:{_closed_port()}?timeout=2")
+    with pytest.raises(StoreUnavailableError, match=r"does not answer .*prometheus://HOST:PORT"):
+        src.samples(metric="system.cpu_usage", since="5min")
+    assert src.health()["reachable"] is False and src.health()["last_error"]
+    with pytest.raises(ReadOnlyStoreError, match="read-only"):
+        src.prune("7d")
+    with pytest.raises(ReadOnlyStoreError, match="alert events needs a SQL store"):
+        src.write_alert_events(src.alert_events())
+    with pytest.raises(ConfigError, match="not another Prometheus"):
+        Store("prometheus://h:9", actions_store="prometheus://h:9")
