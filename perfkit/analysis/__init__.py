@@ -1,12 +1,13 @@
 """perfkit's analysis layer: pure functions, a samples frame (or one Series) in, a frame out.
 
 ``trends``, ``forecast``, ``time_to_threshold``, ``predicted_alerts``,
-``alerts``, ``alert_transitions``, ``AlertRule``, ``score`` / ``Score`` and
+``alerts``, ``alert_transitions``, ``AlertRule``, ``score`` / ``Score``, ``score_hosts`` and
 ``summary``; the notebooks, dashboard, HTTP API and Monitor all call these.
 """
 
 from perfkit.analysis._alerts import AlertRule, alert_transitions, alerts, resolve_rules
 from perfkit.analysis._forecast import forecast
+from perfkit.analysis._hosts import score_hosts
 from perfkit.analysis._score import Score, score
 from perfkit.analysis._shift import change_points, last_shift
 from perfkit.analysis._summary import jsonable, summary
@@ -25,6 +26,7 @@ __all__ = [
            "predicted_alerts",
            "resolve_rules",
            "score",
+           "score_hosts",
            "summary",
            "time_to_threshold",
            "trends",

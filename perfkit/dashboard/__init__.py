@@ -4,13 +4,15 @@
 what these functions return: the window's samples
 (:class:`WindowLoader`, incremental), display downsampling
 (:func:`downsample`), every section of the page (:func:`build_page`), the
-per-tick cache shared by sessions (:class:`PageCache`), the store banner
+per-tick cache shared by sessions (:class:`PageCache`), the fleet overview
+(:func:`fleet_overview`, :func:`fleet_spread`, :func:`fleet_crossings`), the store banner
 (:func:`probe_store`) and the server's Monitor/demo (:class:`Runtime`).
 """
 
 from pathlib import Path
 
 from perfkit._downsample import DEFAULT_POINTS, downsample, downsample_series
+from perfkit.dashboard._fleet import FLEET_METRICS, fleet_crossings, fleet_overview, fleet_spread
 from perfkit.dashboard._page import (
     ARROWS,
     GROUP_ORDER,
@@ -35,6 +37,7 @@ __all__ = [
     "SCRIPT",
     "ARROWS",
     "DEFAULT_POINTS",
+    "FLEET_METRICS",
     "GROUP_ORDER",
     "HORIZONS",
     "WINDOWS",
@@ -51,6 +54,9 @@ __all__ = [
     "downsample",
     "downsample_series",
     "failed_status",
+    "fleet_crossings",
+    "fleet_overview",
+    "fleet_spread",
     "fit_window",
     "load_window",
     "metric_overview",
