@@ -37,8 +37,8 @@ import psutil
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from perfkit.catalog import CORE_METRICS, PERCENTILES  # noqa: E402
-from perfkit.store import Store  # noqa: E402
+from perfkit.catalog import CORE_METRICS, PERCENTILES
+from perfkit.store import Store
 
 PG = os.environ.get("PERFKIT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 METRICS = [*CORE_METRICS, *(f"{b}.p{p}" for b in ("application.api_response_time",
@@ -193,18 +193,19 @@ def main() -> int:
         bytes_per_row = size / max(n_rows, 1)
         per_host_day = bytes_per_row * len(metrics) * 86_400 / args.interval
         rows = [
-            ("live run", f"{args.hosts} hosts x {len(metrics)} metrics every {args.interval:g} s "
-                         f"for {span:.0f} s, {len(procs)} writer processes"),
-            ("sustained samples/s", f"{rate:,.0f} (offered {args.hosts * len(metrics) / args.interval:,.0f})"),
+            ("live run", (f"{args.hosts} hosts x {len(metrics)} metrics every "
+                          f"{args.interval:g} s for {span:.0f} s, {len(procs)} writer processes")),
+            ("sustained samples/s",
+             f"{rate:,.0f} (offered {args.hosts * len(metrics) / args.interval:,.0f})"),
             ("write lag per tick, first third p50 / p99 / max",
              f"{first.median():.2f} / {first.quantile(.99):.2f} / {first.max():.2f} s"),
             ("write lag per tick, last third p50 / p99 / max",
              f"{last.median():.2f} / {last.quantile(.99):.2f} / {last.max():.2f} s"),
             ("PostgreSQL CPU during the run", f"{pg_cpu:.2f} cores"),
-            ("PostgreSQL disk", f"{size / 2**20:,.0f} MiB for {n_rows:,} samples = "
-                                f"{bytes_per_row:.0f} B/sample"),
-            ("disk per host per day", f"{per_host_day / 2**20:,.0f} MiB "
-                                      f"({len(metrics)} metrics at {args.interval:g} s)"),
+            ("PostgreSQL disk", (f"{size / 2**20:,.0f} MiB for {n_rows:,} samples = "
+                                 f"{bytes_per_row:.0f} B/sample")),
+            ("disk per host per day", (f"{per_host_day / 2**20:,.0f} MiB "
+                                       f"({len(metrics)} metrics at {args.interval:g} s)")),
             ("read fleet frame: all hosts, one metric, 1 h",
              f"{fleet_s:.2f} s for {len(fleet):,} rows"),
             ("read last 10 min of every host", f"{recent_s:.2f} s for {len(recent):,} rows"),

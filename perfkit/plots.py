@@ -30,6 +30,7 @@ __all__ = [
     "action_history_figure",
     "alert_timeline_figure",
     "benchmark_history_figure",
+    "fleet_spread_figure",
     "group_scores_figure",
     "health_gauge",
     "metric_figure",
@@ -242,6 +243,30 @@ def percentiles_figure(frame: pd.DataFrame, metric: str, *, max_points: int = DE
                       height=height, yaxis_title=m.unit if m else "",
                       legend={"orientation": "h", "y": -0.25}, **_LAYOUT)
     return _time_axis(fig, x_range, empty=not len(f), note="no percentiles in this window")
+
+
+def fleet_spread_figure(spread: pd.DataFrame, metric: str, *, height: int = 260,
+                        x_range: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> go.Figure:
+    """A metric across the hosts of a fleet over time: the median host and the worst one
+    (a :func:`perfkit.dashboard.fleet_spread` frame; the worst host's name is in the hover)."""
+    fig = go.Figure()
+    if len(spread):
+        fig.add_trace(go.Scatter(x=spread["ts"], y=spread["median"], mode="lines",
+                                 name="median host", line={"width": 2}))
+        fig.add_trace(go.Scatter(x=spread["ts"], y=spread["worst"], mode="lines",
+                                 name="worst host", line={"width": 1.5, "dash": "dash",
+                                                          "color": COLORS["critical"]},
+                                 customdata=spread["worst_host"],
+                                 hovertemplate="%{y:.4g} (%{customdata})"))
+    m = find_metric(metric)
+    if m is not None:
+        for sev, level in (("warning", m.warning), ("critical", m.critical)):
+            if level is not None:
+                fig.add_hline(y=level, line={"dash": "dot", "color": COLORS[sev], "width": 1})
+    fig.update_layout(title={"text": f"{metric} across hosts", "font": {"size": 13}},
+                      height=height, yaxis_title=m.unit if m else "",
+                      legend={"orientation": "h", "y": -0.25}, **_LAYOUT)
+    return _time_axis(fig, x_range, empty=not len(spread), note="no samples in this window")
 
 
 def alert_timeline_figure(events: pd.DataFrame, *, until: pd.Timestamp | None = None,

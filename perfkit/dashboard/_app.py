@@ -20,6 +20,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
     raise extra_error(exc, "dashboard", "perfkit dashboard") from exc
 
 from perfkit import plots
+from perfkit.dashboard._fleet_view import HOST_KEY, fleet_section, take_open_request
 from perfkit.errors import PerfkitError
 from perfkit.dashboard import (
     GROUP_ORDER,
@@ -89,8 +90,15 @@ try:
 except Exception:  # noqa: BLE001 - unreachable store: the banner below says so
     hosts = [rt.host] if rt.host else []
 ALL = "all hosts"
-host_choice = st.sidebar.selectbox("Host", [*hosts, ALL] if hosts else [ALL], index=0)
-host = None if host_choice == ALL else host_choice
+FLEET = "fleet overview"
+host_options = [*hosts, ALL] if hosts else [ALL]
+if len(hosts) > 1:  # a viewer of a shared store opens on the fleet; all-in-one on its own host
+    host_options = [*host_options, FLEET] if rt.embedded else [FLEET, *host_options]
+take_open_request()
+if st.session_state.get(HOST_KEY) not in (None, *host_options):
+    del st.session_state[HOST_KEY]  # a host that left the store
+host_choice = st.sidebar.selectbox("Host", host_options, index=0, key=HOST_KEY)
+host = None if host_choice in (ALL, FLEET) else host_choice
 window = st.sidebar.selectbox("Time window", WINDOWS, index=WINDOWS.index("15min"))
 horizon = st.sidebar.selectbox("Forecast horizon", HORIZONS, index=HORIZONS.index("30min"))
 refresh_label = st.sidebar.selectbox("Refresh", list(REFRESH), index=1)
@@ -315,5 +323,14 @@ def live() -> None:
             st.json(page.errors)
 
 
-st.title("perfkit · service health")
-st.fragment(run_every=refresh)(live)()
+def fleet() -> None:
+    """The fleet section, refreshing on its own like the host page."""
+    fleet_section(rt.store, window=window, horizon=horizon)
+
+
+if host_choice == FLEET:
+    st.title("perfkit · fleet")
+    st.fragment(run_every=refresh)(fleet)()
+else:
+    st.title("perfkit · service health")
+    st.fragment(run_every=refresh)(live)()

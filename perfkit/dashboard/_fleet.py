@@ -13,20 +13,25 @@ clock running ahead; it is scored, and flagged ``clock ahead``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from perfkit.catalog import GROUPS
 
-__all__ = ["FLEET_METRICS", "fleet_crossings", "fleet_overview", "fleet_spread"]
+__all__ = ["FLEET_METRICS", "FleetPage", "build_fleet", "fleet_crossings", "fleet_overview",
+           "fleet_spread"]
 
 FLEET_METRICS = ("application.api_response_time.p95", "system.cpu_usage")
 """The metrics whose spread across hosts the fleet page charts."""
 
 _GROUPS = tuple(g for g in GROUPS if g != "process")
-_STATUS_ORDER = {"critical": 0, "warning": 1, "stale": 2, "ok": 3, "no data": 4}
+_STATUS_ORDER = {"critical": 0, "warning": 1, "stale": 2, "ok": 3}
 
 
 def _aggregate(frame: pd.DataFrame) -> pd.DataFrame:
@@ -45,7 +50,7 @@ def fleet_overview(frame: pd.DataFrame, alert_events: pd.DataFrame | None = None
     ``frame`` holds the recent samples of every host (the score reads each host's
     last 5 minutes); ``alert_events`` the Monitors' alert transitions (a rule
     fires while its latest event is ``firing``). ``hosts`` adds hosts known to
-    the store but without samples in ``frame`` (status ``no data``). ``status`` is
+    the store but without samples in ``frame`` (``stale``, ``last_seen`` NaT). ``status`` is
     ``stale`` for a silent host, else ``critical`` / ``warning`` (the worst
     firing alert or scored metric), else ``ok``.
     """
@@ -55,7 +60,8 @@ def fleet_overview(frame: pd.DataFrame, alert_events: pd.DataFrame | None = None
     late = pd.Timedelta(stale_after).total_seconds()
     f = _aggregate(frame)
     firing = _firing(alert_events)
-    scores = score_hosts(f).set_index("host") if len(f) else None
+    scores: dict[Any, dict[Any, Any]] = (score_hosts(f).set_index("host").to_dict("index")
+                                         if len(f) else {})
     last_seen = f.groupby("host")["ts"].max() if len(f) else pd.Series(dtype=object)
     rows = []
     for host, last in last_seen.items():
@@ -67,7 +73,7 @@ def fleet_overview(frame: pd.DataFrame, alert_events: pd.DataFrame | None = None
             row.update(status="stale", score=np.nan, worst_metric="", worst_cost=0.0,
                        **{g: np.nan for g in _GROUPS})
         else:
-            sc = scores.loc[host] if scores is not None else None
+            sc = scores[str(host)]
             row.update(score=sc["overall"], worst_metric=sc["worst_metric"],
                        worst_cost=sc["worst_cost"], **{g: sc[g] for g in _GROUPS})
             statuses = {sc["status"], sev}
@@ -75,8 +81,8 @@ def fleet_overview(frame: pd.DataFrame, alert_events: pd.DataFrame | None = None
                              "warning" if "warning" in statuses else "ok")
         rows.append(row)
     seen = {r["host"] for r in rows}
-    for host in sorted(set(hosts or ()) - seen):
-        rows.append({"host": host, "status": "no data", "score": np.nan, "worst_metric": "",
+    for host in sorted(set(hosts or ()) - seen):  # known, silent for the whole frame
+        rows.append({"host": host, "status": "stale", "score": np.nan, "worst_metric": "",
                      "worst_cost": 0.0, "firing": firing.get(host, (0, None))[0],
                      "last_seen": pd.NaT, "age_s": np.nan, "clock": "",
                      **{g: np.nan for g in _GROUPS}})
@@ -198,3 +204,53 @@ def _urgent(f: pd.DataFrame, keep: int) -> pd.DataFrame:
         keys += [(metric, h) for h in order["host"].head(keep)]
     idx = pd.MultiIndex.from_arrays([f["metric"], f["host"]])
     return f[idx.isin(keys)]
+
+
+@dataclass
+class FleetPage:
+    """What the fleet section shows: the overview, each fleet metric's spread, the soonest
+    crossings, and per-section errors and timings (like :class:`perfkit.dashboard.Page`)."""
+
+    generated_at: pd.Timestamp
+    window: pd.Timedelta
+    overview: pd.DataFrame
+    spread: dict[str, pd.DataFrame] = field(default_factory=dict)
+    crossings: pd.DataFrame = field(default_factory=pd.DataFrame)
+    errors: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def build_fleet(store: Any, *, window: str | pd.Timedelta = "1h",
+                horizon: str | pd.Timedelta = "1h", now: pd.Timestamp | None = None,
+                stale_after: str | pd.Timedelta = "2min") -> FleetPage:
+    """Read what the fleet section needs from ``store`` and compute it.
+
+    Two reads: every host's last 6 minutes (the score's 5 and a margin) for the
+    overview, and the :data:`FLEET_METRICS` over ``window`` for the spread and
+    crossing charts. A read that fails raises (the page shows the banner); a
+    computation that fails is reported in ``errors``.
+    """
+    from perfkit.dashboard._page import _section
+    from perfkit.dashboard._window import parse_window
+
+    td, hz = parse_window(window), parse_window(horizon, "horizon")
+    end = pd.Timestamp.now(tz="UTC") if now is None else now
+    t0 = time.perf_counter()
+    recent = store.samples(since=end - pd.Timedelta("6min"), until=end, labels="")
+    known = store.hosts()
+    events = store.alert_events(since=end - pd.Timedelta("24h"))
+    charts = store.samples(metric=list(FLEET_METRICS), since=end - td, until=end, labels="")
+    page = FleetPage(end, td, pd.DataFrame())
+    page.timings["load"] = time.perf_counter() - t0
+    page.overview = _section(page, "overview", lambda: fleet_overview(  # type: ignore[arg-type]
+        recent, events, now=end, stale_after=stale_after, hosts=known), pd.DataFrame())
+    every = max(pd.Timedelta("10s"), (td / 120).ceil("s"))
+    for metric in FLEET_METRICS:
+        page.spread[metric] = _section(page, f"spread {metric}",  # type: ignore[arg-type]
+                                       partial(fleet_spread, charts, metric, every),
+                                       pd.DataFrame())
+    fit = charts[charts["ts"] >= end - min(td, pd.Timedelta("30min"))] if len(charts) else charts
+    page.crossings = _section(page, "crossings",  # type: ignore[arg-type]
+                              lambda: fleet_crossings(fit, hz), pd.DataFrame())
+    page.timings["total"] = time.perf_counter() - t0
+    return page

@@ -65,7 +65,7 @@ def test_overview_one_row_per_host_worst_first_stale_not_healthy(fleet: pd.DataF
         "state": ["firing", "resolved", "firing", "firing"], "value": 1.0, "threshold": 1.0,
         "message": ""})
     ov = fleet_overview(fleet, events, now=NOW, hosts=["web-1", "never-1"])
-    assert list(ov["host"]) == ["web-2", "web-3", "old-1", "skew-1", "web-1", "never-1"]
+    assert list(ov["host"]) == ["web-2", "web-3", "never-1", "old-1", "skew-1", "web-1"]
     by = ov.set_index("host")
     assert by.loc["web-2", "status"] == "critical" and by.loc["web-2", "worst_metric"] == CPU
     assert by.loc["web-2", "firing"] == 1        # warning + critical of one series count once
@@ -76,7 +76,7 @@ def test_overview_one_row_per_host_worst_first_stale_not_healthy(fleet: pd.DataF
     assert by.loc["old-1", "age_s"] == pytest.approx(1800)
     assert by.loc["skew-1", "clock"] == "ahead" and by.loc["skew-1", "status"] == "ok"
     assert by.loc["web-1", "score"] == 100.0 and by.loc["web-1", "status"] == "ok"
-    assert by.loc["never-1", "status"] == "no data"
+    assert by.loc["never-1", "status"] == "stale" and pd.isna(by.loc["never-1", "last_seen"])
 
 
 def test_overview_of_nothing_is_an_empty_frame() -> None:
