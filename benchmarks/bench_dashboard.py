@@ -34,8 +34,8 @@ from tqdm import tqdm
 
 from perfkit import plots
 from perfkit.catalog import CORE_METRICS, PERCENTILES
-from perfkit.store import Store
 from perfkit.dashboard import WindowLoader, build_page
+from perfkit.store import Store
 
 LATENCY = ("application.api_response_time", "database.query_time")
 

@@ -1,6 +1,6 @@
 """A fleet on one PostgreSQL store: many monitors with distinct host names writing at once.
 
-    nice -n 15 python benchmarks/bench_fleet.py                      # 200 hosts x 20 metrics, 1 s, 2 min
+    nice -n 15 python benchmarks/bench_fleet.py           # 200 hosts x 20 metrics, 1 s, 2 min
     nice -n 15 python benchmarks/bench_fleet.py --hosts 50 --duration 60   # quick
 
 Each writer process plays ``hosts / processes`` monitors: every interval, each of its
@@ -170,7 +170,8 @@ def main() -> int:
         start = time.time() + 3.0
         pg, wall0 = PgCpu(), time.time()
         procs = [mp.Process(target=_writer, args=(url, g, metrics, args.interval, start,
-                                                  args.duration, q, args.batch)) for g in groups if g]
+                                                  args.duration, q, args.batch))
+                 for g in groups if g]
         for p in procs:
             p.start()
         ticks = [t for _ in procs for t in q.get(timeout=args.duration + 600)]

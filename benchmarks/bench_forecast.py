@@ -120,8 +120,9 @@ def main(argv=None) -> int:
     for label, y in (("noise", 50 + rng.normal(0, 2, 2000)),
                      ("ramp", 50 + 0.01 * np.arange(2000) + rng.normal(0, 2, 2000)),
                      ("random walk", 50 + np.cumsum(rng.normal(0, 0.3, 2000))),
-                     ("daily season (2,000 x 5 min)", 50 + 10 * np.sin(np.arange(2000) * 2 * np.pi
-                                                                         / 288) + rng.normal(0, 1, 2000))):
+                     ("daily season (2,000 x 5 min)",
+                      50 + 10 * np.sin(np.arange(2000) * 2 * np.pi / 288)
+                      + rng.normal(0, 1, 2000))):
         ii = idx if "season" not in label else pd.date_range("2026-01-01", periods=2000,
                                                              freq="5min", tz="UTC")
         s = pd.Series(y, ii, name="system.cpu_usage")

@@ -32,10 +32,10 @@ from tqdm import tqdm
 
 import perfkit
 import perfkit.actions
+from perfkit.actions import recommend
 from perfkit.analysis import alerts
 from perfkit.catalog import CORE_METRICS
 from perfkit.monitor import Monitor
-from perfkit.actions import recommend
 
 ROWS = 100_000
 PG_URL = os.environ.get("PERFKIT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

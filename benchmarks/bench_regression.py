@@ -226,7 +226,8 @@ def overhead(work: Path, repeats: int) -> dict:
 
 def aa(work: Path, runs: int, slowed: int) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from perfkit.pytest_plugin import _stats as stats, _storage as storage
+    from perfkit.pytest_plugin import _stats as stats
+    from perfkit.pytest_plugin import _storage as storage
 
     d = work / "aa"
     d.mkdir()
@@ -327,19 +328,22 @@ def markdown(over: dict, aa_res: dict) -> str:
     lines.append(f"| pytest-benchmark `--benchmark-compare-fail=min:5%` | "
                  f"{count(runs, lambda r: any(r['bench_flags'].values()))} | "
                  f"{b_tests}/{n_tests} | n/a | n/a |")
+    def tally(key: str, verdict: str, pool: list) -> int:
+        return sum(sum(v == verdict for v in r[key].values()) for r in pool)
+
     lines.append(f"| perfkit default (max_regression 10 %) | "
                  f"{count(runs, lambda r: 'regression' in r['perf_verdicts'].values())} | "
                  f"{p_tests}/{n_tests} | "
-                 f"{sum(sum(v == 'inconclusive' for v in r['perf_verdicts'].values()) for r in runs)}"
+                 f"{tally('perf_verdicts', 'inconclusive', runs)}"
                  f"/{n_tests} | "
-                 f"{sum(sum(v == 'improved' for v in r['perf_verdicts'].values()) for r in runs)}"
+                 f"{tally('perf_verdicts', 'improved', runs)}"
                  f"/{n_tests} |")
     lines.append(f"| perfkit, same samples re-decided at max_regression 5 % | "
                  f"{count(runs, lambda r: 'regression' in r['perf_verdicts_at_5pct'].values())}"
                  f" | {p5_tests}/{n_tests} | "
-                 f"{sum(sum(v == 'inconclusive' for v in r['perf_verdicts_at_5pct'].values()) for r in runs)}"
+                 f"{tally('perf_verdicts_at_5pct', 'inconclusive', runs)}"
                  f"/{n_tests} | "
-                 f"{sum(sum(v == 'improved' for v in r['perf_verdicts_at_5pct'].values()) for r in runs)}"
+                 f"{tally('perf_verdicts_at_5pct', 'improved', runs)}"
                  f"/{n_tests} |")
     lines += ["", ("Per test, A/A runs: pytest-benchmark min ratio range; perfkit ratio range "
               "(the reported one) and absolute ratio range."), "",
@@ -355,9 +359,10 @@ def markdown(over: dict, aa_res: dict) -> str:
         lines += ["", f"### Detection: {len(slow)} runs with 30 % more work", "",
                   "| tool | tests flagged slower |", "|---|---|"]
         lines.append(f"| pytest-benchmark | "
-                     f"{sum(sum(r['bench_flags'].values()) for r in slow)}/{len(slow) * len(tests)} |")
+                     f"{sum(sum(r['bench_flags'].values()) for r in slow)}"
+                     f"/{len(slow) * len(tests)} |")
         lines.append(f"| perfkit | "
-                     f"{sum(sum(v == 'regression' for v in r['perf_verdicts'].values()) for r in slow)}"
+                     f"{tally('perf_verdicts', 'regression', slow)}"
                      f"/{len(slow) * len(tests)} |")
         lines.append("")
         lines.append("perfkit verdicts on the slowed runs: " + "; ".join(
@@ -385,7 +390,8 @@ def main() -> None:
     aa_res = aa(work, a.aa_runs, a.slowed_runs)
     (work / "results.json").write_text(json.dumps({"overhead": over, "aa": aa_res}, indent=1))
     print(textwrap.dedent(f"""\
-        <!-- python benchmarks/bench_regression.py --aa-runs {a.aa_runs}; raw: {work}/results.json -->
+        <!-- python benchmarks/bench_regression.py --aa-runs {a.aa_runs};
+             raw: {work}/results.json -->
         """))
     print(markdown(over, aa_res))
 

@@ -177,7 +177,7 @@ def _md(df: pd.DataFrame) -> str:
     for idx, row in df.iterrows():
         cells = [(str(int(v)) if c == "origins" else f"{v:.3f}") if isinstance(v, float)
                  else str(v) for c, v in row.items()]
-        lines.append("| " + " | ".join([str(idx)] + cells) + " |")
+        lines.append("| " + " | ".join([str(idx), *cells]) + " |")
     return "\n".join(lines)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 try:
     from tsdownsample import MinMaxLTTBDownsampler
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install

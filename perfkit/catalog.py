@@ -19,16 +19,16 @@ from typing import Literal
 import pandas as pd
 
 __all__ = [
-    "Metric",
-    "Direction",
     "GROUPS",
     "PERCENTILES",
-    "get_metric",
+    "Direction",
+    "Metric",
+    "catalog_frame",
     "find_metric",
+    "get_metric",
+    "metrics",
     "register_metric",
     "set_thresholds",
-    "metrics",
-    "catalog_frame",
     "unknown_name_error",
 ]
 
@@ -90,14 +90,16 @@ def _builtin() -> list[Metric]:
     m = [
         _pct("system.cpu_usage", "system", "higher", 70, 90, "Host CPU utilisation"),
         _pct("system.memory_usage", "system", "higher", 80, 95, "Host memory in use"),
-        _pct("system.disk_usage", "system", "higher", 80, 90, "Disk space used on the watched path"),
+        _pct("system.disk_usage", "system", "higher", 80, 90,
+             "Disk space used on the watched path"),
         Metric("system.memory_available", "GB", "system", "lower", 1.0, 0.25, 0.0, None,
                "Memory available to new processes"),
         Metric("process.rss", "MB", "process", "higher", None, None, 0.0, None,
                "Resident set size of the monitored process"),
         _pct("process.cpu_usage", "process", "higher", None, None,
              "CPU used by the monitored process (100 = one core)"),
-        _pct("cache.hit_rate", "cache", "lower", 80, 60, "Cache hits / (hits + misses) in the interval"),
+        _pct("cache.hit_rate", "cache", "lower", 80, 60,
+             "Cache hits / (hits + misses) in the interval"),
         Metric("cache.entry_count", "count", "cache", "none", None, None, 0.0, None,
                "Entries held by the cache"),
         Metric("cache.memory_usage", "MB", "cache", "higher", None, None, 0.0, None,
@@ -189,14 +191,16 @@ def register_metric(name: str, *, unit: str = "", group: str | None = None,
     warn = _check_threshold("warning threshold", warn)
     crit = _check_threshold("critical threshold", crit)
     m = Metric(name, unit, group or name.split(".", 1)[0], direction, warn, crit,
-               _check_threshold("lower bound", bounds[0]), _check_threshold("upper bound", bounds[1]),
+               _check_threshold("lower bound", bounds[0]),
+               _check_threshold("upper bound", bounds[1]),
                description)
     with _lock:
         _catalog[name] = m
     return m
 
 
-def set_thresholds(name: str, warning: float | None = None, critical: float | None = None) -> Metric:
+def set_thresholds(name: str, warning: float | None = None,
+                   critical: float | None = None) -> Metric:
     """Override the default thresholds of a catalogued metric for this process."""
     m = get_metric(name)
     new = replace(m, warning=_check_threshold("warning", warning),

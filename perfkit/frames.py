@@ -15,6 +15,7 @@ import functools
 import math
 import re
 from collections.abc import Mapping
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -132,7 +133,8 @@ def format_labels(labels: Mapping[str, object] | str | None) -> str:
     if isinstance(labels, str):
         return check_labels(labels)
     if not isinstance(labels, Mapping):
-        raise TypeError(f"labels must be a mapping or a 'k=v,k=v' string, got {type(labels).__name__}")
+        raise TypeError("labels must be a mapping or a 'k=v,k=v' string, "
+                        f"got {type(labels).__name__}")
     parts = []
     for k in sorted(labels):
         v = str(labels[k])
@@ -177,7 +179,8 @@ def as_samples(frame: pd.DataFrame, *, drop_invalid: bool = False) -> pd.DataFra
     if null.any():
         if not drop_invalid:
             raise ValueError(f"{int(null.sum())} row(s) with a missing ts, host or metric "
-                             f"(first at position {int(null.to_numpy().argmax())}); fill or drop them")
+                             f"(first at position {int(null.to_numpy().argmax())}); "
+                             "fill or drop them")
         frame = frame[~null]
     out = pd.DataFrame({
         "ts": _utc(frame["ts"]),
@@ -221,7 +224,7 @@ def to_wide(frame: pd.DataFrame, *, labels: bool = False, agg: str = "mean") -> 
                                          f["metric"] + "{" + f["labels"] + "}"))
         else:
             f = f[f["labels"] == ""]
-    wide = f.pivot_table(index="ts", columns="metric", values="value", aggfunc=agg)
+    wide = f.pivot_table(index="ts", columns="metric", values="value", aggfunc=cast(Any, agg))
     wide.columns.name = None
     return wide.sort_index()
 

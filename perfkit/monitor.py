@@ -16,8 +16,14 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from perfkit.catalog import _NAME
-from perfkit.collectors import (ApplicationCollector, CacheCollector, Collector, DatabaseCollector,
-                                RedisCollector, SystemCollector)
+from perfkit.collectors import (
+    ApplicationCollector,
+    CacheCollector,
+    Collector,
+    DatabaseCollector,
+    RedisCollector,
+    SystemCollector,
+)
 from perfkit.frames import SAMPLE_COLUMNS, as_samples, empty_samples, format_labels
 from perfkit.recorder import Recorder, _Span
 from perfkit.store import Store
@@ -97,8 +103,10 @@ class Monitor:
     def record(self, metric: str, value: float, labels: dict[str, str] | str | None = None) -> None:
         """Record a value of your own metric; each interval stores the mean of its values."""
         if not isinstance(metric, str) or not _NAME.match(metric):
-            raise ValueError(f"metric name {metric!r} must look like 'group.name' (lower case, dots)")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"metric name {metric!r} must look like 'group.name' "
+                             "(lower case, dots)")
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not math.isfinite(value)):
             raise ValueError(f"value for {metric!r} must be a finite number, got {value!r}")
         self.recorder.add_value(metric, float(value), format_labels(labels))
 
@@ -165,7 +173,7 @@ class Monitor:
         for hook in list(self._hooks):
             try:
                 hook(self, frame)
-            except Exception:  # noqa: BLE001 - hooks (alerts, actions) must not stop collection
+            except Exception:  # hooks (alerts, actions) must not stop collection
                 log.exception("monitor hook %r failed", hook)
         return frame
 
@@ -174,7 +182,7 @@ class Monitor:
         while not self._stop.is_set():
             try:
                 self.collect()
-            except Exception:  # noqa: BLE001 - the loop outlives any single failure
+            except Exception:  # the loop outlives any single failure
                 log.exception("collection failed")
             next_at += self.interval
             delay = next_at - time.monotonic()
@@ -202,7 +210,7 @@ class Monitor:
         return self
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop collecting and the automatic optimisation loop, then flush the store (no-op when stopped)."""
+        """Stop collecting and the optimisation loop, then flush the store (no-op when stopped)."""
         with self._lock:
             t, self._thread = self._thread, None
             self._stop.set()

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 try:
     import plotly.graph_objects as go
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
@@ -21,9 +22,9 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
 
     raise extra_error(exc, "dashboard", "perfkit.plots") from exc
 
+from perfkit._downsample import DEFAULT_POINTS, downsample
 from perfkit.catalog import PERCENTILES, find_metric
 from perfkit.pytest_plugin._plot import benchmark_history_figure
-from perfkit._downsample import DEFAULT_POINTS, downsample
 
 __all__ = [
     "COLORS",

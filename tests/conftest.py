@@ -7,6 +7,7 @@ CI machines always run both.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -116,25 +117,19 @@ class Proxy:
         except OSError:
             pass
         for s in (a, b):
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def close(self) -> None:
         assert self.listener is not None
-        try:
+        with contextlib.suppress(OSError):
             self.listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
-        except OSError:
-            pass
         self.listener.close()
         self.listener = None
         with self.lock:
             for s in self.conns:
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 s.close()
             self.conns.clear()
 

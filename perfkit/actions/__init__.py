@@ -16,8 +16,16 @@ for the schema format. The built-ins live in :mod:`perfkit.actions.builtin`.
 """
 
 from perfkit.actions._recommend import RECOMMENDATION_COLUMNS, recommend
-from perfkit.actions._registry import (Action, Outcome, actions_frame, get, names, register,
-                                       unregister, validate)
+from perfkit.actions._registry import (
+                                       Action,
+                                       Outcome,
+                                       actions_frame,
+                                       get,
+                                       names,
+                                       register,
+                                       unregister,
+                                       validate,
+)
 from perfkit.actions._result import ActionResult
 from perfkit.actions._runner import Optimizer
 from perfkit.actions._verdict import verdict

@@ -114,7 +114,8 @@ def _query_rows(alert: Any | None, statements: pd.DataFrame | None) -> list[dict
                             f"(impact = that share)")
             r["evidence"]["statement"] = {"sql": sql, "count": int(top["count"]),
                                           "total_ms": float(top["total_ms"]),
-                                          "mean_ms": float(top["mean_ms"]), "recent_ms": _recent_ms(top)}
+                                          "mean_ms": float(top["mean_ms"]),
+                                          "recent_ms": _recent_ms(top)}
         rows.append(r)
         rows.append(_alert_row("database_optimization", "database", alert, {},
                                "refresh planner statistics and look for bloat",
@@ -129,7 +130,8 @@ def _query_rows(alert: Any | None, statements: pd.DataFrame | None) -> list[dict
                                f"(impact = that share)",
                      "evidence": {"statement": {"sql": sql, "count": int(top["count"]),
                                                 "total_ms": float(top["total_ms"]),
-                                                "mean_ms": float(top["mean_ms"]), "recent_ms": _recent_ms(top)}}})
+                                                "mean_ms": float(top["mean_ms"]),
+                                                "recent_ms": _recent_ms(top)}}})
     return rows
 
 
@@ -210,6 +212,7 @@ def recommend(frame: pd.DataFrame, alerts: pd.DataFrame | None = None, *,
                          "(perfkit.frames.as_samples)")
     rows: list[dict[str, Any]] = []
     query_alert = None
+    a: Any  # a row of the alerts frame
     for a in _firing(frame, alerts).itertuples(index=False):
         if a.metric in _MEMORY:
             rows.append(_alert_row("memory_optimization", "process", a, {},

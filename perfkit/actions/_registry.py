@@ -21,8 +21,8 @@ from typing import Any
 
 import pandas as pd
 
-from perfkit.catalog import find_metric
 from perfkit.actions._schema import ParamsSchema, check_schema, describe_schema, validate_params
+from perfkit.catalog import find_metric
 
 __all__ = [
     "Action",

@@ -87,5 +87,5 @@ class ActionResult:
                 f"<details><summary>detail</summary><pre>{detail}</pre></details></div>")
 
 
-def _fmt(v: float | None) -> str:
+def _fmt(v: Any) -> str:  # a float or None
     return "—" if v is None else f"{v:.4g}"

@@ -32,11 +32,11 @@ from typing import Any
 
 import pandas as pd
 
-from perfkit.catalog import find_metric
 from perfkit.actions import _registry as registry
 from perfkit.actions._recommend import recommend
 from perfkit.actions._result import ActionResult
 from perfkit.actions._verdict import verdict, window_means, window_series
+from perfkit.catalog import find_metric
 
 __all__ = ["Optimizer"]
 
@@ -125,7 +125,7 @@ class Optimizer:
         with self._run_lock:
             try:
                 self._execute(action, result)
-            except Exception as exc:  # noqa: BLE001 - the audit row must never stay 'running'
+            except Exception as exc:  # the audit row must never stay 'running'
                 log.exception("running %s failed inside the optimizer", name)
                 result.status = "failed"
                 result.error = f"internal error: {type(exc).__name__}: {exc}"
@@ -233,7 +233,7 @@ class Optimizer:
             return self.monitor.store.record_action(r.action, r.params, host=self.monitor.host,
                                                     requested_by=r.requested_by,
                                                     dry_run=r.dry_run)
-        except Exception:  # noqa: BLE001 - the store being down must not block an action
+        except Exception:  # the store being down must not block an action
             log.exception("could not record action %s in the store", r.action)
             return None
 
@@ -242,7 +242,7 @@ class Optimizer:
             return
         try:
             self.monitor.store.finish_action(action_id, **fields)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("could not write the outcome of action %s", action_id)
 
     # -- requests and the automatic loop --------------------------------------------
@@ -256,7 +256,7 @@ class Optimizer:
                                         dry_run=bool(row.get("dry_run")),
                                         requested_by=row.get("requested_by") or "api",
                                         request_id=row["id"]))
-            except Exception as exc:  # noqa: BLE001 - one request must not block the others
+            except Exception as exc:  # one request must not block the others
                 log.exception("request %s failed", row.get("id"))
                 self._finish(row["id"], status="failed", error=f"{type(exc).__name__}: {exc}")
         return results
@@ -281,6 +281,7 @@ class Optimizer:
         known = set(registry.names())
         results: list[ActionResult] = []
         skipped: list[dict[str, Any]] = []
+        rec: Any  # a row of the recommendations frame
         for rec in recs.itertuples(index=False):
             if len(results) >= self.max_per_cycle:
                 skipped.append({"action": rec.action, "target": rec.target,
@@ -294,7 +295,7 @@ class Optimizer:
             try:
                 results.append(self.run(rec.action, rec.params, requested_by="auto",
                                         target=rec.target))
-            except Exception as exc:  # noqa: BLE001 - e.g. params no longer valid
+            except Exception as exc:  # e.g. params no longer valid
                 log.exception("automatic %s failed", rec.action)
                 skipped.append({"action": rec.action, "target": rec.target,
                                 "why": f"{type(exc).__name__}: {exc}"})
@@ -331,12 +332,12 @@ class Optimizer:
                 break  # without the automatic loop, requests are served while the Monitor runs
             try:
                 self.process_requests()
-            except Exception:  # noqa: BLE001 - the loop outlives any single failure
+            except Exception:  # the loop outlives any single failure
                 log.exception("claiming action requests failed")
             if self._auto:
                 try:
                     self.cycle()
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.exception("optimisation cycle failed")
 
     def start(self, **options: Any) -> Optimizer:

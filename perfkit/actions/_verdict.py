@@ -24,7 +24,7 @@ def window_means(frame: pd.DataFrame, metrics: list[str]) -> dict[str, float]:
     if frame.empty:
         return {}
     f = frame[frame["metric"].isin(metrics)]
-    return {m: float(v) for m, v in f.groupby("metric")["value"].mean().items()
+    return {str(m): float(v) for m, v in f.groupby("metric")["value"].mean().items()
             if math.isfinite(v)}
 
 
@@ -33,7 +33,7 @@ def window_series(frame: pd.DataFrame, metrics: list[str]) -> dict[str, list[flo
     if frame.empty:
         return {}
     f = frame[frame["metric"].isin(metrics)].sort_values("ts")
-    return {m: [float(x) for x in g["value"]] for m, g in f.groupby("metric")}
+    return {str(m): [float(x) for x in g["value"]] for m, g in f.groupby("metric")}
 
 
 def verdict(before: Mapping[str, float], after: Mapping[str, float],

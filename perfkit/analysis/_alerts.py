@@ -26,13 +26,22 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
 
+from perfkit.analysis._input import (
+    DurationLike,
+    SamplesLike,
+    WhenLike,
+    fmt_duration,
+    fmt_value,
+    split_series,
+    to_ns,
+)
 from perfkit.catalog import find_metric, get_metric
 from perfkit.frames import format_labels
-from perfkit.analysis._input import fmt_duration, fmt_value, split_series, to_ns
 
 __all__ = [
     "ALERT_COLUMNS",
@@ -49,7 +58,7 @@ ALERT_COLUMNS = ["metric", "labels", "severity", "state", "since", "value", "thr
                  "message"]
 
 
-def _duration(v, what: str) -> pd.Timedelta:
+def _duration(v: DurationLike | float, what: str) -> pd.Timedelta:
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         v = pd.Timedelta(seconds=float(v))
     try:
@@ -77,12 +86,12 @@ class AlertRule:
     warning: float | None = None
     critical: float | None = None
     direction: str | None = None
-    for_: object = "0s"
-    keep_firing_for: object = "0s"
+    for_: DurationLike | float = "0s"
+    keep_firing_for: DurationLike | float = "0s"
     hysteresis: float = 0.0
     labels: object = None
-    _for: pd.Timedelta = field(init=False, repr=False, compare=False, default=None)
-    _keep: pd.Timedelta = field(init=False, repr=False, compare=False, default=None)
+    _for: pd.Timedelta = field(init=False, repr=False, compare=False, default=pd.Timedelta(0))
+    _keep: pd.Timedelta = field(init=False, repr=False, compare=False, default=pd.Timedelta(0))
 
     def __post_init__(self) -> None:
         m = get_metric(self.metric)
@@ -104,20 +113,27 @@ class AlertRule:
         object.__setattr__(self, "hysteresis", float(h))
         lab = self.labels
         if lab and not isinstance(lab, (str, Mapping)):
-            raise TypeError(f"labels must be a mapping or a 'k=v,k=v' string, got {type(lab).__name__}")
+            raise TypeError("labels must be a mapping or a 'k=v,k=v' string, "
+                            f"got {type(lab).__name__}")
         object.__setattr__(self, "labels", format_labels(lab) if lab else "")  # type: ignore[arg-type]
         object.__setattr__(self, "_for", _duration(self.for_, "for_"))
         object.__setattr__(self, "_keep", _duration(self.keep_firing_for, "keep_firing_for"))
 
     def thresholds(self) -> list[tuple[str, float]]:
-        return [(s, getattr(self, s)) for s in ("warning", "critical") if getattr(self, s) is not None]
+        return [(s, getattr(self, s)) for s in ("warning", "critical")
+                if getattr(self, s) is not None]
 
 
-def _rule_from(metric: str, spec) -> AlertRule:
+Rules: TypeAlias = "Iterable[AlertRule] | Mapping[str, AlertRule | Mapping[str, Any]]"
+"""Alert rules: a list of :class:`AlertRule`, or ``{metric: {warning:, critical:, ...}}``."""
+
+
+def _rule_from(metric: str, spec: AlertRule | Mapping[str, Any]) -> AlertRule:
     if isinstance(spec, AlertRule):
         return spec
     if not isinstance(spec, Mapping):
-        raise TypeError(f"rule for {metric!r} must be a dict or AlertRule, got {type(spec).__name__}")
+        raise TypeError(f"rule for {metric!r} must be a dict or AlertRule, "
+                        f"got {type(spec).__name__}")
     kw = dict(spec)
     if "for" in kw:
         kw["for_"] = kw.pop("for")
@@ -125,7 +141,8 @@ def _rule_from(metric: str, spec) -> AlertRule:
     return AlertRule(metric, **kw)
 
 
-def resolve_rules(rules=None, metrics: Iterable[str] = ()) -> dict[tuple[str, str], AlertRule]:
+def resolve_rules(rules: Rules | None = None,
+                  metrics: Iterable[str] = ()) -> dict[tuple[str, str], AlertRule]:
     """Catalogue defaults for ``metrics``, overridden by ``rules``; keyed by (metric, labels).
 
     ``rules`` is a list of :class:`AlertRule`, or a dict ``{metric: {warning:,
@@ -158,7 +175,8 @@ def _worse(v: np.ndarray, thr: float, direction: str) -> np.ndarray:
     return v >= thr if direction == "higher" else v <= thr
 
 
-def _run(ts: np.ndarray, v: np.ndarray, rule: AlertRule, severity: str, thr: float):
+def _run(ts: np.ndarray, v: np.ndarray, rule: AlertRule, severity: str,
+         thr: float) -> list[tuple[int, str]]:
     """Yield (index, state) transitions of one rule over one series."""
     d = str(rule.direction)
     bad = _worse(v, thr, d)
@@ -176,9 +194,11 @@ def _run(ts: np.ndarray, v: np.ndarray, rule: AlertRule, severity: str, thr: flo
         if state in ("inactive", "resolved"):
             if bad[i]:
                 if f_ns == 0:
-                    state = "firing"; clear = None
+                    state = "firing"
+                    clear = None
                 else:
-                    state = "pending"; pend = t
+                    state = "pending"
+                    pend = t
                 out.append((i, state))
             else:                              # jump to the next bad sample
                 nxt = np.argmax(bad[i:])
@@ -188,9 +208,12 @@ def _run(ts: np.ndarray, v: np.ndarray, rule: AlertRule, severity: str, thr: flo
                 continue
         elif state == "pending":
             if not bad[i]:
-                state = "resolved"; out.append((i, "resolved"))
+                state = "resolved"
+                out.append((i, "resolved"))
             elif t - pend >= f_ns:
-                state = "firing"; clear = None; out.append((i, "firing"))
+                state = "firing"
+                clear = None
+                out.append((i, "firing"))
         else:  # firing
             if held[i]:
                 clear = None
@@ -198,12 +221,15 @@ def _run(ts: np.ndarray, v: np.ndarray, rule: AlertRule, severity: str, thr: flo
                 if clear is None:
                     clear = t
                 if t - clear >= k_ns:
-                    state = "resolved"; clear = None; out.append((i, "resolved"))
+                    state = "resolved"
+                    clear = None
+                    out.append((i, "resolved"))
         i += 1
     return out
 
 
-def _message(metric, lab, unit, severity, state, value, thr, rule) -> str:
+def _message(metric: str, lab: str, unit: str, severity: str, state: str, value: float,
+             thr: float, rule: AlertRule) -> str:
     name = metric + (f"{{{lab}}}" if lab else "")
     op = ">=" if rule.direction == "higher" else "<="
     val, tv = fmt_value(value, unit), fmt_value(thr, unit)
@@ -215,7 +241,9 @@ def _message(metric, lab, unit, severity, state, value, thr, rule) -> str:
     return f"{severity} resolved: {name} back to {val} (threshold {tv})"
 
 
-def alert_transitions(frame, rules=None, *, now=None, since=None) -> pd.DataFrame:
+def alert_transitions(frame: SamplesLike, rules: Rules | None = None, *,
+                      now: WhenLike | None = None,
+                      since: WhenLike | None = None) -> pd.DataFrame:
     """Every alert state change over the whole history in ``frame``.
 
     Columns ``ts, metric, labels, severity, state, value, threshold, message``,
@@ -255,7 +283,8 @@ def alert_transitions(frame, rules=None, *, now=None, since=None) -> pd.DataFram
         .reset_index(drop=True)
 
 
-def alerts(frame, rules=None, *, now=None) -> pd.DataFrame:
+def alerts(frame: SamplesLike, rules: Rules | None = None, *,
+           now: WhenLike | None = None) -> pd.DataFrame:
     """The current alert state per metric (+ labels) and severity.
 
     Evaluates the whole history with :func:`alert_transitions` and reports, for
@@ -279,7 +308,7 @@ def alerts(frame, rules=None, *, now=None) -> pd.DataFrame:
         "metric": last["metric"].to_numpy(), "labels": last["labels"].to_numpy(),
         "severity": last["severity"].to_numpy(), "state": last["state"].to_numpy(),
         "since": last["ts"].to_numpy(),
-        "value": [latest.get((m, l), np.nan) for m, l in zip(last["metric"], last["labels"])],
+        "value": [latest.get((m, lab), np.nan) for m, lab in zip(last["metric"], last["labels"])],
         "threshold": last["threshold"].to_numpy(), "message": last["message"].to_numpy(),
     })
     out["since"] = pd.to_datetime(out["since"], utc=True)

@@ -12,6 +12,7 @@ usable.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -119,8 +120,8 @@ def factorize(col: pd.Series) -> Coded:
         runs = _arrow_runs(col)
         if runs is not None:
             starts, run_values = runs
-            rc, uniques = pd.factorize(run_values, sort=False)
-            return Coded(np.asarray(uniques, dtype=object), rc, starts, n)
+            rc, run_uniques = pd.factorize(run_values, sort=False)
+            return Coded(np.asarray(run_uniques, dtype=object), rc, starts, n)
     codes, uniques = pd.factorize(col, sort=False)
     return Coded(np.asarray(uniques, dtype=object), codes, None, n)
 
@@ -152,7 +153,7 @@ def _is_arrow_string(col: pd.Series) -> bool:
         isinstance(d, pd.ArrowDtype) and str(d.pyarrow_dtype) in ("string", "large_string"))
 
 
-def _arrow_runs(col: pd.Series):
+def _arrow_runs(col: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     """``(run starts, run values)`` of an Arrow string column without nulls, or None
     when its values are not stored in long runs (then hashing every row is cheaper:
     a run costs one Python-level value read, ~50x a row's hash)."""
@@ -189,7 +190,7 @@ def _all_empty(lab: pd.Series) -> bool:
     return not lab.hasnans and not lab.astype(bool).any()
 
 
-def _char_bytes(c) -> int:
+def _char_bytes(c: Any) -> int:  # a pyarrow (large) string array
     """Bytes of character data in an Arrow (large) string array, read off its offsets."""
     import pyarrow as pa
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from perfkit.analysis._ets import _phi_sum, fit_ets
+from perfkit.analysis._ets import EtsFit, _phi_sum, fit_ets
 from perfkit.analysis._linear import ols_batch, ols_predict, theil_sen
 from perfkit.analysis._shift import last_shift
 
@@ -54,7 +54,7 @@ def _const(y: np.ndarray, steps: int) -> ArrayForecast:
                          {"n": len(y), "r2": float("nan"), "sigma": 0.0})
 
 
-def _naive(y, steps, level):
+def _naive(y: np.ndarray, steps: int, level: float) -> ArrayForecast:
     d = np.diff(y)
     s = float(np.sqrt(np.mean(d * d))) if d.size else 0.0
     h = np.arange(1, steps + 1)
@@ -64,7 +64,7 @@ def _naive(y, steps, level):
                          {"n": len(y), "sigma": s, "r2": _r2(y[1:], d) if d.size else np.nan})
 
 
-def _linear(x, y, x_new, level):
+def _linear(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, level: float) -> ArrayForecast:
     fit = ols_batch(x, y)
     p = ols_predict(fit, x_new, level)
     return ArrayForecast(p["mean"][0], p["obs_ci_lower"][0], p["obs_ci_upper"][0], "linear",
@@ -73,7 +73,8 @@ def _linear(x, y, x_new, level):
                           "sigma": float(np.sqrt(fit.sigma2[0]))})
 
 
-def _theil_sen(x, y, x_new, level):
+def _theil_sen(x: np.ndarray, y: np.ndarray, x_new: np.ndarray,
+               level: float) -> ArrayForecast:
     b, a = theil_sen(x, y)
     r = y - (a + b * x)
     s = 1.4826 * float(np.median(np.abs(r - np.median(r))))
@@ -90,7 +91,11 @@ def _theil_sen(x, y, x_new, level):
                          {"n": n, "slope_per_hour": b, "sigma": s, "r2": _r2(y, r)})
 
 
-def _ets(y, steps, level, kind, fit=False):
+def _ets(y: np.ndarray, steps: int, level: float, kind: str) -> ArrayForecast:
+    return _ets_fit(y, steps, level, kind)[0]
+
+
+def _ets_fit(y: np.ndarray, steps: int, level: float, kind: str) -> tuple[ArrayForecast, EtsFit]:
     if kind == "damped" and len(y) < DAMPED_MIN:
         kind = "ses"
     f = fit_ets(y, kind)
@@ -101,30 +106,37 @@ def _ets(y, steps, level, kind, fit=False):
                         {"n": len(y), "aic": f.aicc, "alpha": f.alpha, "beta": f.beta,
                          "phi": f.phi, "sigma": float(np.sqrt(f.sigma2)),
                          "r2": _r2(y[1:], f.resid)})
-    return (out, f) if fit else out
+    return out, f
 
 
-def trend_gate(x, y, alpha: float = 0.05, min_change_pct: float = 5.0) -> tuple[str, float, float]:
+def trend_gate(x: np.ndarray, y: np.ndarray, alpha: float = 0.05,
+               min_change_pct: float = 5.0) -> tuple[str, float, float]:
     """The :func:`perfkit.analysis.trends` test on one series: (label, p-value, change %)."""
     fit = ols_batch(x, y)
     p = float(fit.p_value[0])
     change = float(fit.slope[0] * (x[-1] - x[0]))
     base = abs(float(np.mean(y)))
-    pct = 100.0 * change / base if base > 0 else (0.0 if change == 0 else np.copysign(np.inf, change))
+    pct = (100.0 * change / base if base > 0
+           else (0.0 if change == 0 else np.copysign(np.inf, change)))
     label = "stable"
     if np.isfinite(p) and p < alpha and abs(pct) >= min_change_pct:
         label = "increasing" if change > 0 else "decreasing"
     return label, p, pct
 
 
-def _regular(x, y, step):
+def _regular(x: np.ndarray, y: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
     """Values on a regular grid of ``step`` hours ending at ``x[-1]`` (linear interpolation)."""
     k = int(np.floor((x[-1] - x[0]) / step + 1e-9))
     g = x[-1] - step * np.arange(k, -1, -1)
     return g, np.interp(g, x, y)
 
 
-def _seasonal_parts(x, y, step, season_hours):
+SeasonalParts = tuple[np.ndarray, np.ndarray, int, float]
+"""(values on the regular grid, seasonal component, period in steps, strength)."""
+
+
+def _seasonal_parts(x: np.ndarray, y: np.ndarray, step: float,
+                    season_hours: float) -> SeasonalParts | None:
     """Classical robust decomposition on a regular grid, or None with < 2 seasons.
 
     Trend: centred moving average over one season; seasonal profile: per-phase
@@ -162,7 +174,8 @@ def _seasonal_parts(x, y, step, season_hours):
     return v, seas, period, strength
 
 
-def _seasonal(x, y, step, steps, level, parts=None):
+def _seasonal(x: np.ndarray, y: np.ndarray, step: float, steps: int, level: float,
+              parts: SeasonalParts | None = None) -> ArrayForecast:
     parts = parts or _seasonal_parts(x, y, step, SEASON_HOURS)
     if parts is None:
         raise ValueError("the seasonal model needs at least two seasons "
@@ -184,7 +197,8 @@ one inside 75–85 % on simulated AR(1) for phi 0 to 0.9 and on NAB once level
 shifts are scaled by the long-run noise (``benchmarks/analysis.md``)."""
 
 
-def _hstep_interval(y, paths, mean, level, fallback_half):
+def _hstep_interval(y: np.ndarray, paths: np.ndarray, mean: np.ndarray, level: float,
+                    fallback_half: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Interval half-widths from in-sample h-step errors.
 
     ``paths[t, h-1]`` is the forecast made at time ``t`` for ``t + h``. Each
@@ -216,16 +230,17 @@ def _hstep_interval(y, paths, mean, level, fallback_half):
     return lo, hi
 
 
-def _auto(x, y, x_new, steps, level, step):
+def _auto(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, steps: int, level: float,
+          step: float) -> ArrayForecast:
     """The ``auto`` rule (see :func:`perfkit.analysis.forecast`); seasonality is checked
     earlier, in :func:`forecast_array`, on the whole series."""
     label, p, pct = trend_gate(x, y)
     h = np.arange(1, steps + 1)
     if label != "stable" and len(y) >= DAMPED_MIN:
-        out, f = _ets(y, steps, level, "damped", fit=True)
+        out, f = _ets_fit(y, steps, level, "damped")
         paths = f.levels[:, None] + _phi_sum(f.phi, h)[None, :] * f.slopes[:, None]
     else:
-        out, f = _ets(y, steps, level, "ses", fit=True)
+        out, f = _ets_fit(y, steps, level, "ses")
         med = float(np.median(y))
         m = (out.mean + med) / 2
         out = ArrayForecast(m, m - (out.mean - out.lower), m + (out.upper - out.mean),
@@ -283,7 +298,7 @@ def forecast_array(x: np.ndarray, y: np.ndarray, step: float, steps: int, level:
     return _clip(out, bounds)
 
 
-def _clip(out: ArrayForecast, bounds) -> ArrayForecast:
+def _clip(out: ArrayForecast, bounds: tuple[float | None, float | None]) -> ArrayForecast:
     lo, hi = bounds
     if lo is not None or hi is not None:
         out.mean = np.clip(out.mean, lo, hi)
@@ -292,7 +307,8 @@ def _clip(out: ArrayForecast, bounds) -> ArrayForecast:
     return out
 
 
-def _dispatch(x, y, x_new, steps, level, method, step):
+def _dispatch(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, steps: int, level: float,
+              method: str, step: float) -> ArrayForecast:
     if method == "naive":
         return _naive(y, steps, level)
     if method == "linear":

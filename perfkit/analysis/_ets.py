@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["EtsFit", "ets_filter", "fit_ets"]
 
@@ -75,8 +76,8 @@ def _phi_sum(phi: float, h: np.ndarray) -> np.ndarray:
     return phi * (1 - phi ** h) / (1 - phi)
 
 
-def ets_filter(y: np.ndarray, alpha, beta, phi, l0: float, b0: float = 0.0,
-               history: bool = False):
+def ets_filter(y: np.ndarray, alpha: ArrayLike, beta: ArrayLike, phi: ArrayLike, l0: float,
+               b0: float = 0.0, history: bool = False) -> tuple[np.ndarray, ...]:
     """Run the (A,Ad,N) filter for one or many parameter sets at once.
 
     ``alpha``, ``beta`` and ``phi`` broadcast to a common shape ``(k,)``. Returns
@@ -93,8 +94,11 @@ def ets_filter(y: np.ndarray, alpha, beta, phi, l0: float, b0: float = 0.0,
     sse = np.zeros(k)
     n = len(y)
     if history:
-        E = np.zeros((n, k)); L = np.empty((n, k)); B = np.empty((n, k))
-        L[0] = lev; B[0] = slo
+        E = np.zeros((n, k))
+        L = np.empty((n, k))
+        B = np.empty((n, k))
+        L[0] = lev
+        B[0] = slo
     for t in range(1, n):
         pb = p * slo
         e = y[t] - lev - pb
@@ -102,7 +106,9 @@ def ets_filter(y: np.ndarray, alpha, beta, phi, l0: float, b0: float = 0.0,
         lev = lev + pb + a * e
         slo = pb + b * e
         if history:
-            E[t] = e; L[t] = lev; B[t] = slo
+            E[t] = e
+            L[t] = lev
+            B[t] = slo
     if history:
         return sse, lev, slo, E, L, B
     return sse, lev, slo
@@ -157,7 +163,8 @@ def fit_ets(y: np.ndarray, kind: str = "ses") -> EtsFit:
                   sse_i / dof, sse_i, n, kpar, E, L, B)
 
 
-def _history(y: np.ndarray, a: float, b: float, p: float):
+def _history(y: np.ndarray, a: float, b: float, p: float
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One-step errors e_1..e_{n-1} and level / slope paths for one parameter set."""
     if b == 0.0 and p == 1.0:                        # SES: a first-order linear filter
         from scipy.signal import lfilter
@@ -166,7 +173,9 @@ def _history(y: np.ndarray, a: float, b: float, p: float):
         L = np.concatenate(([y[0]], lev))
         return y[1:] - L[:-1], L, np.zeros(len(y))
     n = len(y)
-    E = np.empty(n - 1); L = np.empty(n); B = np.empty(n)
+    E = np.empty(n - 1)
+    L = np.empty(n)
+    B = np.empty(n)
     lev, slo = float(y[0]), 0.0
     L[0], B[0] = lev, slo
     yl = y.tolist()
@@ -175,5 +184,7 @@ def _history(y: np.ndarray, a: float, b: float, p: float):
         e = yl[t] - lev - pb
         lev = lev + pb + a * e
         slo = pb + b * e
-        E[t - 1] = e; L[t] = lev; B[t] = slo
+        E[t - 1] = e
+        L[t] = lev
+        B[t] = slo
     return E, L, B

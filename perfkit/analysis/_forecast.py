@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
 from perfkit.analysis._core import METHODS, MIN_POINTS, ArrayForecast, forecast_array
-from perfkit.analysis._input import NS_PER_HOUR, Series, as_timedelta, bounds_of, split_series
-from perfkit.analysis._linear import ols_batch, ols_predict, ols_rows
+from perfkit.analysis._input import (
+    NS_PER_HOUR,
+    DurationLike,
+    SamplesLike,
+    Series,
+    as_timedelta,
+    bounds_of,
+    split_series,
+)
+from perfkit.analysis._linear import LinearFit, ols_batch, ols_predict, ols_rows
 from perfkit.analysis._shift import last_shift
 
 __all__ = ["FORECAST_COLUMNS", "forecast"]
@@ -17,8 +27,9 @@ FORECAST_COLUMNS = ["metric", "labels", "ts", "step", "mean", "lower", "upper", 
                     "n", "r2", "aic", "sigma", "fit_start"]
 
 
-def forecast(frame, horizon="30min", level: float = 0.8, method: str = "auto", *,
-             window=None, shift: bool = True, labels: bool | None = None) -> pd.DataFrame:
+def forecast(frame: SamplesLike, horizon: DurationLike = "30min", level: float = 0.8,
+             method: str = "auto", *, window: DurationLike | None = None, shift: bool = True,
+             labels: bool | None = None) -> pd.DataFrame:
     """Forecast every series in ``frame`` over ``horizon`` with a ``level`` prediction interval.
 
     ``frame`` is a samples frame or one named Series with a DatetimeIndex.
@@ -134,11 +145,11 @@ def _grid(s: Series, hz: pd.Timedelta) -> tuple[float, int]:
     return step, steps
 
 
-_STR = pd.Series([], dtype=str).dtype
+_STR: Any = pd.Series([], dtype=str).dtype
 """pandas' default string dtype (``str``, Arrow-backed on pandas 3; object before)."""
 
 
-def _str_column(names: list[str], counts: np.ndarray):
+def _str_column(names: list[str], counts: np.ndarray) -> pd.api.extensions.ExtensionArray:
     """``names[i]`` repeated ``counts[i]`` times as a column of the default string dtype,
     without a Python object per row where strings are Arrow-backed."""
     idx = np.repeat(np.arange(len(names)), counts)
@@ -193,7 +204,8 @@ def _assemble(parts: list[tuple[Series, float, int, ArrayForecast]], level: floa
                   [int(s.ts[st]) for s, _, st, _ in parts])
 
 
-def _one(s: Series, hz, level, method, shift) -> tuple[Series, float, int, ArrayForecast]:
+def _one(s: Series, hz: pd.Timedelta, level: float, method: str,
+         shift: bool) -> tuple[Series, float, int, ArrayForecast]:
     step, steps = _grid(s, hz)
     x = s.hours(s.ts[-1])
     fc = forecast_array(x, s.values, step / NS_PER_HOUR, steps, level, method, shift=shift,
@@ -201,7 +213,8 @@ def _one(s: Series, hz, level, method, shift) -> tuple[Series, float, int, Array
     return s, step, fc.stats.get("fit_start", 0), fc
 
 
-def _linear_batch(series: list[Series], hz, level, shift) -> pd.DataFrame:
+def _linear_batch(series: list[Series], hz: pd.Timedelta, level: float,
+                  shift: bool) -> pd.DataFrame:
     """All linear forecasts in one vectorised pass (shift detection is per series).
 
     Series sampled at the same instants (the Monitor stamps every metric of a
@@ -229,7 +242,8 @@ def _linear_batch(series: list[Series], hz, level, shift) -> pd.DataFrame:
         if len(rows):
             fit = _fit(rows, seg_ts, seg_y, one_clock)
             pred = ols_predict(fit, XN[rows], level)
-            mean[rows], lo[rows], hi[rows] = pred["mean"], pred["obs_ci_lower"], pred["obs_ci_upper"]
+            mean[rows] = pred["mean"]
+            lo[rows], hi[rows] = pred["obs_ci_lower"], pred["obs_ci_upper"]
             r2[rows], aic[rows], sigma[rows] = fit.r2, fit.aic, np.sqrt(fit.sigma2)
     model = ["linear"] * k
     for i, y in enumerate(seg_y):
@@ -246,7 +260,8 @@ def _linear_batch(series: list[Series], hz, level, shift) -> pd.DataFrame:
                   [int(t[0]) for t in seg_ts])
 
 
-def _fit(rows: np.ndarray, seg_ts: list[np.ndarray], seg_y: list[np.ndarray], one_clock: bool):
+def _fit(rows: np.ndarray, seg_ts: list[np.ndarray], seg_y: list[np.ndarray],
+         one_clock: bool) -> LinearFit:
     """OLS of the ``rows`` segments on elapsed hours before their last sample:
     on one shared axis (matrix-vector products), or as NaN-padded rows."""
     if one_clock:

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
 
+from perfkit.analysis._columns import FrameColumns, frame_columns
 from perfkit.catalog import find_metric
 from perfkit.frames import as_samples
-from perfkit.analysis._columns import FrameColumns, frame_columns
 
 NS_PER_HOUR = 3.6e12
+
+SamplesLike: TypeAlias = "pd.DataFrame | pd.Series"
+"""What the analysis functions read: a samples frame, or one named Series with a DatetimeIndex."""
+DurationLike: TypeAlias = "str | _dt.timedelta | np.timedelta64"
+"""A window or horizon: a pandas offset string such as ``"30min"`` or a Timedelta."""
+WhenLike: TypeAlias = "str | _dt.datetime | np.datetime64 | int | float"
+"""An instant: anything ``pd.Timestamp`` reads (naive values are UTC)."""
 
 
 @dataclass
@@ -52,7 +61,7 @@ class Series:
         return pd.Timestamp(int(self.ts[-1]), tz="UTC")
 
 
-def to_samples(data) -> pd.DataFrame:
+def to_samples(data: SamplesLike) -> pd.DataFrame:
     """A samples frame from a samples frame or a named Series with a DatetimeIndex.
 
     Non-finite values (NaN, inf) are dropped: they mark missing samples.
@@ -63,7 +72,8 @@ def to_samples(data) -> pd.DataFrame:
         if data.name is None or str(data.name) == "":
             raise ValueError("the Series has no name; name it after the metric, "
                              "e.g. s.rename('system.cpu_usage')")
-        idx = data.index.tz_localize("UTC") if data.index.tz is None else data.index.tz_convert("UTC")
+        idx = (data.index.tz_localize("UTC") if data.index.tz is None
+               else data.index.tz_convert("UTC"))
         frame = pd.DataFrame({"ts": idx, "host": "", "metric": str(data.name),
                               "value": pd.to_numeric(data, errors="coerce").to_numpy(float),
                               "labels": ""})
@@ -73,7 +83,7 @@ def to_samples(data) -> pd.DataFrame:
     raise TypeError(f"expected a samples DataFrame or a Series, got {type(data).__name__}")
 
 
-def _frame_columns(data) -> FrameColumns:
+def _frame_columns(data: SamplesLike) -> FrameColumns:
     """The coded columns of a samples frame or a named Series.
 
     A frame that already has the contract's columns is read without a full
@@ -84,7 +94,7 @@ def _frame_columns(data) -> FrameColumns:
     return frame_columns(to_samples(data))
 
 
-def split_series(data, labels: bool | None = None) -> list[Series]:
+def split_series(data: SamplesLike, labels: bool | None = None) -> list[Series]:
     """One :class:`Series` per (metric, labels), in first-seen order.
 
     ``labels=None`` (default): a metric's aggregate rows (``labels == ''``) when it
@@ -101,9 +111,10 @@ def split_series(data, labels: bool | None = None) -> list[Series]:
         # one label set, every row usable, each metric in one run: the runs are the series
         starts, codes = m.starts, m.run_codes
     else:
-        starts, codes, ts, val = _group(cols, labels)
-        if starts is None:
+        grouped = _group(cols, labels)
+        if grouped is None:
             return []
+        starts, codes, ts, val = grouped
     ends = np.r_[starts[1:], len(ts)]
     out = []
     for i, (a, b) in enumerate(zip(starts, ends)):
@@ -115,7 +126,8 @@ def split_series(data, labels: bool | None = None) -> list[Series]:
     return out
 
 
-def _group(cols: FrameColumns, labels: bool | None):
+def _group(cols: FrameColumns, labels: bool | None
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """Row-level split: ``(series starts, code per series, ts, values)`` with each
     series' rows contiguous, in first-seen order (``starts`` None when no row is kept)."""
     mc, lc = cols.metric.codes(), cols.labels.codes()
@@ -141,7 +153,7 @@ def _group(cols: FrameColumns, labels: bool | None):
             mc, lc, ts, val = mc[keep], lc[keep], ts[keep], val[keep]
         codes = mc.astype(np.int64) * nl + lc
     if len(ts) == 0:
-        return None, None, ts, val
+        return None
     starts = np.r_[0, np.flatnonzero(codes[1:] != codes[:-1]) + 1]
     if len(starts) > 1 and not (np.diff(codes[starts]) > 0).all():
         # not already grouped in first-seen order: group the rows
@@ -174,7 +186,7 @@ def _order_within(s: Series) -> None:
         s._step = _median_step(d, lo)
 
 
-def _median_step(d: np.ndarray, lo=None) -> float:
+def _median_step(d: np.ndarray, lo: float | None = None) -> float:
     """Median of one-step differences ``d`` (whose minimum may be passed as ``lo``);
     regular sampling needs no partition."""
     if d.size == 0:
@@ -187,13 +199,13 @@ def latest_ns(series: list[Series]) -> int | None:
     return max((int(s.ts[-1]) for s in series if s.n), default=None)
 
 
-def to_ns(when) -> int:
+def to_ns(when: WhenLike) -> int:
     t = pd.Timestamp(when)
     t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
     return int(t.value)
 
 
-def as_timedelta(value, what: str) -> pd.Timedelta:
+def as_timedelta(value: DurationLike, what: str) -> pd.Timedelta:
     try:
         td = pd.Timedelta(value)
     except (ValueError, TypeError) as exc:

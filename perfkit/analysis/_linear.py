@@ -25,7 +25,7 @@ def _t_ppf(p: float, df: np.ndarray) -> np.ndarray:
     # a frame's series mostly share a few lengths: remembered quantiles skip scipy's
     # ~0.1 ms per-call overhead
     q = (np.array([_t_ppf_one(float(p), float(v)) for v in u]) if len(u) <= 16
-         else stats.t.ppf(p, u))
+         else np.asarray(stats.t.ppf(p, u)))
     return q[inv.reshape(d.shape)]
 
 
@@ -202,7 +202,8 @@ def theil_sen(x: np.ndarray, y: np.ndarray, max_points: int = 400) -> tuple[floa
     ``max_points`` points the pairs are taken on an evenly thinned subset (the
     estimator stays unbiased; cost stays O(max_points^2)).
     """
-    x = np.asarray(x, float); y = np.asarray(y, float)
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
     if len(x) > max_points:
         idx = np.linspace(0, len(x) - 1, max_points).round().astype(int)
         xs, ys = x[idx], y[idx]

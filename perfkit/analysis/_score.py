@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from perfkit.analysis._input import DurationLike, SamplesLike, WhenLike, split_series, to_ns
 from perfkit.catalog import CORE_METRICS
 from perfkit.catalog import metrics as catalog_metrics
-from perfkit.analysis._input import split_series, to_ns
 
 __all__ = ["SCORE_GROUPS", "Score", "metric_points", "score"]
 
@@ -32,7 +32,8 @@ def metric_points(value: float, warning: float | None, critical: float | None,
     if v < c and band > 0:
         return 75.0 - 50.0 * (v - w) / band, "warning"
     if band <= 0:                       # only one threshold (or equal): fixed steps
-        status = "critical" if critical is not None and sign * value >= sign * critical else "warning"
+        over = critical is not None and sign * value >= sign * critical
+        status = "critical" if over else "warning"
         return (25.0 if status == "critical" else 75.0), status
     return max(0.0, 25.0 - 25.0 * (v - c) / band), "critical"
 
@@ -75,8 +76,8 @@ class Score:
     def _repr_html_(self) -> str:
         o = "n/a" if self.overall is None else f"{self.overall:.1f}"
         return (f"<div><b>Health score: {o} / 100</b></div>"
-                + self.to_frame().to_html(index=False, na_rep="n/a", float_format="%.1f")
-                + self.breakdown.to_html(index=False, na_rep="", float_format="%.2f"))
+                + self.to_frame().to_html(index=False, na_rep="n/a", float_format="{:.1f}".format)
+                + self.breakdown.to_html(index=False, na_rep="", float_format="{:.2f}".format))
 
 
 def _expected() -> list:
@@ -89,7 +90,8 @@ def _expected() -> list:
     return out
 
 
-def score(frame, *, now=None, window=CURRENT_WINDOW) -> Score:
+def score(frame: SamplesLike, *, now: WhenLike | None = None,
+          window: DurationLike = CURRENT_WINDOW) -> Score:
     """Health score of the latest state in ``frame``, 0 (bad) to 100 (healthy).
 
     Formula:
@@ -146,8 +148,8 @@ def score(frame, *, now=None, window=CURRENT_WINDOW) -> Score:
     b = pd.DataFrame(rows, columns=["metric", "group", "value", "points", "penalty", "status"])
     groups: dict[str, float | None] = {}
     for g in SCORE_GROUPS:
-        pts = b.loc[(b["group"] == g) & (b["status"] != "missing"), "points"]
-        groups[g] = float(pts.mean()) if len(pts) else None
+        in_group = b.loc[(b["group"] == g) & (b["status"] != "missing"), "points"]
+        groups[g] = float(in_group.mean()) if len(in_group) else None
     scored = [v for v in groups.values() if v is not None]
     overall = float(np.mean(scored)) if scored else None
     n_in_group = b[b["status"] != "missing"].groupby("group")["metric"].transform("count")

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 __all__ = ["change_points", "last_shift", "noise_scale", "persistence_factor"]
 
@@ -81,7 +82,7 @@ def persistence_factor(y: np.ndarray) -> float:
     return float(np.sqrt(1.0 + rho) / (1.0 - rho))
 
 
-def change_points(y, *, penalty: float = 3.0, min_size: int | None = None,
+def change_points(y: ArrayLike, *, penalty: float = 3.0, min_size: int | None = None,
                   jump: float = 3.0) -> list[int]:
     """Indices where a new segment starts (empty when no shift was found).
 
@@ -104,7 +105,7 @@ def change_points(y, *, penalty: float = 3.0, min_size: int | None = None,
     cand = [int(b) for b in bkps[:-1]]
     if not cand:
         return []
-    bounds = [0] + cand + [n]
+    bounds = [0, *cand, n]
     lines = _Lines(v, z[:, 0])
     kept: list[int] = []
     right_end = n
@@ -182,7 +183,7 @@ def _is_jump(left: np.ndarray, right: np.ndarray, jump: float) -> bool:
     return abs(pr - pl) > jump * sd if sd > 0 else pr != pl
 
 
-def last_shift(y, *, penalty: float = 3.0, min_size: int | None = None,
+def last_shift(y: ArrayLike, *, penalty: float = 3.0, min_size: int | None = None,
                max_points: int = 250) -> int:
     """Index of the first point after the last level shift (0 when there is none).
 

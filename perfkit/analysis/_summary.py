@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from perfkit.analysis._input import as_timedelta, latest_ns, split_series, to_ns, to_samples
 from perfkit.analysis._alerts import alerts as _alerts
 from perfkit.analysis._forecast import forecast
+from perfkit.analysis._input import (
+    DurationLike,
+    SamplesLike,
+    WhenLike,
+    as_timedelta,
+    latest_ns,
+    split_series,
+    to_ns,
+    to_samples,
+)
 from perfkit.analysis._score import score as _score
 from perfkit.analysis._threshold import predicted_alerts
 from perfkit.analysis._trend import trends
@@ -18,7 +28,7 @@ from perfkit.analysis._trend import trends
 __all__ = ["jsonable", "summary"]
 
 
-def jsonable(obj):
+def jsonable(obj: Any) -> Any:
     """``obj`` with numpy scalars → Python numbers, NaN/inf/NaT → None, timestamps → ISO 8601,
     Timedeltas → seconds, frames → lists of records (recursively)."""
     if obj is None or isinstance(obj, (bool, str)):
@@ -57,9 +67,10 @@ def jsonable(obj):
     return str(obj)
 
 
-def summary(frame, *, monitoring_active: bool, optimization_active: bool,
-            actions: pd.DataFrame | None = None, horizon="30min", now=None,
-            level: float = 0.8, trend_window="30min") -> dict:
+def summary(frame: SamplesLike, *, monitoring_active: bool, optimization_active: bool,
+            actions: pd.DataFrame | None = None, horizon: DurationLike = "30min",
+            now: WhenLike | None = None, level: float = 0.8,
+            trend_window: DurationLike = "30min") -> dict[str, Any]:
     """The seed's ``get_performance_summary()`` structure, computed from ``frame``.
 
     Keys: ``timestamp`` (ISO 8601, ``now`` or the latest sample),
@@ -101,8 +112,9 @@ def summary(frame, *, monitoring_active: bool, optimization_active: bool,
         cur = {s.metric: float(s.values[-1]) for s in series}
         for metric, g in fc.groupby("metric", sort=False):
             last = g.iloc[-1]
-            c = cur[metric]
-            t = "increasing" if last["lower"] > c else "decreasing" if last["upper"] < c else "stable"
+            c = cur[str(metric)]
+            t = ("increasing" if last["lower"] > c
+                 else "decreasing" if last["upper"] < c else "stable")
             out["predictions"][metric] = {
                 "predicted_value": float(last["mean"]), "lower": float(last["lower"]),
                 "upper": float(last["upper"]), "confidence": float(level),

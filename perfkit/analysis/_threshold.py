@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
-from perfkit.catalog import find_metric
-from perfkit.analysis._input import fmt_duration, fmt_value, split_series
 from perfkit.analysis._forecast import forecast
+from perfkit.analysis._input import (
+    DurationLike,
+    SamplesLike,
+    fmt_duration,
+    fmt_value,
+    split_series,
+)
+from perfkit.catalog import find_metric
 
 __all__ = ["THRESHOLD_COLUMNS", "predicted_alerts", "time_to_threshold"]
 
@@ -33,8 +42,9 @@ def _first_crossing(t0: int, v0: float, ts: np.ndarray, vals: np.ndarray, thr: f
     return round(float(t[i - 1] + frac * (t[i] - t[i - 1])))
 
 
-def time_to_threshold(frame, horizon="6h", *, level: float = 0.8, forecasts=None,
-                      method: str = "auto", labels: bool | None = None) -> pd.DataFrame:
+def time_to_threshold(frame: SamplesLike, horizon: DurationLike = "6h", *, level: float = 0.8,
+                      forecasts: pd.DataFrame | None = None, method: str = "auto",
+                      labels: bool | None = None) -> pd.DataFrame:
     """For each catalogued metric with thresholds: when the forecast reaches them.
 
     One row per metric (and label set) and severity (``warning``, ``critical``)
@@ -54,7 +64,8 @@ def time_to_threshold(frame, horizon="6h", *, level: float = 0.8, forecasts=None
     if forecasts is None:
         forecasts = forecast(frame, horizon, level, method, labels=labels)
     rows = []
-    for (metric, lab), fc in forecasts.groupby(["metric", "labels"], sort=False):
+    for key, fc in forecasts.groupby(["metric", "labels"], sort=False):
+        metric, lab = str(key[0]), str(key[1])
         m = find_metric(metric)
         s = series.get((metric, lab))
         if m is None or m.direction not in ("higher", "lower") or s is None or s.n == 0:
@@ -91,7 +102,8 @@ def time_to_threshold(frame, horizon="6h", *, level: float = 0.8, forecasts=None
     return out
 
 
-def _message(metric, lab, unit, thr, direction, eta, span) -> str:
+def _message(metric: str, lab: str, unit: str, thr: float, direction: str,
+             eta: Mapping[str, Any], span: pd.Timedelta) -> str:
     name = metric + (f"{{{lab}}}" if lab else "")
     verb = "reaches" if direction == "higher" else "falls to"
     tv = fmt_value(float(thr), unit)
@@ -109,8 +121,9 @@ def _message(metric, lab, unit, thr, direction, eta, span) -> str:
     return f"{name} {verb} {tv} in {fmt_duration(x)}, between {lo} and {hi}"
 
 
-def predicted_alerts(frame, horizon="30min", *, level: float = 0.8,
-                     severities=("critical",), forecasts=None) -> pd.DataFrame:
+def predicted_alerts(frame: SamplesLike, horizon: DurationLike = "30min", *,
+                     level: float = 0.8, severities: Iterable[str] = ("critical",),
+                     forecasts: pd.DataFrame | None = None) -> pd.DataFrame:
     """Metrics whose **expected** forecast crosses a threshold within ``horizon``.
 
     "Will cross critical within the horizon": rows of :func:`time_to_threshold`

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
-from perfkit.analysis._input import NS_PER_HOUR, as_timedelta, latest_ns, split_series, to_ns
+from perfkit.analysis._input import (
+    NS_PER_HOUR,
+    DurationLike,
+    SamplesLike,
+    Series,
+    WhenLike,
+    as_timedelta,
+    latest_ns,
+    split_series,
+    to_ns,
+)
 from perfkit.analysis._linear import ols_batch
 
 __all__ = ["TREND_COLUMNS", "trends"]
@@ -14,8 +26,9 @@ TREND_COLUMNS = ["metric", "labels", "slope_per_hour", "slope_ci_lower", "slope_
                  "p_value", "change_pct", "trend", "n", "start", "end"]
 
 
-def trends(frame, window="30min", *, alpha: float = 0.05, min_change_pct: float = 5.0,
-           now=None, labels: bool | None = None) -> pd.DataFrame:
+def trends(frame: SamplesLike, window: DurationLike = "30min", *, alpha: float = 0.05,
+           min_change_pct: float = 5.0, now: WhenLike | None = None,
+           labels: bool | None = None) -> pd.DataFrame:
     """Trend of every series over the trailing ``window``, one row per series.
 
     Fits OLS of value on elapsed **hours** (so ``slope_per_hour`` is in the
@@ -61,8 +74,14 @@ def trends(frame, window="30min", *, alpha: float = 0.05, min_change_pct: float 
     return pd.DataFrame({
         "metric": [s.metric for s in win], "labels": [s.labels for s in win],
         "slope_per_hour": slope,
-        "slope_ci_lower": np.where(n >= 3, lo, np.nan), "slope_ci_upper": np.where(n >= 3, hi, np.nan),
+        "slope_ci_lower": np.where(n >= 3, lo, np.nan),
+        "slope_ci_upper": np.where(n >= 3, hi, np.nan),
         "p_value": p, "change_pct": np.where(n >= 3, pct, np.nan), "trend": label, "n": n,
-        "start": pd.to_datetime([s.ts[0] if s.n else pd.NaT for s in win], utc=True),
-        "end": pd.to_datetime([s.ts[-1] if s.n else pd.NaT for s in win], utc=True),
+        "start": pd.to_datetime(_ends(win, 0), utc=True),
+        "end": pd.to_datetime(_ends(win, -1), utc=True),
     })
+
+
+def _ends(win: list[Series], i: int) -> list[Any]:
+    """Each window's first (``i=0``) or last (``i=-1``) timestamp in ns, NaT when empty."""
+    return [s.ts[i] if s.n else pd.NaT for s in win]

@@ -75,9 +75,9 @@ def _enc_array(values: Any, dtype: Any, blobs: list[bytes]) -> dict[str, Any]:
             return {"k": "npy", "b": _npy(arr, blobs)}
         return {"k": "obj", "v": _json_values(arr.tolist(), dtype)}
     if isinstance(dtype, pd.DatetimeTZDtype):
-        arr = pd.DatetimeIndex(values)
+        idx = pd.DatetimeIndex(values)
         return {"k": "dttz", "unit": dtype.unit, "tz": str(dtype.tz),
-                "b": _npy(arr.asi8, blobs)}
+                "b": _npy(idx.asi8, blobs)}
     if isinstance(dtype, pd.CategoricalDtype):
         cat = pd.Categorical(values, dtype=dtype)
         return {"k": "cat", "codes": _npy(np.asarray(cat.codes), blobs),
@@ -108,9 +108,10 @@ def _dec_array(spec: dict[str, Any], blobs: list[memoryview]) -> Any:
         return naive.tz_localize("UTC").tz_convert(spec["tz"]).array
     if k == "cat":
         cats = _dec_index(spec["cats"], blobs)
-        dtype = pd.CategoricalDtype(cats, ordered=spec["ordered"])
-        return pd.Categorical.from_codes(_read_npy(blobs[spec["codes"]]), dtype=dtype)
+        cat = pd.CategoricalDtype(cats, ordered=spec["ordered"])
+        return pd.Categorical.from_codes(_read_npy(blobs[spec["codes"]]), dtype=cat)
     if k == "ext":
+        dtype: Any
         if "storage" in spec:
             storage = spec["storage"]
             if storage == "pyarrow":

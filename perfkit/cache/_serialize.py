@@ -281,7 +281,7 @@ def deserialize(fmt: int, payload: bytes, allow_pickle: bool = False) -> Any:
             return _loads_json64(payload)
         if fmt == JSON:
             return _loads_json(payload)
-        if fmt == NPY or fmt == NPSCALAR:
+        if fmt in (NPY, NPSCALAR):
             import numpy as np
 
             arr = np.lib.format.read_array(io.BytesIO(payload), allow_pickle=allow_pickle)

@@ -10,5 +10,13 @@ from perfkit.collectors._cache import CacheCollector, RedisCollector
 from perfkit.collectors._database import INTERNAL, DatabaseCollector
 from perfkit.collectors._system import SystemCollector
 
-__all__ = ["INTERNAL", "Collector", "Reading", "SystemCollector", "ApplicationCollector", "DatabaseCollector",
-           "CacheCollector", "RedisCollector"]
+__all__ = [
+           "INTERNAL",
+           "ApplicationCollector",
+           "CacheCollector",
+           "Collector",
+           "DatabaseCollector",
+           "Reading",
+           "RedisCollector",
+           "SystemCollector",
+]

@@ -49,7 +49,8 @@ class ApplicationCollector:
             return out
         seconds = max(iv.seconds, 1e-9)
         groups = [("", iv.overall())]
-        groups += [(format_labels({"endpoint": _clean(n)}), h) for n, h in sorted(iv.endpoints.items())]
+        groups += [(format_labels({"endpoint": _clean(n)}), h)
+                   for n, h in sorted(iv.endpoints.items())]
         for labels, h in groups:
             out.append(Reading("application.requests_per_second", h.count / seconds, labels))
             if h.count:

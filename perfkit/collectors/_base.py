@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Protocol, runtime_checkable
 
-__all__ = ["Reading", "Collector"]
+__all__ = ["Collector", "Reading"]
 
 
 class Reading(NamedTuple):

@@ -58,7 +58,8 @@ class CacheCollector:
         if stats.get("entry_count") is not None:
             out.append(Reading("cache.entry_count", float(stats["entry_count"]), self.labels))
         if stats.get("memory_bytes") is not None:
-            out.append(Reading("cache.memory_usage", float(stats["memory_bytes"]) / _MB, self.labels))
+            mb = float(stats["memory_bytes"]) / _MB
+            out.append(Reading("cache.memory_usage", mb, self.labels))
         return out
 
 
@@ -73,7 +74,8 @@ class RedisCollector:
     name = "redis"
 
     def __init__(self, client: Any, labels: str = "") -> None:
-        if not callable(getattr(client, "info", None)) or not callable(getattr(client, "dbsize", None)):
+        if not (callable(getattr(client, "info", None))
+                and callable(getattr(client, "dbsize", None))):
             raise TypeError(f"attach_redis() needs a redis-py client, got {type(client).__name__}")
         self.client = client
         self.labels = labels

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import threading
-from bisect import bisect_right
 import weakref
+from bisect import bisect_right
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
@@ -18,7 +18,7 @@ from perfkit.collectors._application import latency_readings
 from perfkit.collectors._base import Reading
 from perfkit.recorder import BUCKET_BOUNDS, Histogram
 
-__all__ = ["DatabaseCollector", "normalize_sql", "StatementStats", "INTERNAL"]
+__all__ = ["INTERNAL", "DatabaseCollector", "StatementStats", "normalize_sql"]
 
 INTERNAL = {"perfkit_internal": True}
 """Execution options that keep a statement out of the metrics: perfkit's own probes
@@ -26,7 +26,8 @@ and DDL run through ``engine.execution_options(**INTERNAL)``."""
 
 _LITERALS = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b")
 _SPACE = re.compile(r"\s+")
-_IN_LIST = re.compile(r"\(\s*(?:\?|%\(\w+\)s|:\w+|\$\d+|%s)(?:\s*,\s*(?:\?|%\(\w+\)s|:\w+|\$\d+|%s))+\s*\)")
+_PARAM = r"(?:\?|%\(\w+\)s|:\w+|\$\d+|%s)"
+_IN_LIST = re.compile(rf"\(\s*{_PARAM}(?:\s*,\s*{_PARAM})+\s*\)")
 _MAX_STATEMENTS = 500
 _RECENT_WEIGHT = 0.2
 
@@ -77,7 +78,8 @@ class DatabaseCollector:
     def instrument(self, engine: sa.Engine) -> None:
         """Listen to ``engine``'s statements (idempotent per engine)."""
         if not isinstance(engine, sa.Engine):
-            raise TypeError(f"instrument_engine() needs a sqlalchemy Engine, got {type(engine).__name__}")
+            raise TypeError("instrument_engine() needs a sqlalchemy Engine, "
+                            f"got {type(engine).__name__}")
         key = f"{engine.url.render_as_string(hide_password=True)}#{id(engine):x}"
         if key in self._engines and self._engines[key]() is engine:
             return
@@ -107,7 +109,8 @@ class DatabaseCollector:
 
     def engines(self) -> dict[str, sa.Engine]:
         """The instrumented engines still alive, by the key ``statements()`` uses."""
-        return {k: e for k, e in ((k, r()) for k, r in list(self._engines.items())) if e is not None}
+        live = ((k, r()) for k, r in list(self._engines.items()))
+        return {k: e for k, e in live if e is not None}
 
     def _observe(self, engine_key: str, statement: str, params: Any, seconds: float) -> None:
         shape = self._shapes.get(statement)
@@ -130,7 +133,8 @@ class DatabaseCollector:
             st.total += seconds
             # A moving mean (the last ~10 runs weigh most) shows a fix at once, where the
             # lifetime mean would keep an indexed query looking slow for hours.
-            st.recent = seconds if st.count == 1 else st.recent + _RECENT_WEIGHT * (seconds - st.recent)
+            st.recent = (seconds if st.count == 1
+                         else st.recent + _RECENT_WEIGHT * (seconds - st.recent))
             st.last_sql = statement
             st.last_params = params
             if seconds > st.max:
@@ -151,7 +155,7 @@ class DatabaseCollector:
         size = checked = overflow = 0
         have_pool = False
         for engine in self.engines().values():
-            pool = engine.pool
+            pool: Any = engine.pool  # QueuePool and friends; checked by hasattr below
             if all(hasattr(pool, a) for a in ("size", "checkedout", "overflow")):
                 have_pool = True
                 size += pool.size()

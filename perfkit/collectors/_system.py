@@ -26,7 +26,8 @@ class SystemCollector:
 
     def __init__(self, disk_path: str = "/") -> None:
         if not os.path.exists(disk_path):
-            raise ValueError(f"disk_path {disk_path!r} does not exist; pass a mounted path such as '/'")
+            raise ValueError(f"disk_path {disk_path!r} does not exist; "
+                             "pass a mounted path such as '/'")
         self.disk_path = disk_path
         self._proc = psutil.Process()
         psutil.cpu_percent(interval=None)

@@ -34,12 +34,12 @@ from perfkit.dashboard._window import WINDOWS, WindowLoader, load_window, parse_
 SCRIPT = Path(__file__).with_name("_app.py")
 
 __all__ = [
-    "SCRIPT",
     "ARROWS",
     "DEFAULT_POINTS",
     "FLEET_METRICS",
     "GROUP_ORDER",
     "HORIZONS",
+    "SCRIPT",
     "WINDOWS",
     "ActionTicket",
     "Page",
@@ -54,10 +54,10 @@ __all__ = [
     "downsample",
     "downsample_series",
     "failed_status",
+    "fit_window",
     "fleet_crossings",
     "fleet_overview",
     "fleet_spread",
-    "fit_window",
     "load_window",
     "metric_overview",
     "open_runtimes",

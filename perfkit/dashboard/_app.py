@@ -9,9 +9,12 @@ the store URL opens a store, and the action buttons name registered actions.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
 try:
     import streamlit as st
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
@@ -20,12 +23,11 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
     raise extra_error(exc, "dashboard", "perfkit dashboard") from exc
 
 from perfkit import plots
-from perfkit.dashboard._fleet_view import HOST_KEY, fleet_section, take_open_request
-from perfkit.errors import PerfkitError
 from perfkit.dashboard import (
     GROUP_ORDER,
     HORIZONS,
     WINDOWS,
+    Page,
     Runtime,
     action_rows,
     alert_table,
@@ -33,6 +35,9 @@ from perfkit.dashboard import (
     failed_status,
     resolve_mode,
 )
+from perfkit.dashboard._fleet_view import HOST_KEY, fleet_section, take_open_request
+from perfkit.dashboard._page import typed_rows
+from perfkit.errors import PerfkitError
 
 st.set_page_config(page_title="perfkit", page_icon="📈", layout="wide")
 
@@ -107,7 +112,8 @@ refresh = REFRESH[refresh_label]
 st.sidebar.subheader("Controls")
 
 
-def _control(label: str, key: str, state: bool, setter, enabled: bool, help: str) -> None:
+def _control(label: str, key: str, state: bool, setter: Callable[[bool], None], enabled: bool,
+             help: str) -> None:
     # The widget shows the server's state (another session may have changed it) and acts
     # only when this user flips it, never by replaying a stale session value.
     st.session_state[key] = state
@@ -127,7 +133,7 @@ if rt.demo is not None:
 
 
 # -- the live part of the page ---------------------------------------------------------------
-def _recommendations(page, rt: Runtime, host: str | None) -> None:
+def _recommendations(page: Page, rt: Runtime, host: str | None) -> None:
     st.subheader("Recommendations")
     recs = page.recommendations
     if "recommendations" in page.errors:
@@ -137,6 +143,7 @@ def _recommendations(page, rt: Runtime, host: str | None) -> None:
         st.caption("Nothing to recommend: no rule matches the current data.")
         return
     target_host = host or (rt.host if rt.host else None)
+    r: Any  # a row of the recommendations frame
     for r in recs.itertuples():
         with st.container(border=True):
             c1, c2, c3 = st.columns([6, 1, 1])
@@ -153,6 +160,7 @@ def _recommendations(page, rt: Runtime, host: str | None) -> None:
                 if col.button(label, key=f"rec_{label}_{r.action}_{r.target}",
                               disabled=target_host is None,
                               help=None if target_host else "choose one host to act on"):
+                    assert target_host is not None  # the button is disabled without one
                     try:
                         ticket = rt.act(r.action, params, host=target_host, dry_run=dry)
                         st.session_state["last_ticket"] = ticket.message
@@ -162,7 +170,7 @@ def _recommendations(page, rt: Runtime, host: str | None) -> None:
         st.info(st.session_state["last_ticket"])
 
 
-def _actions(page) -> None:
+def _actions(page: Page) -> None:
     st.subheader("Action history")
     a = page.actions
     if "actions" in page.errors:
@@ -173,6 +181,7 @@ def _actions(page) -> None:
                    "or switch on automatic optimisation.")
         return
     rows = action_rows(a)
+    r: Any  # a row of the action history
     for r in rows.head(5).itertuples():
         took = f" · {r.duration_s:.2f} s" if np.isfinite(r.duration_s) else ""
         st.markdown(f"`#{r.id}` **{r.action}**{' (dry run)' if r.dry_run else ''} on `{r.host}` "
@@ -185,7 +194,7 @@ def _actions(page) -> None:
     c2.dataframe(rows, hide_index=True, key="tbl_actions", height=300)
 
 
-def _header(page) -> None:
+def _header(page: Page) -> None:
     sc = page.score
     c1, c2, c3 = st.columns([1.1, 1.4, 1.3])
     c1.plotly_chart(plots.health_gauge(sc.overall if sc is not None else None), key="fig_gauge")
@@ -199,7 +208,7 @@ def _header(page) -> None:
         # element, so a refresh never shows the previous run's extra lines greyed out.
         if len(worst):
             c3.markdown("\n\n".join(f"`{r.metric}` {_fmt(r.value, r.unit)} ({r.status}) · "
-                                      f"**−{r.cost:.1f}** points" for r in worst.itertuples()))
+                                      f"**−{r.cost:.1f}** points" for r in typed_rows(worst)))
         else:
             c3.caption("Nothing: every metric is within its thresholds.")
         if sc.missing:
@@ -208,7 +217,7 @@ def _header(page) -> None:
         c2.warning(page.errors.get("score", "no score"))
 
 
-def _alerts(page) -> None:
+def _alerts(page: Page) -> None:
     c1, c2 = st.columns(2)
     with c1:
         st.subheader("Alerts")
@@ -250,14 +259,14 @@ def _alerts(page) -> None:
                         st.caption(r.message)
 
 
-def _alert_timeline(page) -> None:
+def _alert_timeline(page: Page) -> None:
     if len(page.alert_events):
         st.plotly_chart(plots.alert_timeline_figure(
             page.alert_events, until=page.generated_at, x_range=page.history_range()),
             key="fig_alert_timeline")
 
 
-def _metrics(page) -> None:
+def _metrics(page: Page) -> None:
     ov = page.overview.set_index("metric")
     display = page.display
     tabs = st.tabs([g.capitalize() for g in GROUP_ORDER] + ["Other"])
@@ -269,7 +278,7 @@ def _metrics(page) -> None:
             for i in range(0, len(names), 2):
                 cols = st.columns(2)
                 for col, name in zip(cols, names[i:i + 2]):
-                    row = ov.loc[name]
+                    row: Any = ov.loc[name]  # one metric's row (a Series)
                     with col:
                         delta = row["current"] - row["average"]
                         col.metric(f"{name} {row['arrow']}", _fmt(row["current"], row["unit"]),

@@ -16,17 +16,17 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from perfkit.catalog import CORE_METRICS, GROUPS, find_metric
-from perfkit.frames import empty_samples
 from perfkit._downsample import DEFAULT_POINTS, downsample
+from perfkit.catalog import CORE_METRICS, GROUPS, find_metric
 from perfkit.dashboard._window import WindowLoader, parse_window
+from perfkit.frames import empty_samples
 
 __all__ = [
     "ARROWS",
@@ -235,12 +235,18 @@ def alert_table(alerts: pd.DataFrame, recent: int = 3) -> tuple[pd.DataFrame, pd
               .sort_values(["_o", "_s"], kind="stable")
               .drop_duplicates(keys).drop(columns=["_o", "_s"]).reset_index(drop=True))
     active["text"] = [_alert_text(r.metric, getattr(r, "labels", ""), r.value, r.threshold)
-                      for r in active.itertuples()]
+                      for r in typed_rows(active)]
     done = alerts["state"] == "resolved"
     resolved = (alerts.assign(_s=sev)[done]
                 .sort_values(["since", "_s"], ascending=False, kind="stable")
                 .drop_duplicates(keys).drop(columns="_s").head(recent).reset_index(drop=True))
     return active, resolved
+
+
+def typed_rows(frame: pd.DataFrame) -> Iterator[Any]:
+    """``frame.itertuples()`` with rows typed ``Any``: the stubs type every field as a scalar
+    union, so each access would need a cast."""
+    return iter(frame.itertuples())
 
 
 def _alert_text(metric: str, labels: str, value: float, threshold: float) -> str:

@@ -121,7 +121,7 @@ class LoadGenerator:
         op = rng.choices(list(mix), weights=list(mix.values()))[0]
         market = self._pick_market(rng, kind)
         if op == "list":
-            svc.list_markets(rng.choice((None,) + CATEGORIES))
+            svc.list_markets(rng.choice((None, *CATEGORIES)))
         elif op == "market":
             svc.get_market(market)
         elif op == "prices":

@@ -48,6 +48,7 @@ class PerfkitASGIMiddleware:
     def _named(self, scope: dict[str, Any], status: int | None) -> str:
         route = scope.get("route")
         template = getattr(route, "path", None)
-        return endpoint_name(self._name, str(scope.get("method", "GET")), str(scope.get("path", "")),
+        method, path = str(scope.get("method", "GET")), str(scope.get("path", ""))
+        return endpoint_name(self._name, method, path,
                              template=template if isinstance(template, str) else None,
                              status=status)

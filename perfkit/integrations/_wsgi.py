@@ -27,7 +27,8 @@ class PerfkitWSGIMiddleware:
         self._recorder: Recorder = getattr(monitor, "recorder", monitor)
         self._name = name
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def __call__(self, environ: dict[str, Any],
+                 start_response: Callable[..., Any]) -> Iterable[bytes]:
         start = perf_counter()
         method, path = str(environ.get("REQUEST_METHOD", "GET")), str(environ.get("PATH_INFO", ""))
         status = [500]

@@ -195,7 +195,7 @@ class PerfFixture:
         return result
 
     def budget(self, **limits: Any) -> None:
-        """Absolute budgets, e.g. ``perf.budget(p95="2ms", median="1ms")``; checked after the test."""
+        """Absolute budgets, e.g. ``perf.budget(p95="2ms", median="1ms")``, checked after it."""
         from perfkit.pytest_plugin._options import PerfUsageError, parse_budget
 
         if not limits:
@@ -450,7 +450,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.fixture
 def perf(request: pytest.FixtureRequest) -> PerfFixture:
-    """Measure a function: ``result = perf(func, *args, **kwargs)``; see perfkit docs/regression.md."""
+    """Measure a function: ``result = perf(func, *args, **kwargs)``; see docs/regression.md."""
     state = request.config.stash[_SESSION_KEY]
     settings = request.node.stash.get(_SETTINGS_KEY, None)
     if settings is None:  # e.g. requested dynamically via request.getfixturevalue

@@ -25,7 +25,8 @@ def _cpu_model() -> str:
     if sys.platform == "darwin":
         try:
             return subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"],
-                                  capture_output=True, text=True, timeout=2, check=False).stdout.strip()
+                                  capture_output=True, text=True, timeout=2,
+                                  check=False).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             pass
     return platform.processor() or platform.machine()

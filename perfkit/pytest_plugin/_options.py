@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -94,7 +95,7 @@ class PerfSettings:
 
 
 # marker keyword -> (parser, human description)
-def _pos_int(minimum: int):
+def _pos_int(minimum: int) -> Callable[[Any, str], int]:
     def parse(value: Any, what: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise PerfUsageError(f"{what}: expected an integer >= {minimum}, got {value!r}")
@@ -112,7 +113,8 @@ def _confidence(value: Any, what: str) -> float:
     if isinstance(value, str) and value.strip().endswith("%"):
         value = float(value.strip()[:-1]) / 100
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.5 <= value < 1:
-        raise PerfUsageError(f"{what}: expected a level between 0.5 and 1 such as 0.99, got {value!r}")
+        raise PerfUsageError(f"{what}: expected a level between 0.5 and 1 such as 0.99, "
+                             f"got {value!r}")
     return float(value)
 
 

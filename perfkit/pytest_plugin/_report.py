@@ -24,7 +24,8 @@ def rows_for(results: Iterable[dict], test_width: int = 60) -> list[tuple[str, .
     for r in sorted(results, key=lambda r: r["test"]):
         verdict = r.get("verdict") or "-"
         if r.get("budget_failed"):
-            verdict = f"{verdict}, over budget" if verdict not in ("-", "measured") else "over budget"
+            measured_only = verdict in ("-", "measured")
+            verdict = "over budget" if measured_only else f"{verdict}, over budget"
         rows.append((
             _short(r["test"], test_width),
             f"{r['rounds']} x {r['iterations']}",
@@ -43,7 +44,8 @@ def table_lines(results: Iterable[dict], test_width: int = 60) -> list[str]:
     widths = [max(len(c) for c in col) for col in cols]
     # the note column is free text: do not pad it
     def fmt(cells: tuple[str, ...]) -> str:
-        parts = [c.ljust(w) if i < len(cells) - 1 else c for i, (c, w) in enumerate(zip(cells, widths))]
+        parts = [c.ljust(w) if i < len(cells) - 1 else c
+                 for i, (c, w) in enumerate(zip(cells, widths))]
         return "  ".join(parts).rstrip()
     lines = [fmt(HEADERS), fmt(tuple("-" * w for w in widths))]
     lines += [fmt(r) for r in rows]

@@ -105,7 +105,8 @@ def decide(ratio: float, lo: float, hi: float, max_regression: float) -> tuple[s
     limit = 1.0 + max_regression
     pct = f"{max_regression:.0%}" if max_regression >= 0.01 else f"{max_regression:.1%}"
     if lo > limit:
-        return "regression", f"slower than allowed: whole CI above {limit:.3g} (max_regression {pct})"
+        return "regression", (f"slower than allowed: whole CI above {limit:.3g} "
+                              f"(max_regression {pct})")
     if hi < 1.0 / limit:
         return "improved", f"faster: whole CI below {1 / limit:.3g}"
     if hi / lo > limit * limit:

@@ -53,7 +53,7 @@ benchmarks_table = sa.Table(
     sa.Column("verdict", sa.String(32), nullable=False, default=""),
     sa.Column("compared_run_id", sa.String(64)),
     sa.Column("compared_baseline", sa.String(200)),
-    sa.Column("budget", sa.Text),                                        # JSON {stat: [limit, measured, ok]}
+    sa.Column("budget", sa.Text),                 # JSON {stat: [limit, measured, ok]}
     sa.Column("discarded_rounds", sa.Integer),    # rounds dropped: the OS preempted the thread
     sa.Column("worker", sa.String(64), nullable=False, default=""),
     sa.Column("wall_s", sa.Float),
@@ -248,6 +248,7 @@ def read_benchmarks(engine: Engine, test: str | None = None,
     for col in ("samples", "ref_samples"):
         frame[col] = [json.loads(v) if isinstance(v, str) else v for v in frame[col]]
     for col in ("median_s", "p95_s", "mean_s", "stdev_s", "min_s", "ratio", "ci_low", "ci_high",
-                "confidence", "max_regression", "wall_s", "ref_median_s", "raw_ratio", "norm_ratio"):
+                "confidence", "max_regression", "wall_s", "ref_median_s", "raw_ratio",
+                "norm_ratio"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     return frame

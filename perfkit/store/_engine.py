@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-
 import os
 import re
 from pathlib import Path
@@ -72,7 +71,8 @@ def make_engine(u: sa.URL) -> sa.Engine:
     if u.get_backend_name() == "sqlite":
         return _sqlite_engine(u)
     if importlib.util.find_spec("psycopg") is None:
-        raise MissingExtraError(f"{mask(u.render_as_string(hide_password=False))} needs the PostgreSQL driver psycopg, which is not "
+        raise MissingExtraError(f"{mask(u.render_as_string(hide_password=False))} needs the "
+                                "PostgreSQL driver psycopg, which is not "
                                 'installed: pip install "perfkit[postgres]"')
     connect_args: dict[str, Any] = {}
     if "connect_timeout" not in u.query:

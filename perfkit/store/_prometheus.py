@@ -56,10 +56,10 @@ from perfkit.catalog import metrics as catalog_metrics
 from perfkit.errors import ConfigError, ReadOnlyStoreError
 from perfkit.frames import empty_samples, format_labels
 from perfkit.prometheus import prometheus_name
+from perfkit.store._engine import ENV_VAR
 from perfkit.store._promhttp import MAX_POINTS, PromClient, base_url, pages, step_for
 from perfkit.store._reads import label_filter, labels_match, names
 from perfkit.store._records import actions_frame, alerts_frame
-from perfkit.store._engine import ENV_VAR
 from perfkit.store._store import Store
 from perfkit.store._when import to_ns
 

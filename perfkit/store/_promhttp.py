@@ -34,7 +34,8 @@ class PromQLError(InvalidInputError):
 
 
 def base_url(url: str) -> str:
-    """``prometheus://h:9090/prefix?opts`` → ``http://h:9090/prefix`` (``prometheus+https``: https)."""
+    """``prometheus://h:9090/prefix?opts`` → ``http://h:9090/prefix``
+    (``prometheus+https``: https)."""
     parts = urllib.parse.urlsplit(url)
     scheme = {"prometheus": "http", "prometheus+http": "http",
               "prometheus+https": "https"}.get(parts.scheme)

@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from perfkit.store import _fastio as fastio, _records as records
-from perfkit.store import _schema as sc
 from perfkit.catalog import metrics as catalog_metrics
 from perfkit.catalog import unknown_name_error
 from perfkit.frames import empty_samples, format_labels, parse_labels
+from perfkit.store import _fastio as fastio
+from perfkit.store import _records as records
+from perfkit.store import _schema as sc
 
 
 def names(value: str | Iterable[str] | None, field: str) -> list[str] | None:

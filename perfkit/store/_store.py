@@ -19,8 +19,8 @@ from perfkit.store import _records as records
 from perfkit.store import _retention as retention
 from perfkit.store import _schema as sc
 from perfkit.store._buffer import WriteBuffer
-from perfkit.store._failures import permanent, transient
 from perfkit.store._engine import DEFAULT_URL, ENV_VAR, connect, make_engine, mask, normalise_url
+from perfkit.store._failures import permanent, transient
 from perfkit.store._reads import label_filter, names
 from perfkit.store._validate import Batch, InvalidSamplesError, prepare
 from perfkit.store._when import ACCEPTED_WHEN, to_ns
@@ -56,7 +56,7 @@ class Store:
     kept while the database is unreachable; ``host`` is written for frames without one.
     """
 
-    def __new__(cls, url: str | None = None, **options: Any) -> Store:  # noqa: PYI034
+    def __new__(cls, url: str | None = None, **options: Any) -> Store:
         """A SQL store, or the read-only backend the URL's scheme names (``prometheus://``)."""
         target = url if url is not None else os.environ.get(ENV_VAR)
         if cls is Store and isinstance(target, str):
@@ -381,7 +381,7 @@ class Store:
             self._closed = True
             self.engine.dispose()
 
-    def __enter__(self) -> Store:  # noqa: PYI034
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:

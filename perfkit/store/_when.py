@@ -26,7 +26,7 @@ def to_ns(when: object, field: str = "since") -> int | None:
     if when is None:
         return None
     if isinstance(when, (bool, int, float, np.integer, np.floating)):
-        raise ValueError(f"{field}={when!r} is ambiguous; use {ACCEPTED_WHEN}")  # noqa: TRY004
+        raise ValueError(f"{field}={when!r} is ambiguous; use {ACCEPTED_WHEN}")
     if isinstance(when, (dt.timedelta, np.timedelta64)):
         return _ago(pd.Timedelta(when), when, field)
     if isinstance(when, str):

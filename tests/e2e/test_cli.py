@@ -20,7 +20,8 @@ def test_monitor_command_prints_table_and_writes_store(sqlite_url):
 
 
 def test_unknown_command_fails_with_usage():
-    res = subprocess.run([sys.executable, "-m", "perfkit.cli", "nope"], capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-m", "perfkit.cli", "nope"],
+                         capture_output=True, text=True)
     assert res.returncode == 2 and "invalid choice" in res.stderr
 
 

@@ -18,9 +18,9 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from perfkit.catalog import CORE_METRICS
+from perfkit.dashboard import open_runtimes
 from perfkit.monitor import Monitor
 from perfkit.store import Store
-from perfkit.dashboard import open_runtimes
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 HOST = "svc-a:1"

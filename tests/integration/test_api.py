@@ -14,6 +14,8 @@ import pytest
 
 pytest.importorskip("fastapi")
 
+import contextlib
+
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -210,10 +212,8 @@ def test_perfkit_serve_runs_the_api(tmp_path: object) -> None:
         while "perfkit_system_cpu_usage{" not in text:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             assert time.monotonic() < deadline, f"no CPU sample served: {text!r}"
-            try:
+            with contextlib.suppress(httpx.TransportError):
                 text = httpx.get(f"{base}/metrics", timeout=2).text
-            except httpx.TransportError:
-                pass
             time.sleep(0.2)
         health = httpx.get(f"{base}{P}/health", timeout=5).json()
         assert health["running"] is True

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perfkit.cache._compress import Codec
 from perfkit.cache import Cache
+from perfkit.cache._compress import Codec
 
 pytestmark = pytest.mark.redis
 

@@ -15,11 +15,10 @@ import pytest
 
 import perfkit
 from perfkit import actions
+from perfkit.actions import ActionResult, recommend, verdict
+from perfkit.actions._schema import validate_params
 from perfkit.collectors import Reading
 from perfkit.monitor import Monitor
-from perfkit.actions import ActionResult
-from perfkit.actions import recommend, verdict
-from perfkit.actions._schema import validate_params
 
 BUILTINS = {"cache_optimization", "memory_optimization", "connection_optimization",
             "query_optimization", "database_optimization"}
@@ -62,7 +61,7 @@ def frame_of(rows, host="opt-host", minutes=5):
 
 # -- registry and schema ------------------------------------------------------------------
 def test_builtins_are_registered_and_described():
-    assert BUILTINS <= set(actions.names())
+    assert set(actions.names()) >= BUILTINS
     frame = actions.actions_frame()
     row = frame.set_index("name").loc["query_optimization"]
     assert "apply" in row["params"] and "CREATE INDEX" in row["description"]
@@ -71,15 +70,15 @@ def test_builtins_are_registered_and_described():
 def test_register_validates_names_functions_and_duplicates(custom):
     custom("noop_action", lambda monitor, dry_run: {"ok": True})
     assert actions.get("noop_action").name == "noop_action"
-    with pytest.raises(ValueError, match="already registered"):
+    with pytest.raises(ValueError, match=r"already registered"):
         actions.register("noop_action", lambda monitor, dry_run: None)
-    with pytest.raises(ValueError, match="lower case"):
+    with pytest.raises(ValueError, match=r"lower case"):
         actions.register("Bad-Name", lambda monitor, dry_run: None)
-    with pytest.raises(TypeError, match="callable"):
+    with pytest.raises(TypeError, match=r"callable"):
         actions.register("not_callable", 42)
-    with pytest.raises(ValueError, match="type must be one of"):
+    with pytest.raises(ValueError, match=r"type must be one of"):
         actions.register("bad_schema", lambda m, dry_run: None, {"x": {"type": "list"}})
-    with pytest.raises(ValueError, match="unknown action 'nope'.*memory_optimization"):
+    with pytest.raises(ValueError, match=r"unknown action 'nope'.*memory_optimization"):
         actions.get("nope")
 
 
@@ -89,26 +88,26 @@ def test_params_are_checked_against_the_schema():
               "ratio": {"type": "float", "default": 0.5}}
     assert validate_params("x", schema, {"mode": "a"}) == {"n": 3, "mode": "a", "ratio": 0.5}
     assert validate_params("x", schema, {"mode": "b", "ratio": 2})["ratio"] == 2.0
-    with pytest.raises(ValueError, match="needs parameter 'mode'"):
+    with pytest.raises(ValueError, match=r"needs parameter 'mode'"):
         validate_params("x", schema, {})
     with pytest.raises(ValueError,
                        match=r"no parameter\(s\) \['bogus'\]; accepted: mode, n, ratio"):
         validate_params("x", schema, {"mode": "a", "bogus": 1})
-    with pytest.raises(ValueError, match="'n' must be <= 5"):
+    with pytest.raises(ValueError, match=r"'n' must be <= 5"):
         validate_params("x", schema, {"mode": "a", "n": 9})
-    with pytest.raises(ValueError, match="'n' must be a int, got bool"):
+    with pytest.raises(ValueError, match=r"'n' must be a int, got bool"):
         validate_params("x", schema, {"mode": "a", "n": True})
-    with pytest.raises(ValueError, match="must be one of"):
+    with pytest.raises(ValueError, match=r"must be one of"):
         validate_params("x", schema, {"mode": "__import__('os')"})
 
 
 def test_unknown_action_or_bad_params_rejected_at_request_time(mon):
     with pytest.raises(ValueError,
-                       match="unknown action 'memory_optimisation'.*memory_optimization"):
+                       match=r"unknown action 'memory_optimisation'.*memory_optimization"):
         mon.request_action("memory_optimisation")
-    with pytest.raises(ValueError, match="must be <= 2"):
+    with pytest.raises(ValueError, match=r"must be <= 2"):
         mon.request_action("memory_optimization", generation=7)
-    with pytest.raises(ValueError, match="unknown action"):
+    with pytest.raises(ValueError, match=r"unknown action"):
         mon.run_action("rm_rf")
     assert mon.store.actions().empty  # nothing was queued or recorded
 
@@ -199,7 +198,7 @@ def test_recommend_pool_overflow_and_healthy_frame():
     assert recommend(frame_of([("system.cpu_usage", 5.0)])).empty
     recs = recommend(frame_of([("database.overflow", 3.0), ("database.checked_out", 8.0)]))
     assert recs.iloc[0]["action"] == "connection_optimization"
-    with pytest.raises(ValueError, match="lacks column"):
+    with pytest.raises(ValueError, match=r"lacks column"):
         recommend(pd.DataFrame({"x": [1]}))
 
 
@@ -489,4 +488,5 @@ def test_an_indexed_statement_is_no_longer_recommended():
     slow = pd.DataFrame([{**row, "recent_ms": 150.0}])
     fixed = pd.DataFrame([{**row, "recent_ms": 0.2}])
     assert recommend(empty_samples(), statements=slow)["action"].tolist() == ["query_optimization"]
-    assert "query_optimization" not in recommend(empty_samples(), statements=fixed)["action"].tolist()
+    actions = recommend(empty_samples(), statements=fixed)["action"].tolist()
+    assert "query_optimization" not in actions

@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 import perfkit
-from perfkit.monitor import Monitor
 from perfkit.actions.builtin._cache import diagnose_cache, plan_cache_change
 from perfkit.actions.builtin._connection import pool_recommendation
+from perfkit.monitor import Monitor
 
 ROWS = 100_000
 

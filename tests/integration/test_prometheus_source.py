@@ -206,13 +206,13 @@ def test_user_mapping_and_non_finite_samples(live: Live) -> None:
 
 def test_promql_error_and_unreachable_server_are_clear(live: Live) -> None:
     bad = Store(live.url, metrics={"custom.bad": "rate(perfkit_process_rss[1m]"})
-    with pytest.raises(PromQLError, match="bad_data") as err:
+    with pytest.raises(PromQLError, match=r"bad_data") as err:
         bad.samples(metric="custom.bad", since="1min")
     assert "rate(perfkit_process_rss[1m]" in str(err.value)
-    with pytest.raises(ValueError, match="unknown metric 'system.cpu_usge'.*system.cpu_usage"):
+    with pytest.raises(ValueError, match=r"unknown metric 'system.cpu_usge'.*system.cpu_usage"):
         Store(live.url).samples(metric="system.cpu_usge")
     down = Store(f"prometheus://127.0.0.1:{_free_port()}?timeout=2")
-    with pytest.raises(StoreUnavailableError, match="does not answer.*check that it runs"):
+    with pytest.raises(StoreUnavailableError, match=r"does not answer.*check that it runs"):
         down.hosts()
     assert down.health()["reachable"] is False
 
@@ -220,9 +220,9 @@ def test_promql_error_and_unreachable_server_are_clear(live: Live) -> None:
 def test_writes_need_a_sql_store_beside_it(live: Live, tmp_path: Path) -> None:
     src = Store(live.url)
     frame = src.samples(metric=CPU, since="30s")
-    with pytest.raises(ReadOnlyStoreError, match="read-only.*scraping"):
+    with pytest.raises(ReadOnlyStoreError, match=r"read-only.*scraping"):
         src.write(frame)
-    with pytest.raises(ReadOnlyStoreError, match="actions_store="):
+    with pytest.raises(ReadOnlyStoreError, match=r"actions_store="):
         src.request_action("gc_tuning", {}, host="svc-1")
     assert src.actions().empty and src.alert_events().empty
     with Store(live.url, actions_store=f"sqlite:///{tmp_path}/actions.db") as both:

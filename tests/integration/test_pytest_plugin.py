@@ -23,7 +23,12 @@ import sqlalchemy  # noqa: F401
 from perfkit.pytest_plugin import _measure as measure_mod
 from perfkit.pytest_plugin import _stats as stats_mod
 from perfkit.pytest_plugin import _storage as storage_mod
-from perfkit.pytest_plugin._options import PerfSettings, PerfUsageError, parse_duration, parse_fraction
+from perfkit.pytest_plugin._options import (
+    PerfSettings,
+    PerfUsageError,
+    parse_duration,
+    parse_fraction,
+)
 
 pytest_plugins = ["pytester"]
 
@@ -318,7 +323,8 @@ def test_xdist_workers_measure_and_results_merge(pytester: pytest.Pytester) -> N
         result.stdout.fnmatch_lines([f"*test_par.py::test_par?{n}?*saved*"])
     frame = _rows(pytester)
     assert len(frame) == 4 and frame["run_id"].nunique() == 1       # one run...
-    assert set(frame["worker"]) <= {"gw0", "gw1"} and frame["worker"].nunique() == 2  # ...two workers
+    assert set(frame["worker"]) <= {"gw0", "gw1"}
+    assert frame["worker"].nunique() == 2  # ...two workers
     # a bad marker cannot abort the session from a worker: that test errors at setup instead
     pytester.makepyfile(test_bad="""
         import pytest

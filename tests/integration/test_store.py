@@ -110,15 +110,15 @@ def test_filters_metric_host_time_labels(store: Store) -> None:
 
 def test_unknown_metric_and_bad_since(store: Store) -> None:
     store.write(frame(3, metric="orders.placed"))
-    with pytest.raises(ValueError, match="system.cpu_usage"):
+    with pytest.raises(ValueError, match=r"system.cpu_usage"):
         store.samples(metric="system.cpu_usag")
-    with pytest.raises(ValueError, match="orders.placed"):
+    with pytest.raises(ValueError, match=r"orders.placed"):
         store.samples(metric="orders.place")
     assert len(store.samples(metric="orders.placed")) == 3
     for bad in ("banana", "-5min", 15):
-        with pytest.raises(ValueError, match="15min"):
+        with pytest.raises(ValueError, match=r"15min"):
             store.samples(since=bad)
-    with pytest.raises(ValueError, match="until"):
+    with pytest.raises(ValueError, match=r"until"):
         store.samples(until="yesterday-ish")
 
 
@@ -145,7 +145,7 @@ def test_duplicate_samples_overwrite(store: Store) -> None:
     g = f.assign(value=f["value"] + 100)
     store.write(pd.concat([g.iloc[:2], g.iloc[:2].assign(value=-1.0)], ignore_index=True))
     got = store.samples()
-    assert got["value"].tolist() == [-1.0, -1.0] + f["value"].iloc[2:].tolist()
+    assert got["value"].tolist() == [-1.0, -1.0, *f["value"].iloc[2:].tolist()]
 
 
 def test_latest_per_series(store: Store) -> None:
@@ -164,7 +164,7 @@ def test_latest_per_series(store: Store) -> None:
 def test_bad_rows_rejected_good_rows_kept(store: Store) -> None:
     f = frame(6)
     f["value"] = [1.0, np.nan, 3.0, np.inf, 5.0, -np.inf]
-    with pytest.raises(InvalidSamplesError, match="system.cpu_usage") as info:
+    with pytest.raises(InvalidSamplesError, match=r"system.cpu_usage") as info:
         store.write(f)
     assert info.value.accepted == 3 and info.value.rejected == 3
     assert "value" in str(info.value) and "NaN" in str(info.value)
@@ -185,7 +185,7 @@ def test_bad_rows_rejected_good_rows_kept(store: Store) -> None:
     assert store.write(h, on_invalid="drop") == 2
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['value'\]"):
         store.write(frame(2).drop(columns="value"))
-    with pytest.raises(TypeError, match="DataFrame"):
+    with pytest.raises(TypeError, match=r"DataFrame"):
         store.write([1, 2, 3])  # type: ignore[arg-type]
     assert store.write(empty_samples()) == 0
     assert store.health()["written"] == 3 + 1 + 2
@@ -206,7 +206,7 @@ def test_invalid_urls() -> None:
         msg = str(info.value)
         assert "sqlite:///" in msg and "postgresql://" in msg, msg
         assert "secret" not in msg
-    with pytest.raises(ValueError, match="buffer_limit"):
+    with pytest.raises(ValueError, match=r"buffer_limit"):
         Store("sqlite://", buffer_limit=-1)
 
 
@@ -233,7 +233,7 @@ def test_default_url_env_and_wal(tmp_path, monkeypatch: pytest.MonkeyPatch) -> N
         t.join()
         assert len(mem.samples()) == 6
     s.close()  # idempotent
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(RuntimeError, match=r"closed"):
         s.write(frame(1))
 
 
@@ -421,13 +421,13 @@ def test_actions_audit_round_trip(store: Store) -> None:
     store.finish_action(r, status="failed", error="pool has no recycle()",
                         detail="engine is NullPool")
     store.reject_action(b, "unknown action")
-    with pytest.raises(ValueError, match="already 'done'"):
+    with pytest.raises(ValueError, match=r"already 'done'"):
         store.finish_action(a, status="failed")
-    with pytest.raises(ValueError, match="no action with id 9999"):
+    with pytest.raises(ValueError, match=r"no action with id 9999"):
         store.finish_action(9999, status="done")
-    with pytest.raises(ValueError, match="status"):
+    with pytest.raises(ValueError, match=r"status"):
         store.finish_action(r, status="finished")
-    with pytest.raises(TypeError, match="params"):
+    with pytest.raises(TypeError, match=r"params"):
         store.request_action("gc", {"f": object()}, host="svc:1")
 
     log = store.actions()
@@ -444,7 +444,7 @@ def test_actions_audit_round_trip(store: Store) -> None:
     assert store.actions(status="failed")["id"].tolist() == [r]
     assert store.actions(host="svc:2", action="gc")["id"].tolist() == [b]
     assert len(store.actions(since="1h")) == 3 and len(store.actions(status=["pending"])) == 0
-    with pytest.raises(ValueError, match="status"):
+    with pytest.raises(ValueError, match=r"status"):
         store.actions(status="finished")
 
 
@@ -466,9 +466,9 @@ def test_alert_events_round_trip(store: Store) -> None:
     assert len(store.alert_events(since="90s")) == 2
     assert store.alert_events(host="svc:2")["metric"].tolist() == ["cache.hit_rate"]
     assert len(store.alert_events(metric="system.cpu_usage")) == 2
-    with pytest.raises(ValueError, match="state"):
+    with pytest.raises(ValueError, match=r"state"):
         store.write_alert_events(ev.assign(state="burning"))
-    with pytest.raises(ValueError, match="severity"):
+    with pytest.raises(ValueError, match=r"severity"):
         store.write_alert_events(ev.drop(columns="severity"))
 
 
@@ -513,11 +513,11 @@ def test_prune_deletes_exactly_the_old_rows(store: Store) -> None:
     assert log["status"].tolist() == ["pending", "running"]
     assert len(store.samples()) == 3 and len(store.alert_events()) == 2  # untouched
 
-    with pytest.raises(ValueError, match="alert_events"):
+    with pytest.raises(ValueError, match=r"alert_events"):
         store.prune(what=("samples", "logs"))
-    with pytest.raises(ValueError, match="15min"):
+    with pytest.raises(ValueError, match=r"15min"):
         store.prune("-5min")
-    with pytest.raises(ValueError, match="older_than"):
+    with pytest.raises(ValueError, match=r"older_than"):
         store.prune(None)  # type: ignore[arg-type]
 
 

@@ -90,9 +90,9 @@ def test_current_state_and_now():
 
 
 def test_rules_validation_and_labels():
-    with pytest.raises(ValueError, match="system.cpu_usage"):
+    with pytest.raises(ValueError, match=r"system.cpu_usage"):
         AlertRule("system.cpu_usag")
-    with pytest.raises(ValueError, match="hysteresis"):
+    with pytest.raises(ValueError, match=r"hysteresis"):
         AlertRule("system.cpu_usage", hysteresis=-1)
     frame = pd.DataFrame({
         "ts": list(T[:3]) * 2, "metric": "application.api_response_time",

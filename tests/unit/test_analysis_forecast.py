@@ -75,7 +75,7 @@ def test_constant_short_nan_gaps():
     # a frame with one usable and one too-short series: the short one is reported, not fatal
     frame = pd.DataFrame({"ts": list(IDX[:30]) + list(IDX[:2]),
                           "metric": ["system.cpu_usage"] * 30 + ["orders.custom"] * 2,
-                          "value": list(np.random.default_rng(0).normal(40, 1, 30)) + [1.0, 2.0]})
+                          "value": [*np.random.default_rng(0).normal(40, 1, 30), 1.0, 2.0]})
     f = forecast(frame, "5min")
     assert set(f["metric"]) == {"system.cpu_usage"}
     assert "orders.custom" in f.attrs["skipped"]

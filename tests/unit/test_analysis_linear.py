@@ -13,7 +13,8 @@ from perfkit.analysis._linear import ols_batch, ols_predict, ols_rows, theil_sen
 
 def _sm(x, y, x_new, level):
     res = sm.OLS(y, sm.add_constant(x)).fit()
-    sf = res.get_prediction(sm.add_constant(x_new, has_constant="add")).summary_frame(alpha=1 - level)
+    pred = res.get_prediction(sm.add_constant(x_new, has_constant="add"))
+    sf = pred.summary_frame(alpha=1 - level)
     return res, sf
 
 
@@ -64,7 +65,8 @@ def test_forecast_linear_frame_matches_statsmodels():
     parts = []
     for j, name in enumerate(["system.cpu_usage", "database.query_time", "orders.custom"]):
         parts.append(pd.DataFrame({"ts": ts, "metric": name,
-                                   "value": 20 + j + 0.05 * np.arange(120) + rng.normal(0, 1, 120)}))
+                                   "value": (20 + j + 0.05 * np.arange(120)
+                                             + rng.normal(0, 1, 120))}))
     frame = pd.concat(parts, ignore_index=True)
     fc = forecast(frame, "5min", 0.8, "linear", shift=False)
     for name, g in fc.groupby("metric"):

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from perfkit.cache._serialize import ForeignEntry
 from perfkit.cache import Cache, stable_key
+from perfkit.cache._serialize import ForeignEntry
 
 
 def test_basic_api() -> None:

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from perfkit.cache import Cache
 from perfkit.cache._compress import Codec
 from perfkit.cache._serialize import ForeignEntry
-from perfkit.cache import Cache
 
 SCALARS = [
     "", "text", "ünïcödé ✓ 🚀", "x" * 5000, b"", b"\x00\xff" * 10, b"b" * 5000,
@@ -94,7 +94,7 @@ def test_numpy_scalars_and_object_arrays() -> None:
         c.set("s", s)
         got = c.get("s")
         assert type(got) is type(s) and got == s
-    with pytest.raises(TypeError, match="object"):
+    with pytest.raises(TypeError, match=r"object"):
         c.set("o", np.array([{"a": 1}], dtype=object))
 
 
@@ -156,7 +156,8 @@ def test_pandas_series_and_index_round_trip() -> None:
 def test_samples_frame_contract_round_trip() -> None:
     """perfkit's own samples frame (ts UTC, host, metric, value, labels) survives."""
     df = pd.DataFrame({
-        "ts": pd.date_range("2024-01-01", periods=3, freq="s", tz="UTC").astype("datetime64[ns, UTC]"),
+        "ts": pd.date_range("2024-01-01", periods=3, freq="s",
+                            tz="UTC").astype("datetime64[ns, UTC]"),
         "host": ["h1", "h1", "h2"], "metric": ["cache.hit_rate"] * 3,
         "value": [90.0, 91.5, 88.0], "labels": ["", "", "a=b"],
     })
@@ -168,10 +169,10 @@ def test_samples_frame_contract_round_trip() -> None:
 def test_unsupported_pandas_dtype_is_type_error() -> None:
     c = Cache()
     df = pd.DataFrame({"p": pd.period_range("2024-01", periods=2, freq="M")})
-    with pytest.raises(TypeError, match="[Pp]eriod"):
+    with pytest.raises(TypeError, match=r"[Pp]eriod"):
         c.set("p", df)
     df2 = pd.DataFrame({"o": pd.Series([object()], dtype=object)})
-    with pytest.raises(TypeError, match="object"):
+    with pytest.raises(TypeError, match=r"object"):
         c.set("o", df2)
 
 
@@ -185,11 +186,11 @@ class Custom:
 
 def test_unserialisable_names_the_type_and_pickle_is_opt_in() -> None:
     c = Cache()
-    with pytest.raises(TypeError, match="Custom"):
+    with pytest.raises(TypeError, match=r"Custom"):
         c.set("k", Custom(1))
-    with pytest.raises(TypeError, match="Custom"):
+    with pytest.raises(TypeError, match=r"Custom"):
         c.set("k", {"nested": [Custom(1)]})
-    with pytest.raises(TypeError, match="complex"):
+    with pytest.raises(TypeError, match=r"complex"):
         c.set("k", 1j)
     p = Cache(allow_pickle=True)
     p.set("k", Custom(1))
@@ -202,7 +203,7 @@ def test_pickled_entry_is_never_unpickled_without_opt_in() -> None:
     writer = Codec(3, 1024, allow_pickle=True)
     entry, _ = writer.encode(Custom(1))
     reader = Codec(3, 1024, allow_pickle=False)
-    with pytest.raises(ForeignEntry, match="pickle"):
+    with pytest.raises(ForeignEntry, match=r"pickle"):
         reader.decode(entry)
     # a raw pickle (what another program might write) is foreign too
     with pytest.raises(ForeignEntry):
@@ -238,5 +239,5 @@ def test_cyclic_container_is_type_error() -> None:
     c = Cache()
     a: list = []
     a.append(a)
-    with pytest.raises(TypeError, match="nested too deeply"):
+    with pytest.raises(TypeError, match=r"nested too deeply"):
         c.set("k", a)

@@ -32,16 +32,16 @@ def test_direction_decides_severity():
 
 
 def test_unknown_name_lists_close_matches():
-    with pytest.raises(ValueError, match="system.cpu_usage"):
+    with pytest.raises(ValueError, match=r"system.cpu_usage"):
         get_metric("system.cpu_usge")
 
 
 def test_register_and_override(monkeypatch):
     m = register_metric("orders.placed", unit="count", direction="lower", thresholds=(10, 2))
     assert get_metric("orders.placed") is m and m.group == "orders"
-    with pytest.raises(ValueError, match="finite"):
+    with pytest.raises(ValueError, match=r"finite"):
         register_metric("orders.bad", thresholds=(math.nan, 1))
-    with pytest.raises(ValueError, match="group.name"):
+    with pytest.raises(ValueError, match=r"group.name"):
         register_metric("Orders Placed")
     old = get_metric("system.cpu_usage")
     try:
@@ -58,7 +58,7 @@ def test_samples_contract_dtypes_and_bad_values():
     assert out.dtypes.to_dict() == empty_samples().dtypes.to_dict()
     assert str(out["ts"].dt.tz) == "UTC" and out["labels"].tolist() == ["", ""]
     bad = frame.assign(value=[1.0, math.inf])
-    with pytest.raises(ValueError, match="a.b"):
+    with pytest.raises(ValueError, match=r"a.b"):
         as_samples(bad)
     assert len(as_samples(bad, drop_invalid=True)) == 1
 
@@ -76,6 +76,6 @@ def test_to_wide_pivots_unlabelled_rows():
 def test_missing_metric_or_host_is_rejected_not_stringified():
     frame = pd.DataFrame({"ts": [pd.Timestamp("2026-01-01", tz="UTC")] * 2,
                           "host": ["a", None], "metric": ["x.y", "x.y"], "value": [1.0, 2.0]})
-    with pytest.raises(ValueError, match="missing ts, host or metric"):
+    with pytest.raises(ValueError, match=r"missing ts, host or metric"):
         as_samples(frame)
     assert as_samples(frame, drop_invalid=True)["host"].tolist() == ["a"]

@@ -11,7 +11,6 @@ import pytest
 
 from perfkit import plots
 from perfkit.catalog import CORE_METRICS
-from perfkit.store import Store
 from perfkit.dashboard import (
     PageCache,
     Runtime,
@@ -24,6 +23,7 @@ from perfkit.dashboard import (
     metric_overview,
     probe_store,
 )
+from perfkit.store import Store
 
 
 def _frame(n: int, metrics=("system.cpu_usage",), host: str = "h", end=None, step="1s",

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from perfkit.actions import recommend
 from perfkit.cli import main
 from perfkit.demo import Demo, LoadGenerator, MarketService, OrderRejected, Phase
 from perfkit.monitor import Monitor, default_host
-from perfkit.actions import recommend
 from perfkit.store import Store
 
 

@@ -20,7 +20,7 @@ def test_collect_writes_real_samples_that_read_back(sqlite_url, tmp_path):
     mon.instrument_engine(engine)
     with engine.connect() as conn:
         conn.execute(sa.text("SELECT 1"))
-    for i in range(10):
+    for _i in range(10):
         with mon.track("GET /markets"):
             pass
     mon.collect()
@@ -98,9 +98,9 @@ def test_record_validates_and_keeps_what_was_recorded(sqlite_url):
     mon = perfkit.Monitor(sqlite_url, host="h")
     mon.record("orders.placed", 2.0)
     mon.record("orders.placed", 4.0)
-    with pytest.raises(ValueError, match="orders.placed"):
+    with pytest.raises(ValueError, match=r"orders.placed"):
         mon.record("orders.placed", float("nan"))
-    with pytest.raises(ValueError, match="group.name"):
+    with pytest.raises(ValueError, match=r"group.name"):
         mon.record("no dots", 1.0)
     frame = mon.collect()
     assert frame.loc[frame["metric"] == "orders.placed", "value"].tolist() == [3.0]
@@ -108,7 +108,7 @@ def test_record_validates_and_keeps_what_was_recorded(sqlite_url):
 
 @pytest.mark.parametrize("interval", [0, -1, float("inf"), "5"])
 def test_invalid_interval_is_named(sqlite_url, interval):
-    with pytest.raises(ValueError, match="interval"):
+    with pytest.raises(ValueError, match=r"interval"):
         perfkit.Monitor(sqlite_url, interval=interval)
 
 
@@ -177,6 +177,6 @@ def test_incident_sliding_out_of_the_window_is_not_fired_twice(sqlite_url):
 
 
 def test_invalid_window_is_named(sqlite_url):
-    with pytest.raises(ValueError, match="window"):
+    with pytest.raises(ValueError, match=r"window"):
         perfkit.Monitor(sqlite_url, window="banana")
     assert perfkit.Monitor(sqlite_url).cache is None

@@ -7,8 +7,12 @@ __all__ = ["register_builtins"]
 
 def register_builtins() -> None:
     """Register the five built-in actions (names kept from the seed's HTTP API)."""
-    from perfkit.actions.builtin import _cache as cache, _connection as connection, _database as database, _memory as memory, _query as query
     from perfkit.actions._registry import register
+    from perfkit.actions.builtin import _cache as cache
+    from perfkit.actions.builtin import _connection as connection
+    from perfkit.actions.builtin import _database as database
+    from perfkit.actions.builtin import _memory as memory
+    from perfkit.actions.builtin import _query as query
 
     register("cache_optimization", cache.cache_optimization, cache.PARAMS, cache.DESCRIPTION,
              watch=cache.WATCH, target="cache", replace=True)

@@ -15,6 +15,7 @@ The TTL is never raised for a cold cache or for evictions (the seed's mistake).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -172,11 +173,9 @@ def _snapshot(cache: Any) -> dict[str, Any]:
 
 
 def _remember(cache: Any, stats: Mapping[str, Any]) -> None:
-    with _baseline_lock:
-        try:
-            _baselines[cache] = {k: v for k in _COUNTERS if (v := _num(stats.get(k))) is not None}
-        except TypeError:  # not weak-referenceable: every run then looks at the lifetime
-            pass
+    # not weak-referenceable: every run then looks at the lifetime
+    with _baseline_lock, contextlib.suppress(TypeError):
+        _baselines[cache] = {k: v for k in _COUNTERS if (v := _num(stats.get(k))) is not None}
 
 
 def _previous(cache: Any) -> dict[str, float] | None:

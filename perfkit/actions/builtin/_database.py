@@ -14,8 +14,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from perfkit.collectors import INTERNAL
 from perfkit.actions._registry import Outcome
+from perfkit.collectors import INTERNAL
 
 __all__ = ["DESCRIPTION", "PARAMS", "WATCH", "database_optimization"]
 

@@ -24,9 +24,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from perfkit.collectors import INTERNAL
 from perfkit.actions._plans import EQUALITY, Scan, pg_scans, plan_lines, sqlite_scans
 from perfkit.actions._registry import Outcome
+from perfkit.collectors import INTERNAL
 
 __all__ = ["DESCRIPTION", "PARAMS", "WATCH", "query_optimization"]
 
