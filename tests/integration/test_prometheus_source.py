@@ -59,11 +59,51 @@ def _wait(what: str, check, timeout: float = 180.0, every: float = 0.5):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} ({last_exc!r})")
 
 
+class Prom:
+    """Debian's prometheus binary as a plain process; stop() and start() keep its TSDB."""
+
+    def __init__(self, binary: str, tmp: Path, target: str) -> None:
+        self.binary, self.tmp, self.port = binary, tmp, _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        (tmp / "prometheus.yml").write_text(
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            "scrape_configs:\n"
+            f"  - job_name: perfkit\n    static_configs: [{{targets: ['{target}']}}]\n"
+            f"  - job_name: perfkit-copy\n    static_configs: [{{targets: ['{target}']}}]\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with (self.tmp / "prometheus.log").open("ab") as log_file:
+            self.proc = subprocess.Popen(
+                [self.binary, f"--config.file={self.tmp / 'prometheus.yml'}",
+                 f"--storage.tsdb.path={self.tmp / 'tsdb'}",
+                 f"--web.listen-address=127.0.0.1:{self.port}"],
+                stdout=log_file, stderr=subprocess.STDOUT)
+
+        def ready() -> bool:
+            assert self.proc is not None and self.proc.poll() is None, \
+                (self.tmp / "prometheus.log").read_text()[-2000:]
+            with urllib.request.urlopen(f"{self.base}/-/ready", timeout=2) as r:
+                return r.status == 200
+        _wait("Prometheus to be ready", ready, timeout=60)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+        self.proc = None
+
+
 @dataclass
 class Live:
     mon: Monitor
     url: str           # prometheus://… source URL (1 s step)
-    prom_http: str
+    prom: Prom
     service_url: str
 
 
@@ -81,40 +121,19 @@ def live(prometheus_binary: str, tmp_path_factory: pytest.TempPathFactory) -> It
     mon.start()
     demo.start()
     thread.start()
-    _wait("the service to listen", lambda: server.started, timeout=60)
-    prom_port = _free_port()
     target = f"127.0.0.1:{port}"
-    (tmp / "prometheus.yml").write_text(
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        "scrape_configs:\n"
-        f"  - job_name: perfkit\n    static_configs: [{{targets: ['{target}']}}]\n"
-        f"  - job_name: perfkit-copy\n    static_configs: [{{targets: ['{target}']}}]\n")
-    log_file = (tmp / "prometheus.log").open("wb")
-    proc = subprocess.Popen(
-        [prometheus_binary, f"--config.file={tmp / 'prometheus.yml'}",
-         f"--storage.tsdb.path={tmp / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
-        stdout=log_file, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{prom_port}"
+    prom = Prom(prometheus_binary, tmp, target)
     try:
-        def ready() -> bool:
-            assert proc.poll() is None, (tmp / "prometheus.log").read_text()[-2000:]
-            with urllib.request.urlopen(f"{base}/-/ready", timeout=2) as r:
-                return r.status == 200
-        _wait("Prometheus to be ready", ready, timeout=60)
-        src = Store(f"prometheus://127.0.0.1:{prom_port}?step=1s")
+        _wait("the service to listen", lambda: server.started, timeout=60)
+        prom.start()
+        url = f"prometheus://127.0.0.1:{prom.port}?step=1s"
+        src = Store(url)
         # 40 s of scrapes of the latency percentile: enough points to forecast and score
         _wait("40 scraped points of p95 latency",
               lambda: len(src.samples(metric=P95, since="10min", labels="")) >= 40, timeout=240)
-        yield Live(mon, f"prometheus://127.0.0.1:{prom_port}?step=1s", base,
-                   f"http://{target}")
+        yield Live(mon, url, prom, f"http://{target}")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
-        log_file.close()
+        prom.stop()
         server.should_exit = True
         thread.join(timeout=30)
         demo.close()
@@ -249,6 +268,15 @@ def test_dashboard_renders_on_the_prometheus_source(live: Live,
         shown = {m.label.rsplit(" ", 1)[0]: m.value for m in at.metric}
         assert shown[CPU] != "—" and shown["application.api_response_time"] != "—"
         assert at.selectbox[0].value == "svc-1"
+        # Prometheus goes away: the banner says so and the page keeps what it had
+        live.prom.stop()
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        banner = " ".join(e.value for e in at.error)
+        assert "Store unreachable" in banner and "does not answer" in banner, banner
+        assert {m.label.rsplit(" ", 1)[0]: m.value for m in at.metric}[CPU] == shown[CPU]
+        live.prom.start()
+        _wait("the page to recover", lambda: not at.run().error, timeout=120)
     finally:
         for rt in open_runtimes():
             rt.close()
