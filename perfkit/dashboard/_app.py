@@ -66,7 +66,8 @@ configured = os.environ.get("PERFKIT_STORE_URL") or None
 st.sidebar.title("perfkit")
 url_in = st.sidebar.text_input("Store URL", value=configured or "",
                                placeholder="default: sqlite:///.perfkit/perfkit.db",
-                               help="sqlite:///path.db or postgresql://user@host/db. "
+                               help="sqlite:///path.db, postgresql://user@host/db or a "
+                                    "read-only prometheus://host:9090. "
                                     "Empty: the embedded default store.")
 store_url = url_in.strip() or None
 try:
