@@ -70,3 +70,21 @@ def test_unreachable_prometheus_is_a_clear_error_and_writes_are_refused() -> Non
         src.write_alert_events(src.alert_events())
     with pytest.raises(ConfigError, match="not another Prometheus"):
         Store("prometheus://h:9", actions_store="prometheus://h:9")
+
+
+def test_dashboard_command_takes_an_actions_store() -> None:
+    from perfkit.cli import _parser
+
+    args = _parser().parse_args(["dashboard", "--store", "prometheus://127.0.0.1:9090",
+                                 "--actions-store", "postgresql://perf@db/perf"])
+    assert args.actions_store == "postgresql://perf@db/perf"
+
+
+def test_actions_store_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: object) -> None:
+    monkeypatch.setenv("PERFKIT_ACTIONS_STORE_URL", f"sqlite:///{tmp_path}/a.db")
+    src = Store("prometheus://127.0.0.1:9")
+    assert src.actions_store is not None and src.actions_store.dialect == "sqlite"
+    aid = src.request_action("memory_optimization", {}, host="h")
+    assert list(src.actions()["id"]) == [aid]
+    src.close()
