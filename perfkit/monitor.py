@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from perfkit._host import default_host
+from perfkit._time import Duration, as_timedelta
 from perfkit.catalog import _NAME
 from perfkit.collectors import (
     ApplicationCollector,
@@ -36,11 +36,6 @@ __all__ = ["Monitor", "default_host"]
 log = logging.getLogger("perfkit.monitor")
 
 Hook = Callable[["Monitor", pd.DataFrame], None]
-
-
-def default_host() -> str:
-    """``hostname:pid``: one Monitor per service process, told apart in a shared store."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass
@@ -67,20 +62,18 @@ class Monitor:
     """
 
     def __init__(self, store: str | Store | None = None, interval: float = 5.0, *,
-                 host: str | None = None, disk_path: str = "/", window: str = "1h",
+                 host: str | None = None, disk_path: str = "/", window: Duration = "1h",
                  alert_rules: Any = None) -> None:
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) \
                 or not math.isfinite(interval) or interval <= 0:
             raise ValueError(f"interval must be a positive number of seconds, got {interval!r}")
-        try:
-            pd.Timedelta(window)
-        except (TypeError, ValueError):
-            raise ValueError(f"window must be a duration such as '1h' or '15min', got {window!r}") \
-                from None
+        # a string is kept as given (it reads back as the user wrote it); the store's `since`
+        # takes no bare numbers, so seconds become a Timedelta
+        td = as_timedelta(window, "window")
         self.store: Store = store if isinstance(store, Store) else Store(store)
         self.interval = float(interval)
         self.host = host or default_host()
-        self.window = window
+        self.window: Duration = window if isinstance(window, str) else td
         self.alert_rules = alert_rules
         self._alert_state: dict[tuple[str, str, str], tuple[pd.Timestamp, str]] | None = None
         self.recorder = Recorder()

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from perfkit._time import Duration, as_timedelta
 from perfkit.catalog import find_metric
 from perfkit.frames import parse_labels
 
@@ -54,16 +55,10 @@ def _format_value(v: float) -> str:
     return repr(float(v))
 
 
-def parse_max_age(max_age: str | pd.Timedelta) -> pd.Timedelta:
-    """``max_age`` as a positive ``Timedelta``, or a ``ValueError`` saying what to pass."""
-    try:
-        age = pd.Timedelta(max_age)
-    except (ValueError, TypeError):
-        raise ValueError(f"max_age={max_age!r} is not a duration; use e.g. '15min' or "
-                         "'1h'") from None
-    if not age > pd.Timedelta(0):
-        raise ValueError(f"max_age must be a positive duration such as '15min', got {max_age!r}")
-    return age
+def parse_max_age(max_age: Duration) -> pd.Timedelta:
+    """``max_age`` as a positive ``Timedelta``; anything else raises
+    :class:`perfkit.errors.InvalidInputError` (a ``ValueError``) saying what to pass."""
+    return as_timedelta(max_age, "max_age")
 
 
 def exposition(store: Any, *, host: str | None = None, max_age: str | pd.Timedelta | None = None,

@@ -9,6 +9,9 @@ from typing import Any
 
 import pandas as pd
 
+from perfkit._format import format_value
+from perfkit._json import jsonable
+
 __all__ = ["ActionResult"]
 
 
@@ -76,7 +79,7 @@ class ActionResult:
         rows = "".join(
             f"<tr><td>{esc(str(r.metric))}</td><td>{_fmt(r.before)}</td><td>{_fmt(r.after)}</td>"
             f"</tr>" for r in self.to_frame().itertuples() if r.metric is not None)
-        detail = esc(json.dumps(self.detail, default=str, indent=1)[:2000])
+        detail = esc(json.dumps(jsonable(self.detail), indent=1)[:2000])
         error = f"<br><span style='color:#cf222e'>{esc(self.error)}</span>" if self.error else ""
         table = ("<table><tr><th>metric</th><th>before</th><th>after</th></tr>"
                  f"{rows}</table>") if rows else ""
@@ -87,5 +90,5 @@ class ActionResult:
                 f"<details><summary>detail</summary><pre>{detail}</pre></details></div>")
 
 
-def _fmt(v: Any) -> str:  # a float or None
-    return "—" if v is None else f"{v:.4g}"
+def _fmt(v: object) -> str:  # a float or None
+    return format_value(v, missing="—")

@@ -21,7 +21,6 @@ at a time per Monitor so their measurements do not overlap.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import threading
@@ -32,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from perfkit._json import jsonable
 from perfkit.actions import _registry as registry
 from perfkit.actions._recommend import recommend
 from perfkit.actions._result import ActionResult
@@ -381,6 +381,7 @@ def _floats(values: Mapping[str, Any]) -> dict[str, float]:
 def _jsonable(detail: Mapping[str, Any]) -> dict[str, Any]:
     # The audit row stores JSON; anything exotic an action returns is kept as text.
     try:
-        return json.loads(json.dumps(dict(detail), default=str))
-    except (TypeError, ValueError) as exc:  # e.g. a circular structure
+        clean: dict[str, Any] = jsonable(dict(detail))
+        return clean
+    except (RecursionError, TypeError, ValueError) as exc:  # e.g. a circular structure
         return {"detail_not_serialisable": f"{type(exc).__name__}: {exc}"}

@@ -31,12 +31,11 @@ from typing import Any, TypeAlias
 import numpy as np
 import pandas as pd
 
+from perfkit._format import format_duration, format_value
+from perfkit._time import Duration, as_timedelta
 from perfkit.analysis._input import (
-    DurationLike,
     SamplesLike,
     WhenLike,
-    fmt_duration,
-    fmt_value,
     split_series,
     to_ns,
 )
@@ -58,18 +57,6 @@ ALERT_COLUMNS = ["metric", "labels", "severity", "state", "since", "value", "thr
                  "message"]
 
 
-def _duration(v: DurationLike | float, what: str) -> pd.Timedelta:
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        v = pd.Timedelta(seconds=float(v))
-    try:
-        td = pd.Timedelta(v)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{what} must be a duration such as '5min', got {v!r}") from exc
-    if pd.isna(td) or td < pd.Timedelta(0):
-        raise ValueError(f"{what} must be a non-negative duration, got {v!r}")
-    return td
-
-
 @dataclass(frozen=True)
 class AlertRule:
     """An alert rule for one metric (and optionally one label set).
@@ -86,8 +73,8 @@ class AlertRule:
     warning: float | None = None
     critical: float | None = None
     direction: str | None = None
-    for_: DurationLike | float = "0s"
-    keep_firing_for: DurationLike | float = "0s"
+    for_: Duration | float = "0s"
+    keep_firing_for: Duration | float = "0s"
     hysteresis: float = 0.0
     labels: object = None
     _for: pd.Timedelta = field(init=False, repr=False, compare=False, default=pd.Timedelta(0))
@@ -116,8 +103,9 @@ class AlertRule:
             raise TypeError("labels must be a mapping or a 'k=v,k=v' string, "
                             f"got {type(lab).__name__}")
         object.__setattr__(self, "labels", format_labels(lab) if lab else "")  # type: ignore[arg-type]
-        object.__setattr__(self, "_for", _duration(self.for_, "for_"))
-        object.__setattr__(self, "_keep", _duration(self.keep_firing_for, "keep_firing_for"))
+        object.__setattr__(self, "_for", as_timedelta(self.for_, "for_", allow_zero=True))
+        object.__setattr__(self, "_keep", as_timedelta(self.keep_firing_for,
+                                                             "keep_firing_for", allow_zero=True))
 
     def thresholds(self) -> list[tuple[str, float]]:
         return [(s, getattr(self, s)) for s in ("warning", "critical")
@@ -232,12 +220,13 @@ def _message(metric: str, lab: str, unit: str, severity: str, state: str, value:
              thr: float, rule: AlertRule) -> str:
     name = metric + (f"{{{lab}}}" if lab else "")
     op = ">=" if rule.direction == "higher" else "<="
-    val, tv = fmt_value(value, unit), fmt_value(thr, unit)
+    val, tv = format_value(value, unit), format_value(thr, unit)
     if state == "firing":
-        extra = f" for {fmt_duration(rule._for)}" if rule._for > pd.Timedelta(0) else ""
+        extra = f" for {format_duration(rule._for)}" if rule._for > pd.Timedelta(0) else ""
         return f"{severity}: {name} {val} {op} {tv}{extra}"
     if state == "pending":
-        return f"{severity} pending: {name} {val} {op} {tv} (fires after {fmt_duration(rule._for)})"
+        wait = format_duration(rule._for)
+        return f"{severity} pending: {name} {val} {op} {tv} (fires after {wait})"
     return f"{severity} resolved: {name} back to {val} (threshold {tv})"
 
 

@@ -8,13 +8,12 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from perfkit._time import Duration, as_timedelta
 from perfkit.analysis._core import METHODS, MIN_POINTS, ArrayForecast, forecast_array
 from perfkit.analysis._input import (
     NS_PER_HOUR,
-    DurationLike,
     SamplesLike,
     Series,
-    as_timedelta,
     bounds_of,
     split_series,
 )
@@ -27,8 +26,8 @@ FORECAST_COLUMNS = ["metric", "labels", "ts", "step", "mean", "lower", "upper", 
                     "n", "r2", "aic", "sigma", "fit_start"]
 
 
-def forecast(frame: SamplesLike, horizon: DurationLike = "30min", level: float = 0.8,
-             method: str = "auto", *, window: DurationLike | None = None, shift: bool = True,
+def forecast(frame: SamplesLike, horizon: Duration = "30min", level: float = 0.8,
+             method: str = "auto", *, window: Duration | None = None, shift: bool = True,
              labels: bool | None = None) -> pd.DataFrame:
     """Forecast every series in ``frame`` over ``horizon`` with a ``level`` prediction interval.
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import math
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -18,8 +17,6 @@ NS_PER_HOUR = 3.6e12
 
 SamplesLike: TypeAlias = "pd.DataFrame | pd.Series"
 """What the analysis functions read: a samples frame, or one named Series with a DatetimeIndex."""
-DurationLike: TypeAlias = "str | _dt.timedelta | np.timedelta64"
-"""A window or horizon: a pandas offset string such as ``"30min"`` or a Timedelta."""
 WhenLike: TypeAlias = "str | _dt.datetime | np.datetime64 | int | float"
 """An instant: anything ``pd.Timestamp`` reads (naive values are UTC)."""
 
@@ -205,44 +202,6 @@ def to_ns(when: WhenLike) -> int:
     return int(t.value)
 
 
-def as_timedelta(value: DurationLike, what: str) -> pd.Timedelta:
-    try:
-        td = pd.Timedelta(value)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{what} must be a pandas offset string such as '30min' or a "
-                         f"Timedelta, got {value!r}") from exc
-    if pd.isna(td) or td <= pd.Timedelta(0):
-        raise ValueError(f"{what} must be positive, got {value!r}")
-    return td
-
-
 def bounds_of(metric: str) -> tuple[float | None, float | None]:
     m = find_metric(metric)
     return (m.lower_bound, m.upper_bound) if m else (None, None)
-
-
-def fmt_duration(td: pd.Timedelta) -> str:
-    """``3 h 10 min``, ``45 min``, ``2 d 3 h``, ``30 s``."""
-    secs = round(td.total_seconds())
-    if secs < 60:
-        return f"{secs} s"
-    mins = round(secs / 60)
-    d, rem = divmod(mins, 1440)
-    h, m = divmod(rem, 60)
-    parts = []
-    if d:
-        parts.append(f"{d} d")
-    if h:
-        parts.append(f"{h} h")
-    if m and not d:
-        parts.append(f"{m} min")
-    return " ".join(parts) or "0 min"
-
-
-def fmt_value(v: float, unit: str) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "n/a"
-    s = f"{v:.4g}"
-    if not unit:
-        return s
-    return f"{s} {unit}"

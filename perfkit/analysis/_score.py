@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from perfkit.analysis._input import DurationLike, SamplesLike, WhenLike, split_series, to_ns
+from perfkit._time import Duration, duration_ns
+from perfkit.analysis._input import SamplesLike, WhenLike, split_series, to_ns
 from perfkit.catalog import CORE_METRICS
 from perfkit.catalog import metrics as catalog_metrics
 
@@ -91,7 +92,7 @@ def _expected() -> list:
 
 
 def score(frame: SamplesLike, *, now: WhenLike | None = None,
-          window: DurationLike = CURRENT_WINDOW) -> Score:
+          window: Duration = CURRENT_WINDOW) -> Score:
     """Health score of the latest state in ``frame``, 0 (bad) to 100 (healthy).
 
     Formula:
@@ -127,7 +128,7 @@ def score(frame: SamplesLike, *, now: WhenLike | None = None,
     series = {s.metric: s for s in split_series(frame, labels=False)}
     end = to_ns(now) if now is not None else max((int(s.ts[-1]) for s in series.values()),
                                                   default=None)
-    win = pd.Timedelta(window).value
+    win = duration_ns(window, "window")
     rows = []
     for m in _expected():
         s = series.get(m.name)

@@ -1,21 +1,18 @@
-"""The seed's performance summary, every value computed from samples: ``summary(frame, ...)``."""
+"""The performance summary, every value computed from samples: ``summary(frame, ...)``."""
 
 from __future__ import annotations
 
-import datetime as _dt
-import math
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from perfkit._json import jsonable
+from perfkit._time import Duration, as_timedelta
 from perfkit.analysis._alerts import alerts as _alerts
 from perfkit.analysis._forecast import forecast
 from perfkit.analysis._input import (
-    DurationLike,
     SamplesLike,
     WhenLike,
-    as_timedelta,
     latest_ns,
     split_series,
     to_ns,
@@ -28,50 +25,11 @@ from perfkit.analysis._trend import trends
 __all__ = ["jsonable", "summary"]
 
 
-def jsonable(obj: Any) -> Any:
-    """``obj`` with numpy scalars → Python numbers, NaN/inf/NaT → None, timestamps → ISO 8601,
-    Timedeltas → seconds, frames → lists of records (recursively)."""
-    if obj is None or isinstance(obj, (bool, str)):
-        return obj
-    if isinstance(obj, (np.bool_,)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    if obj is pd.NaT:
-        return None
-    if isinstance(obj, pd.Timestamp):
-        return obj.isoformat()
-    if isinstance(obj, (_dt.datetime, _dt.date)):
-        return obj.isoformat()
-    if isinstance(obj, (pd.Timedelta, _dt.timedelta, np.timedelta64)):
-        td = pd.Timedelta(obj)
-        return None if pd.isna(td) else td.total_seconds()
-    if isinstance(obj, np.datetime64):
-        return None if np.isnat(obj) else pd.Timestamp(obj).isoformat()
-    if isinstance(obj, pd.DataFrame):
-        return [jsonable(r) for r in obj.to_dict(orient="records")]
-    if isinstance(obj, pd.Series):
-        return jsonable(obj.to_dict())
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, np.ndarray)):
-        return [jsonable(v) for v in obj]
-    try:
-        if pd.isna(obj):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return str(obj)
-
-
 def summary(frame: SamplesLike, *, monitoring_active: bool, optimization_active: bool,
-            actions: pd.DataFrame | None = None, horizon: DurationLike = "30min",
+            actions: pd.DataFrame | None = None, horizon: Duration = "30min",
             now: WhenLike | None = None, level: float = 0.8,
-            trend_window: DurationLike = "30min") -> dict[str, Any]:
-    """The seed's ``get_performance_summary()`` structure, computed from ``frame``.
+            trend_window: Duration = "30min") -> dict[str, Any]:
+    """The ``get_performance_summary()`` structure the API serves, computed from ``frame``.
 
     Keys: ``timestamp`` (ISO 8601, ``now`` or the latest sample),
     ``monitoring_active``, ``optimization_active``,

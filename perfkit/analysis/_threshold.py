@@ -8,12 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from perfkit._format import format_duration, format_value
+from perfkit._time import Duration
 from perfkit.analysis._forecast import forecast
 from perfkit.analysis._input import (
-    DurationLike,
     SamplesLike,
-    fmt_duration,
-    fmt_value,
     split_series,
 )
 from perfkit.catalog import find_metric
@@ -42,7 +41,7 @@ def _first_crossing(t0: int, v0: float, ts: np.ndarray, vals: np.ndarray, thr: f
     return round(float(t[i - 1] + frac * (t[i] - t[i - 1])))
 
 
-def time_to_threshold(frame: SamplesLike, horizon: DurationLike = "6h", *, level: float = 0.8,
+def time_to_threshold(frame: SamplesLike, horizon: Duration = "6h", *, level: float = 0.8,
                       forecasts: pd.DataFrame | None = None, method: str = "auto",
                       labels: bool | None = None) -> pd.DataFrame:
     """For each catalogued metric with thresholds: when the forecast reaches them.
@@ -106,22 +105,22 @@ def _message(metric: str, lab: str, unit: str, thr: float, direction: str,
              eta: Mapping[str, Any], span: pd.Timedelta) -> str:
     name = metric + (f"{{{lab}}}" if lab else "")
     verb = "reaches" if direction == "higher" else "falls to"
-    tv = fmt_value(float(thr), unit)
+    tv = format_value(float(thr), unit)
     e, x, l_ = eta["earliest"], eta["expected"], eta["latest"]
     if pd.notna(x) and x == pd.Timedelta(0):
         return f"{name} is already {'at or above' if direction == 'higher' else 'at or below'} {tv}"
     if pd.isna(x):
         if pd.isna(e):
             return f"{name} stays {'below' if direction == 'higher' else 'above'} {tv} " \
-                   f"for the next {fmt_duration(span)}"
-        return (f"{name} is not expected to reach {tv} within {fmt_duration(span)}, "
-                f"but could in {fmt_duration(e)}")
-    lo = fmt_duration(e) if pd.notna(e) else fmt_duration(x)
-    hi = fmt_duration(l_) if pd.notna(l_) else f"more than {fmt_duration(span)}"
-    return f"{name} {verb} {tv} in {fmt_duration(x)}, between {lo} and {hi}"
+                   f"for the next {format_duration(span)}"
+        return (f"{name} is not expected to reach {tv} within {format_duration(span)}, "
+                f"but could in {format_duration(e)}")
+    lo = format_duration(e) if pd.notna(e) else format_duration(x)
+    hi = format_duration(l_) if pd.notna(l_) else f"more than {format_duration(span)}"
+    return f"{name} {verb} {tv} in {format_duration(x)}, between {lo} and {hi}"
 
 
-def predicted_alerts(frame: SamplesLike, horizon: DurationLike = "30min", *,
+def predicted_alerts(frame: SamplesLike, horizon: Duration = "30min", *,
                      level: float = 0.8, severities: Iterable[str] = ("critical",),
                      forecasts: pd.DataFrame | None = None) -> pd.DataFrame:
     """Metrics whose **expected** forecast crosses a threshold within ``horizon``.

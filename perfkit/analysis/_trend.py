@@ -7,13 +7,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from perfkit._time import Duration, as_timedelta
 from perfkit.analysis._input import (
     NS_PER_HOUR,
-    DurationLike,
     SamplesLike,
     Series,
     WhenLike,
-    as_timedelta,
     latest_ns,
     split_series,
     to_ns,
@@ -26,7 +25,7 @@ TREND_COLUMNS = ["metric", "labels", "slope_per_hour", "slope_ci_lower", "slope_
                  "p_value", "change_pct", "trend", "n", "start", "end"]
 
 
-def trends(frame: SamplesLike, window: DurationLike = "30min", *, alpha: float = 0.05,
+def trends(frame: SamplesLike, window: Duration = "30min", *, alpha: float = 0.05,
            min_change_pct: float = 5.0, now: WhenLike | None = None,
            labels: bool | None = None) -> pd.DataFrame:
     """Trend of every series over the trailing ``window``, one row per series.

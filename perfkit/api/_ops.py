@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from perfkit._time import Duration
+
 __all__ = ["action_names", "action_types", "forecast", "trigger"]
 
 
@@ -35,7 +37,7 @@ def action_types() -> list[dict[str, Any]]:
 
 
 def forecast(monitor: Any, *, horizon: str, level: float, method: str, metric: str | None,
-             window: str) -> pd.DataFrame:
+             window: Duration) -> pd.DataFrame:
     """Forecast this Monitor's unlabelled series over ``window`` of history.
 
     Labelled breakdowns (per endpoint, per statement) are left out: they can be

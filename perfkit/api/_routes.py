@@ -18,10 +18,13 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import StringConstraints
 
+from perfkit._format import format_duration
+from perfkit._json import jsonable, records
+from perfkit._time import Duration, as_timedelta
 from perfkit.api import _models as m
 from perfkit.api import _ops
-from perfkit.api._convert import jsonable, records
 from perfkit.api._errors import store_errors, unprocessable
+from perfkit.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from perfkit.monitor import Monitor
@@ -54,14 +57,13 @@ def _auth_dependency(token: str | None) -> Any:
     return check
 
 
-def _duration(text: str, field: str, maximum: pd.Timedelta) -> pd.Timedelta:
+def _duration(text: Duration, field: str, maximum: pd.Timedelta) -> pd.Timedelta:
     try:
-        td = pd.Timedelta(text)
-    except (ValueError, TypeError, OverflowError):
-        td = None
-    if td is None or pd.isna(td) or td <= pd.Timedelta(0) or td > maximum:
-        raise unprocessable(f"{field}={text!r} must be a positive duration such as '30min', "
-                            f"'2h' or '90s', at most {maximum}")
+        td = as_timedelta(text, field)
+    except InvalidInputError as exc:
+        raise unprocessable(f"{exc}; at most {format_duration(maximum)}") from None
+    if td > maximum:
+        raise unprocessable(f"{field}={text!r} is too long: at most {format_duration(maximum)}")
     return td
 
 
@@ -132,11 +134,10 @@ def router(monitor: Monitor, *, token: str | None = None) -> APIRouter:
                                                         "labels, 'k=v,k=v'")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_SAMPLES)] = 10_000,
     ) -> m.SamplesResponse:
-        if since is None and until is None:
-            since = monitor.window
+        start: Duration | None = monitor.window if since is None and until is None else since
         try:
             with store_errors(monitor):
-                frame = monitor.store.samples(metric=metric, host=host, since=since,
+                frame = monitor.store.samples(metric=metric, host=host, since=start,
                                               until=until, labels=labels)
         except (ValueError, TypeError) as exc:
             raise unprocessable(str(exc)) from exc
@@ -161,8 +162,8 @@ def router(monitor: Monitor, *, token: str | None = None) -> APIRouter:
                                                                        "window")] = None,
     ) -> m.PredictionsResponse:
         _duration(horizon, "horizon", MAX_HORIZON)
-        win = window or monitor.window
-        _duration(str(win), "window", MAX_WINDOW)
+        win: Duration = window or monitor.window
+        _duration(win, "window", MAX_WINDOW)
         try:
             with store_errors(monitor):
                 frame = _ops.forecast(monitor, horizon=horizon, level=level, method=method,

@@ -23,6 +23,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
     raise extra_error(exc, "dashboard", "perfkit dashboard") from exc
 
 from perfkit import plots
+from perfkit._format import format_duration, format_value
 from perfkit.dashboard import (
     GROUP_ORDER,
     HORIZONS,
@@ -50,15 +51,8 @@ def runtime(store_url: str | None, embedded: bool) -> Runtime:
     return Runtime(store_url, embedded=embedded).open()
 
 
-def _duration(td: pd.Timedelta) -> str:
-    s = round(td.total_seconds())
-    return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
-
-
 def _fmt(v: float, unit: str) -> str:
-    if v is None or not np.isfinite(v):
-        return "—"
-    return f"{v:,.1f} {unit}" if abs(v) >= 10 else f"{v:,.2f} {unit}"
+    return format_value(v, unit, missing="—")
 
 
 # -- sidebar: connection and controls ------------------------------------------------------
@@ -250,8 +244,8 @@ def _alerts(page: Page) -> None:
             wait = page.crossings_wait
             if wait > pd.Timedelta(0):
                 st.info(f"Crossings are predicted once a metric has "
-                        f"{_duration(wait + page.history)} of history "
-                        f"(about {_duration(wait)} from now).")
+                        f"{format_duration(wait + page.history)} of history "
+                        f"(about {format_duration(wait)} from now).")
             elif not len(expected):
                 st.success(f"No threshold crossing expected within {horizon}.")
             if len(possible):

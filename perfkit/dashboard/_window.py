@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from perfkit._time import Duration, as_timedelta
 from perfkit.frames import empty_samples
 from perfkit.store import Store
 
@@ -26,16 +27,10 @@ WINDOWS = ("5min", "15min", "1h", "6h", "24h")
 """Windows the dashboard offers (any pandas duration works in the functions)."""
 
 
-def parse_window(window: str | pd.Timedelta, what: str = "window") -> pd.Timedelta:
-    """A positive ``Timedelta`` from ``"15min"``/``"1h"``/a Timedelta, or a clear ``ValueError``."""
-    try:
-        td = pd.Timedelta(window)
-    except (ValueError, TypeError):
-        raise ValueError(f"{what} {window!r} is not a duration; use e.g. '15min', '1h', "
-                         "'24h'") from None
-    if td <= pd.Timedelta(0):
-        raise ValueError(f"{what} must be positive, got {window!r}")
-    return td
+def parse_window(window: Duration, what: str = "window") -> pd.Timedelta:
+    """A positive ``Timedelta`` from ``"15min"``, ``"7d"``, a Timedelta or seconds; anything
+    else raises :class:`perfkit.errors.InvalidInputError` (a ``ValueError``)."""
+    return as_timedelta(window, what)
 
 
 def load_window(store: Store, window: str | pd.Timedelta = "1h",

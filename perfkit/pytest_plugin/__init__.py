@@ -294,9 +294,9 @@ class PerfFixture:
 
     def _finish(self) -> list[str]:
         """Store the row, attach the summary to the report; return failure messages."""
+        from perfkit._format import format_duration
         from perfkit.pytest_plugin._machine import describe
         from perfkit.pytest_plugin._measure import REFERENCE_VERSION, percentile
-        from perfkit.pytest_plugin._options import format_duration
         from perfkit.pytest_plugin._storage import write_benchmark
 
         s = self._session

@@ -5,42 +5,27 @@ Stdlib only: imported while pytest collects, so it must stay cheap.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0,
-          "sec": 1.0, "min": 60.0}
-_DURATION_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zµμ]*)\s*$")
+from perfkit._time import duration_seconds
+from perfkit.errors import InvalidInputError
 
 #: statistics a budget may be put on (all over the per-round samples)
 BUDGET_STATS = ("min", "median", "mean", "p95", "p99", "max")
 
 
-class PerfUsageError(ValueError):
+class PerfUsageError(InvalidInputError):
     """A perf marker, budget or option was given a value it cannot take."""
 
 
-def parse_duration(value: Any, what: str = "duration") -> float:
+def parse_duration(value: Any, what: str = "duration", *, allow_zero: bool = False) -> float:
     """``"2ms"``, ``"150us"``, ``"1.5s"``, ``"800ns"`` or a number of seconds -> seconds."""
-    if isinstance(value, bool):
-        raise PerfUsageError(f"{what}: expected a duration such as '2ms', got {value!r}")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    elif isinstance(value, str):
-        m = _DURATION_RE.match(value)
-        if not m or (m.group(2) or "s") not in _UNITS:
-            raise PerfUsageError(
-                f"{what}: cannot read {value!r} as a duration; "
-                "use a number with a unit: ns, us, ms, s (e.g. '2ms')")
-        seconds = float(m.group(1)) * _UNITS[m.group(2) or "s"]
-    else:
-        raise PerfUsageError(f"{what}: expected a duration such as '2ms', got {value!r}")
-    if not seconds > 0 or seconds == float("inf"):
-        raise PerfUsageError(f"{what}: must be a positive duration, got {value!r}")
-    return seconds
+    try:
+        return duration_seconds(value, what, allow_zero=allow_zero)
+    except InvalidInputError as exc:
+        raise PerfUsageError(str(exc)) from None
 
 
 def parse_fraction(value: Any, what: str = "max_regression") -> float:
@@ -62,17 +47,6 @@ def parse_fraction(value: Any, what: str = "max_regression") -> float:
     if not 0 < frac <= 10:
         raise PerfUsageError(f"{what}: must be between 0% and 1000%, got {value!r}")
     return frac
-
-
-def format_duration(seconds: float | None) -> str:
-    """Seconds -> a short human string with 3-4 significant digits."""
-    if seconds is None or math.isnan(seconds):
-        return "-"
-    a = abs(seconds)
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if a >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
 
 
 @dataclass(frozen=True)
@@ -119,9 +93,7 @@ def _confidence(value: Any, what: str) -> float:
 
 
 def _warmup(value: Any, what: str) -> float:
-    if value == 0 and not isinstance(value, bool):
-        return 0.0
-    return parse_duration(value, what)
+    return parse_duration(value, what, allow_zero=True)
 
 
 def parse_budget(spec: Any, what: str = "budget") -> dict[str, float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from perfkit.pytest_plugin._options import format_duration
+from perfkit._format import format_duration
 
 HEADERS = ("test", "rounds x iter", "median", "p95", "vs baseline [CI]", "verdict", "note")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -10,6 +9,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from perfkit._json import jsonable
 
 ALERT_STATES = ("pending", "firing", "resolved")
 ACTION_STATUSES = ("pending", "running", "done", "failed", "rejected")
@@ -26,27 +27,13 @@ _NULLABLE_TEXT = ("claimed_by", "verdict", "error")
 
 # -- JSON -----------------------------------------------------------------------------
 
-def _default(o: object) -> object:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, (pd.Timestamp, dt.datetime, dt.date)):
-        return o.isoformat()
-    if isinstance(o, (pd.Timedelta, dt.timedelta)):
-        return pd.Timedelta(o).total_seconds()
-    if isinstance(o, (set, frozenset, tuple)):
-        return list(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
-
-
 def to_json(value: object, field: str, *, mapping: bool = True) -> str | None:
     if value is None:
         return None
     if mapping and not isinstance(value, Mapping):
         raise TypeError(f"{field} must be a dict (or None), got {type(value).__name__}")
     try:
-        return json.dumps(value, default=_default, sort_keys=True)
+        return json.dumps(jsonable(value, strict=True), sort_keys=True)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{field} cannot be stored as JSON: {exc}; use str, int, float, bool, "
                         "None, lists and dicts (numpy scalars, Timestamps, timedeltas and sets "

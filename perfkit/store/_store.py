@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import socket
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from perfkit._host import default_host
 from perfkit.store import _queue as queue
 from perfkit.store import _reads as reads
 from perfkit.store import _records as records
@@ -34,10 +34,6 @@ log = logging.getLogger("perfkit.store")
 # in Store.__new__, so no method has to ask which backend it is.
 _BACKENDS = {scheme: ("perfkit.store._prometheus", "PrometheusStore")
              for scheme in ("prometheus", "prometheus+http", "prometheus+https")}
-
-
-def _default_host() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _check_limit(value: object) -> int:
@@ -77,7 +73,7 @@ class Store:
         self.url: str = u.render_as_string(hide_password=False)
         self.engine: sa.Engine = make_engine(u)
         self.dialect: str = self.engine.dialect.name
-        self.host: str = host or _default_host()
+        self.host: str = host or default_host()
         self._lock = threading.RLock()
         self._buf = WriteBuffer(buffer_limit, mask(self.url))
         self._writer = SampleWriter(self.engine)

@@ -191,7 +191,7 @@ def test_noisy_function_is_inconclusive_not_a_failure(pytester: pytest.Pytester)
     ("rounds=2", "rounds=...): expected an integer >= 5, got 2"),
     ("'10%'", "takes keyword arguments only"),
     ("budget={'p96': '2ms'}", "unknown statistic 'p96'"),
-    ("max_time='fast'", "cannot read 'fast' as a duration"),
+    ("max_time='fast'", "max_time=...): 'fast' is not a duration; use a positive duration"),
 ])
 def test_bad_marker_arguments_are_a_usage_error(pytester: pytest.Pytester, marker: str,
                                                 message: str) -> None:
