@@ -51,9 +51,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from perfkit._time import duration_seconds
 from perfkit.catalog import find_metric, unknown_name_error
 from perfkit.catalog import metrics as catalog_metrics
-from perfkit.errors import ConfigError, ReadOnlyStoreError
+from perfkit.errors import ConfigError, InvalidInputError, ReadOnlyStoreError
 from perfkit.frames import empty_samples, format_labels
 from perfkit.prometheus import prometheus_name
 from perfkit.store._engine import ENV_VAR
@@ -77,13 +78,9 @@ _OPTIONS = {"host_label", "step", "max_points", "max_series", "timeout", "page_p
 
 def _seconds(value: Any, what: str) -> float:
     try:
-        s = pd.Timedelta(value if not isinstance(value, (int, float)) else f"{value}s"
-                         ).total_seconds()
-    except (ValueError, TypeError):
-        s = float("nan")
-    if not s > 0:
-        raise ConfigError(f"{what}={value!r} is not a positive duration; write e.g. 15s or 1min")
-    return s
+        return duration_seconds(value, what)
+    except InvalidInputError as exc:  # a URL option: the setting is what is wrong
+        raise ConfigError(str(exc)) from None
 
 
 def _positive_int(value: object, what: str, most: int | None = None) -> int:

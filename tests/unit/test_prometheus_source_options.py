@@ -32,7 +32,7 @@ def test_store_dispatches_on_the_url_scheme(monkeypatch: pytest.MonkeyPatch) -> 
 
 @pytest.mark.parametrize(("url", "fragment"), [
     ("prometheus://h:9?stepp=1s", "unknown Prometheus option"),
-    ("prometheus://h:9?step=-1s", "not a positive duration"),
+    ("prometheus://h:9?step=-1s", "step='-1s' is not a duration; use a positive"),
     ("prometheus://h:9?page_points=20000", "at most 11,000"),
     ("prometheus://h:9?max_series=0", "positive whole number"),
 ])
