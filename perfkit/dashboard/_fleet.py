@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from perfkit._time import Duration, as_timedelta, duration_seconds
 from perfkit.catalog import GROUPS
 
 __all__ = ["FLEET_METRICS", "FleetPage", "build_fleet", "fleet_crossings", "fleet_overview",
@@ -42,7 +43,7 @@ def _aggregate(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def fleet_overview(frame: pd.DataFrame, alert_events: pd.DataFrame | None = None, *,
-                   now: pd.Timestamp | None = None, stale_after: str | pd.Timedelta = "2min",
+                   now: pd.Timestamp | None = None, stale_after: Duration = "2min",
                    hosts: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per host, worst first: ``host, status, score, <group> scores, worst_metric,
     worst_cost, firing, last_seen, age_s, clock``.
@@ -57,7 +58,7 @@ def fleet_overview(frame: pd.DataFrame, alert_events: pd.DataFrame | None = None
     from perfkit.analysis import score_hosts
 
     end = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
-    late = pd.Timedelta(stale_after).total_seconds()
+    late = duration_seconds(stale_after, "stale_after")
     f = _aggregate(frame)
     firing = _firing(alert_events)
     scores: dict[Any, dict[Any, Any]] = (score_hosts(f).set_index("host").to_dict("index")
@@ -114,7 +115,7 @@ def _firing(events: pd.DataFrame | None) -> dict[str, tuple[int, str | None]]:
     return out
 
 
-def fleet_spread(frame: pd.DataFrame, metric: str, every: str | pd.Timedelta = "1min"
+def fleet_spread(frame: pd.DataFrame, metric: str, every: Duration = "1min"
                  ) -> pd.DataFrame:
     """Per ``every`` bucket: ``ts, metric, median, worst, worst_host, hosts`` across hosts.
 
@@ -128,7 +129,7 @@ def fleet_spread(frame: pd.DataFrame, metric: str, every: str | pd.Timedelta = "
     f = f[f["metric"] == metric] if len(f) else f
     if not len(f):
         return pd.DataFrame(columns=cols)
-    per = (f.assign(ts=f["ts"].dt.floor(pd.Timedelta(every)))
+    per = (f.assign(ts=f["ts"].dt.floor(as_timedelta(every, "every")))
            .groupby(["ts", "host"], sort=True)["value"].mean().reset_index())
     m = find_metric(metric)
     lower_is_worse = m is not None and m.direction == "lower"
