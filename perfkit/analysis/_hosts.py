@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from perfkit._time import Duration, as_timedelta
 from perfkit.analysis._score import CURRENT_WINDOW, SCORE_GROUPS, _expected, metric_points
 
 __all__ = ["score_hosts"]
 
 
-def score_hosts(frame: pd.DataFrame, *, window: str | pd.Timedelta = CURRENT_WINDOW
+def score_hosts(frame: pd.DataFrame, *, window: Duration = CURRENT_WINDOW
                 ) -> pd.DataFrame:
     """One row per host: ``host, overall, <group>…, worst_metric, worst_cost, worst_status,
     status`` — the numbers :func:`perfkit.score` gives for that host's samples alone.
@@ -28,7 +29,7 @@ def score_hosts(frame: pd.DataFrame, *, window: str | pd.Timedelta = CURRENT_WIN
     f = f[["ts", "host", "metric", "value"]].astype({"host": str, "metric": str})
     f = f[np.isfinite(f["value"].to_numpy(float))]
     last = f.groupby("host")["ts"].transform("max")
-    recent = f[f["ts"] > last - pd.Timedelta(window)]  # score() keeps ts > end - window
+    recent = f[f["ts"] > last - as_timedelta(window, "window")]  # score() keeps ts > end - window
     cur = recent.groupby(["host", "metric"], sort=False)["value"].mean().reset_index()
     spec = pd.DataFrame([{"metric": m.name, "group": m.group, "warning": m.warning,
                           "critical": m.critical, "direction": m.direction}
