@@ -18,6 +18,8 @@ from typing import Literal
 
 import pandas as pd
 
+from perfkit.errors import UnknownNameError
+
 __all__ = [
     "GROUPS",
     "PERCENTILES",
@@ -140,11 +142,13 @@ _lock = threading.Lock()
 _catalog: dict[str, Metric] = {x.name: x for x in _builtin()}
 
 
-def unknown_name_error(kind: str, name: str, known: list[str] | tuple[str, ...]) -> ValueError:
-    """A ``ValueError`` for an unknown ``name`` that lists the closest ``known`` names."""
+def unknown_name_error(kind: str, name: str, known: list[str] | tuple[str, ...]
+                       ) -> UnknownNameError:
+    """The :class:`~perfkit.errors.UnknownNameError` (a ``ValueError`` and ``LookupError``)
+    for an unknown ``name``; it lists the closest ``known`` names."""
     close = difflib.get_close_matches(str(name), list(known), n=5, cutoff=0.5)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    return ValueError(f"unknown {kind} {name!r}.{hint} Known: {len(known)} names "
+    return UnknownNameError(f"unknown {kind} {name!r}.{hint} Known: {len(known)} names "
                       f"(see perfkit.catalog_frame()).")
 
 

@@ -7,7 +7,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +78,7 @@ class Monitor:
         self._alert_state: dict[tuple[str, str, str], tuple[pd.Timestamp, str]] | None = None
         self.recorder = Recorder()
         self.database = DatabaseCollector()
+        self._optimizer: Optimizer | None = None  # created on first use (see .optimizer)
         self.cache: Any = None  # the last cache given to attach_cache(), for cache_optimization
         self._collectors: dict[str, _CollectorState] = {}
         self._lock = threading.RLock()
@@ -209,7 +210,7 @@ class Monitor:
             self._stop.set()
         if t is not None:
             t.join(timeout if timeout is not None else max(self.interval, 5.0) + 5.0)
-        opt = self.__dict__.get("_optimizer")
+        opt = self._optimizer
         if opt is not None:
             opt.stop()
         self.store.flush()
@@ -229,7 +230,7 @@ class Monitor:
         self.stop()
 
     # -- reading -----------------------------------------------------------------------
-    def recent(self, window: str | pd.Timedelta | None = None) -> pd.DataFrame:
+    def recent(self, window: Duration | None = None) -> pd.DataFrame:
         """This host's samples over ``window`` (default: the Monitor's window) from the store."""
         return self.store.samples(host=self.host, since=window or self.window)
 
@@ -302,17 +303,17 @@ class Monitor:
         return {(m, lab, sev): (ts, state) for ts, m, lab, sev, state in zip(
             stored["ts"], stored["metric"], stored["labels"], stored["severity"], stored["state"])}
 
-    # -- optimisation --- (owned by issue 4: thin delegation to perfkit.actions) ------
+    # -- optimisation: thin delegation to perfkit.actions ------------------------------
     @property
     def optimizer(self) -> Optimizer:
         """This Monitor's :class:`perfkit.actions.Optimizer`; created on first use, which
         also registers its hook (claim queued action requests after each collection)."""
-        opt = self.__dict__.get("_optimizer")
+        opt = self._optimizer
         if opt is None:
             from perfkit.actions._runner import Optimizer
 
             with self._lock:
-                opt = self.__dict__.get("_optimizer")
+                opt = self._optimizer
                 if opt is None:
                     opt = self._optimizer = Optimizer(self)
                     self.add_hook(opt.hook)
@@ -324,15 +325,17 @@ class Monitor:
         (also written to the store's audit log). Unknown name / bad params: ValueError."""
         return self.optimizer.run(name, params, dry_run=dry_run, requested_by=requested_by)
 
-    def request_action(self, name: str, host: str | None = None, dry_run: bool = False,
-                       **params: Any) -> int:
+    def request_action(self, name: str, host: str | None = None, dry_run: bool = False, *,
+                       requested_by: str = "api", params: Mapping[str, Any] | None = None,
+                       **kwparams: Any) -> int:
         """Queue ``name`` for the Monitor of ``host`` (default: this one) through the store;
-        validated now, so an unknown action or bad params raise ValueError here."""
-        from perfkit.actions._registry import validate
+        returns the request id. Validated now, so an unknown action or bad params raise
+        ``ValueError`` here. Parameters come as keywords or, when one is called ``host`` or
+        ``dry_run``, as ``params={...}``."""
+        from perfkit.actions._registry import request
 
-        checked = validate(name, params)
-        return self.store.request_action(name, checked, host=host or self.host,
-                                         requested_by="api", dry_run=bool(dry_run))
+        return request(self.store, name, {**(params or {}), **kwparams}, host=host or self.host,
+                       requested_by=requested_by, dry_run=dry_run)
 
     def start_optimization(self, **options: Any) -> Optimizer:
         """Start the automatic optimisation loop (options: see ``Optimizer.configure``)."""
@@ -354,6 +357,5 @@ class Monitor:
     @property
     def optimization_active(self) -> bool:
         """Whether the automatic optimisation loop is running."""
-        opt = self.__dict__.get("_optimizer")
+        opt = self._optimizer
         return opt is not None and opt.active
-    # -- end of optimisation ---

@@ -11,10 +11,12 @@ before and after. Register your own::
                              {"older_than_s": {"type": "int", "default": 3600}},
                              "Drop stale sessions", watch=["process.rss"])
 
-An action is ``func(monitor, *, dry_run, **params) -> Outcome | dict``; see :func:`register`
+An action is ``func(monitor, *, dry_run, **params) -> Outcome | dict``, where ``monitor``
+is an :class:`ActionContext` (what a Monitor offers the actions); see :func:`register`
 for the schema format. The built-ins live in :mod:`perfkit.actions.builtin`.
 """
 
+from perfkit.actions._context import ActionContext
 from perfkit.actions._recommend import RECOMMENDATION_COLUMNS, recommend
 from perfkit.actions._registry import (
                                        Action,
@@ -30,6 +32,6 @@ from perfkit.actions._result import ActionResult
 from perfkit.actions._runner import Optimizer
 from perfkit.actions._verdict import verdict
 
-__all__ = ["RECOMMENDATION_COLUMNS", "Action", "ActionResult", "Optimizer", "Outcome",
-           "actions_frame", "get", "names", "recommend", "register", "unregister", "validate",
-           "verdict"]
+__all__ = ["RECOMMENDATION_COLUMNS", "Action", "ActionContext", "ActionResult", "Optimizer",
+           "Outcome", "actions_frame", "get", "names", "recommend", "register", "unregister",
+           "validate", "verdict"]

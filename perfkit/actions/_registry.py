@@ -17,12 +17,16 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from perfkit.actions._schema import ParamsSchema, check_schema, describe_schema, validate_params
 from perfkit.catalog import find_metric
+from perfkit.errors import InvalidInputError, UnknownNameError
+
+if TYPE_CHECKING:
+    from perfkit.store import Store
 
 __all__ = [
     "Action",
@@ -156,7 +160,7 @@ def get(name: str) -> Action:
     with _lock:
         action = _registry.get(name) if isinstance(name, str) else None
     if action is None:
-        raise ValueError(f"unknown action {name!r}; registered actions: {', '.join(names())} "
+        raise UnknownNameError(f"unknown action {name!r}; registered actions: {', '.join(names())} "
                          "(add your own with perfkit.actions.register)")
     return action
 
@@ -165,6 +169,20 @@ def validate(name: str, params: Mapping[str, Any] | None = None) -> dict[str, An
     """Check that ``name`` is registered and ``params`` fit its schema; returns the
     params with defaults. Raises ``ValueError`` saying what is wrong."""
     return get(name).validate(params)
+
+
+def request(store: Store, name: str, params: Mapping[str, Any] | None = None, *, host: str,
+            requested_by: str, dry_run: bool = False) -> int:
+    """Validate ``name`` / ``params`` and queue them for ``host``'s Monitor; the request id.
+
+    The one way a request row is written (``Monitor.request_action`` and a dashboard
+    without its own Monitor call it), so every queued request was validated first.
+    """
+    checked = validate(name, params)
+    if not isinstance(host, str) or not host:
+        raise InvalidInputError("choose one host to run the action on")
+    return store.request_action(name, checked, host=host, requested_by=requested_by,
+                                dry_run=bool(dry_run))
 
 
 def actions_frame() -> pd.DataFrame:

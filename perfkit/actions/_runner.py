@@ -32,7 +32,9 @@ from typing import Any
 import pandas as pd
 
 from perfkit._json import jsonable
+from perfkit._time import as_timedelta
 from perfkit.actions import _registry as registry
+from perfkit.actions._context import ActionContext
 from perfkit.actions._recommend import recommend
 from perfkit.actions._result import ActionResult
 from perfkit.actions._verdict import verdict, window_means, window_series
@@ -54,7 +56,7 @@ class Optimizer:
     else 0), ``tolerance`` (0.05, the verdict's no-change band), ``before_intervals`` (3),
     ``window`` ("15min", what the automatic loop analyses)."""
 
-    def __init__(self, monitor: Any, **options: Any) -> None:
+    def __init__(self, monitor: ActionContext, **options: Any) -> None:
         self.monitor = monitor
         self.max_per_cycle = 3
         self.cooldown_s = 600.0
@@ -81,7 +83,7 @@ class Optimizer:
         """Set options (see the class docstring); unknown names or bad values raise."""
         for name, value in options.items():
             if name == "window":
-                pd.Timedelta(value)  # raises on a bad duration
+                as_timedelta(value, "window")  # refuse a bad duration now, not in the loop
                 self.window = value
                 continue
             if name == "settle_s" and value is None:
@@ -274,7 +276,7 @@ class Optimizer:
             frame = self.monitor.recent(self.window)
         statements = self.monitor.database.statements() if self.monitor.database.engines() \
             else None
-        cache = getattr(self.monitor, "cache", None)
+        cache = self.monitor.cache
         stats = cache.stats() if cache is not None and callable(getattr(cache, "stats", None)) \
             else None
         recs = recommend(frame, alerts, statements=statements, cache_stats=stats)
@@ -308,7 +310,7 @@ class Optimizer:
         """Whether the automatic loop is on."""
         return self._auto and self._thread is not None and self._thread.is_alive()
 
-    def hook(self, monitor: Any, frame: pd.DataFrame) -> None:
+    def hook(self, monitor: ActionContext, frame: pd.DataFrame) -> None:
         """Monitor hook: after each collection, wake the worker (started on demand) so it
         claims queued requests and, when automatic, runs a cycle."""
         if self.monitor.running or self._auto:  # not for a one-off collect() in a notebook

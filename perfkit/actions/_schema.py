@@ -17,6 +17,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from perfkit.errors import InvalidInputError
+
 __all__ = ["ParamsSchema", "check_schema", "describe_schema", "validate_params"]
 
 ParamsSchema = Mapping[str, Mapping[str, Any]]
@@ -56,20 +58,20 @@ def check_schema(schema: ParamsSchema | None) -> dict[str, dict[str, Any]]:
 def _check_value(name: str, value: Any, spec: Mapping[str, Any]) -> Any:
     kind = spec["type"]
     if (kind != "bool" and isinstance(value, bool)) or not isinstance(value, _TYPES[kind]):
-        raise ValueError(f"parameter {name!r} must be a {kind}, got {type(value).__name__} "
+        raise InvalidInputError(f"parameter {name!r} must be a {kind}, got {type(value).__name__} "
                          f"{value!r}")
     if kind == "float" and isinstance(value, (int, float)):
         value = float(value)
         if not math.isfinite(value):
-            raise ValueError(f"parameter {name!r} must be finite, got {value}")
+            raise InvalidInputError(f"parameter {name!r} must be finite, got {value}")
     if kind == "str" and len(value) > _MAX_STR:
-        raise ValueError(f"parameter {name!r} is longer than {_MAX_STR} characters")
+        raise InvalidInputError(f"parameter {name!r} is longer than {_MAX_STR} characters")
     if "min" in spec and value < spec["min"]:
-        raise ValueError(f"parameter {name!r} must be >= {spec['min']}, got {value}")
+        raise InvalidInputError(f"parameter {name!r} must be >= {spec['min']}, got {value}")
     if "max" in spec and value > spec["max"]:
-        raise ValueError(f"parameter {name!r} must be <= {spec['max']}, got {value}")
+        raise InvalidInputError(f"parameter {name!r} must be <= {spec['max']}, got {value}")
     if "choices" in spec and value not in spec["choices"]:
-        raise ValueError(f"parameter {name!r} must be one of {list(spec['choices'])}, "
+        raise InvalidInputError(f"parameter {name!r} must be one of {list(spec['choices'])}, "
                          f"got {value!r}")
     return value
 
@@ -84,7 +86,8 @@ def validate_params(action: str, schema: Mapping[str, Mapping[str, Any]],
     unknown = sorted(set(params) - set(schema))
     if unknown:
         allowed = ", ".join(sorted(schema)) or "none"
-        raise ValueError(f"action {action!r} has no parameter(s) {unknown}; accepted: {allowed}")
+        raise InvalidInputError(f"action {action!r} has no parameter(s) {unknown}; "
+                                f"accepted: {allowed}")
     out: dict[str, Any] = {}
     for name, spec in schema.items():
         if name in params:
@@ -94,7 +97,7 @@ def validate_params(action: str, schema: Mapping[str, Mapping[str, Any]],
         elif "default" in spec:
             out[name] = spec["default"]
         else:
-            raise ValueError(f"action {action!r} needs parameter {name!r} ({spec['type']})")
+            raise InvalidInputError(f"action {action!r} needs parameter {name!r} ({spec['type']})")
     return out
 
 

@@ -14,6 +14,7 @@ from scipy import stats
 from perfkit.analysis._ets import EtsFit, _phi_sum, fit_ets
 from perfkit.analysis._linear import ols_batch, ols_predict, theil_sen
 from perfkit.analysis._shift import last_shift
+from perfkit.errors import UnknownNameError
 
 __all__ = ["METHODS", "MIN_POINTS", "ArrayForecast", "forecast_array", "trend_gate"]
 
@@ -263,7 +264,7 @@ def forecast_array(x: np.ndarray, y: np.ndarray, step: float, steps: int, level:
     as long as that segment still has enough points.
     """
     if method not in METHODS:
-        raise ValueError(f"unknown forecast method {method!r}; choose one of {METHODS}")
+        raise UnknownNameError(f"unknown forecast method {method!r}; choose one of {METHODS}")
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}")
     x = np.asarray(x, float)

@@ -19,6 +19,7 @@ from perfkit.analysis._input import (
 )
 from perfkit.analysis._linear import LinearFit, ols_batch, ols_predict, ols_rows
 from perfkit.analysis._shift import last_shift
+from perfkit.errors import UnknownNameError
 
 __all__ = ["FORECAST_COLUMNS", "forecast"]
 
@@ -98,7 +99,7 @@ def forecast(frame: SamplesLike, horizon: Duration = "30min", level: float = 0.8
     (ETS treats the remaining samples as consecutive).
     """
     if method not in METHODS:
-        raise ValueError(f"unknown forecast method {method!r}; choose one of {METHODS}")
+        raise UnknownNameError(f"unknown forecast method {method!r}; choose one of {METHODS}")
     if not 0 < float(level) < 1:
         raise ValueError(f"level must be between 0 and 1 (e.g. 0.8), got {level!r}")
     hz = as_timedelta(horizon, "horizon")

@@ -74,8 +74,8 @@ def trigger(monitor: Any, action: str, params: dict[str, Any], *, dry_run: bool,
     # The params travel as a dict, never as **kwargs, so a parameter called "host" or
     # "dry_run" cannot collide with the call's own arguments.
     if queue:
-        action_id = monitor.store.request_action(action, checked, host=monitor.host,
-                                                 requested_by="api", dry_run=dry_run)
+        action_id = monitor.request_action(action, dry_run=dry_run, requested_by="api",
+                                           params=checked)
         return {"optimization_type": action, "queued": True, "action_id": action_id,
                 "status": "pending", "dry_run": dry_run, "params": checked}
     result = monitor.optimizer.run(action, params, dry_run=dry_run, requested_by="api")

@@ -28,6 +28,7 @@ from typing import Any
 from perfkit.dashboard._page import Page, PageCache
 from perfkit.dashboard._status import StoreStatus, failed_status, probe_store
 from perfkit.dashboard._window import WindowLoader
+from perfkit.errors import InvalidInputError
 
 __all__ = ["DEMO_ENV", "EMBEDDED_ENV", "ActionTicket", "Runtime", "open_runtimes", "resolve_mode"]
 
@@ -245,13 +246,16 @@ class Runtime:
         a service on another machine (viewer): the Monitor claims the request
         after its next collection, runs it and writes the result to the row.
         """
-        from perfkit.actions._registry import validate
+        from perfkit.actions._registry import request
 
-        clean = validate(action, dict(params or {}))
         if not isinstance(host, str) or not host:
-            raise ValueError("choose one host to run the action on")
-        aid = self.store.request_action(action, clean, host=host, requested_by=requested_by,
-                                        dry_run=dry_run)
+            raise InvalidInputError("choose one host to run the action on")
+        if self.monitor is not None:
+            aid = self.monitor.request_action(action, host, dry_run, requested_by=requested_by,
+                                              params=dict(params or {}))
+        else:  # a viewer without a Monitor of its own queues through the store directly
+            aid = request(self.store, action, params, host=host, requested_by=requested_by,
+                          dry_run=dry_run)
         self.pages.invalidate()
         when = "after its next collection"
         if self.monitor is not None and host == self.monitor.host and not self.monitor.running:

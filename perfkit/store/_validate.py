@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from perfkit.errors import InvalidInputError
 from perfkit.frames import (
     LABELS_FORM,
     MAX_HOST_CHARS,
@@ -29,7 +30,7 @@ from perfkit.frames import (
 Key = tuple[str, str, str]
 
 
-class InvalidSamplesError(ValueError):
+class InvalidSamplesError(InvalidInputError):
     """Some rows of a written frame were rejected; the valid rows were accepted.
 
     ``accepted`` rows of the frame were written (or buffered), ``rejected`` were

@@ -25,6 +25,7 @@ from typing import Any
 
 import psutil
 
+from perfkit.actions._context import ActionContext
 from perfkit.actions._registry import Outcome
 
 __all__ = [
@@ -186,11 +187,11 @@ def _previous(cache: Any) -> dict[str, float] | None:
             return None
 
 
-def cache_optimization(monitor: Any, *, dry_run: bool, target_hit_rate: float = 80.0,
+def cache_optimization(monitor: ActionContext, *, dry_run: bool, target_hit_rate: float = 80.0,
                        min_lookups: int = 50, max_growth: float = 2.0, max_ttl: float = 86400.0,
                        memory_share: float = 0.1, observe_s: float = 0.0) -> Outcome:
     """Diagnose the attached cache and change the knob that fits the cause of its misses."""
-    cache = getattr(monitor, "cache", None)
+    cache = monitor.cache
     if cache is None:
         raise RuntimeError("no cache attached to this Monitor; call monitor.attach_cache(cache) "
                            "with a perfkit.Cache or any object with stats() and settable knobs")

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from perfkit.actions._context import ActionContext
 from perfkit.actions._registry import Outcome
 
 __all__ = ["DESCRIPTION", "PARAMS", "WATCH", "connection_optimization", "pool_recommendation"]
@@ -69,8 +70,9 @@ def _status(engine: Any) -> dict[str, Any]:
     return out
 
 
-def connection_optimization(monitor: Any, *, dry_run: bool, engine: str = "", recycle: bool = True,
-                            window: str = "1h", headroom: float = 1.25) -> Outcome:
+def connection_optimization(monitor: ActionContext, *, dry_run: bool, engine: str = "",
+                            recycle: bool = True, window: str = "1h", headroom: float = 1.25
+                            ) -> Outcome:
     """Recycle the matching engines' pools and recommend their size from stored peaks."""
     engines = {k: e for k, e in monitor.database.engines().items() if engine in k}
     if not engines:

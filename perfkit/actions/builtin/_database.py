@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from perfkit.actions._context import ActionContext
 from perfkit.actions._registry import Outcome
 from perfkit.collectors import INTERNAL
 
@@ -88,8 +89,8 @@ def _pg(engine: sa.Engine, dry_run: bool, analyze: bool, bloat_ratio: float) -> 
     return {"tables": len(rows), "findings": findings, "executed": done}
 
 
-def database_optimization(monitor: Any, *, dry_run: bool, engine: str = "", analyze: bool = True,
-                          bloat_ratio: float = 0.2) -> Outcome:
+def database_optimization(monitor: ActionContext, *, dry_run: bool, engine: str = "",
+                          analyze: bool = True, bloat_ratio: float = 0.2) -> Outcome:
     """Refresh statistics on every matching engine and list what else needs doing."""
     # perfkit's own probes and DDL stay out of the application's query-time metrics
     engines = {k: e.execution_options(**INTERNAL)

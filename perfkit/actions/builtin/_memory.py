@@ -10,6 +10,7 @@ from typing import Any
 
 import psutil
 
+from perfkit.actions._context import ActionContext
 from perfkit.actions._registry import Outcome
 
 __all__ = ["DESCRIPTION", "PARAMS", "WATCH", "memory_optimization"]
@@ -45,7 +46,7 @@ def _rss_mb() -> float:
     return psutil.Process().memory_info().rss / _MB
 
 
-def memory_optimization(monitor: Any, *, dry_run: bool, generation: int = 2,
+def memory_optimization(monitor: ActionContext, *, dry_run: bool, generation: int = 2,
                         trim: bool = True) -> Outcome:
     """Collect generations 0..``generation`` and trim the heap; report what was freed."""
     rss_before = _rss_mb()

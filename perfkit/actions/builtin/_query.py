@@ -24,6 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from perfkit.actions._context import ActionContext
 from perfkit.actions._plans import EQUALITY, Scan, pg_scans, plan_lines, sqlite_scans
 from perfkit.actions._registry import Outcome
 from perfkit.collectors import INTERNAL
@@ -208,7 +209,7 @@ def _scans(dialect: str, plan: Any, sql: str) -> list[Scan]:
     return sqlite_scans(plan, sql) if dialect == "sqlite" else pg_scans(plan)
 
 
-def query_optimization(monitor: Any, *, dry_run: bool, apply: bool = False, top: int = 3,
+def query_optimization(monitor: ActionContext, *, dry_run: bool, apply: bool = False, top: int = 3,
                        repeat: int = 5, engine: str = "", timeout_s: float = 10.0) -> Outcome:
     """Explain the slowest statements, propose indexes, create them when ``apply``."""
     stmts = monitor.database.statements()
@@ -223,6 +224,7 @@ def query_optimization(monitor: Any, *, dry_run: bool, apply: bool = False, top:
     examined, proposals = [], []
     before: dict[str, float] = {}
     after: dict[str, float] = {}
+    row: Any  # a row of the statements frame
     for row in read_only.head(top).itertuples(index=False):
         eng = engines[row.engine]
         entry: dict[str, Any] = {"sql": row.sql, "count": int(row.count),
