@@ -2,7 +2,7 @@
 
 Every name perfkit must *look up* (a store query, an alert rule, a threshold
 override) goes through :func:`get_metric`, so a typo fails loudly with close
-matches instead of silently matching nothing (the seed's bug). Analysis
+matches instead of silently matching nothing. Analysis
 functions accept any series name; they only consult the catalogue for
 direction, thresholds and bounds when the name is known.
 """
@@ -136,7 +136,7 @@ CORE_METRICS: tuple[str, ...] = (
     "database.pool_size", "database.checked_out", "database.overflow", "database.query_time",
     "application.api_response_time", "application.error_rate", "application.requests_per_second",
 )
-"""The seed's fourteen metrics."""
+"""The fourteen core metrics: the ones a score and a summary expect from every service."""
 
 _lock = threading.Lock()
 _catalog: dict[str, Metric] = {x.name: x for x in _builtin()}

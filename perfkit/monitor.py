@@ -257,7 +257,7 @@ class Monitor:
 
     # -- analysis -------------------------------------------------------------------------
     def summary(self, horizon: str | pd.Timedelta = "30min") -> dict[str, Any]:
-        """The seed's performance summary over this Monitor's window, every field computed.
+        """The performance summary over this Monitor's window, every field computed.
 
         See :func:`perfkit.analysis.summary` for the keys.
         """

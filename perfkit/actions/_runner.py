@@ -39,6 +39,7 @@ from perfkit.actions._recommend import recommend
 from perfkit.actions._result import ActionResult
 from perfkit.actions._verdict import verdict, window_means, window_series
 from perfkit.catalog import find_metric
+from perfkit.frames import is_finite_number
 
 __all__ = ["Optimizer"]
 
@@ -376,8 +377,7 @@ def _as_outcome(value: Any) -> registry.Outcome:
 
 
 def _floats(values: Mapping[str, Any]) -> dict[str, float]:
-    return {str(k): float(v) for k, v in values.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+    return {str(k): float(v) for k, v in values.items() if is_finite_number(v)}
 
 
 def _jsonable(detail: Mapping[str, Any]) -> dict[str, Any]:

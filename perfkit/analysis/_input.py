@@ -54,9 +54,6 @@ class Series:
         i = int(np.searchsorted(self.ts, end_ns, side="right"))
         return Series(self.metric, self.labels, self.ts[:i], self.values[:i])
 
-    def last_ts(self) -> pd.Timestamp:
-        return pd.Timestamp(int(self.ts[-1]), tz="UTC")
-
 
 def to_samples(data: SamplesLike) -> pd.DataFrame:
     """A samples frame from a samples frame or a named Series with a DatetimeIndex.

@@ -109,7 +109,7 @@ def score(frame: SamplesLike, *, now: WhenLike | None = None,
       its metrics' points; a group with no data is ``None``.
     * **overall** is the mean of the group scores that are not ``None`` (each
       group weighs the same however many metrics it has).
-    * The catalogue metrics with thresholds in the seed's core set
+    * The catalogue metrics with thresholds in the core set
       (``catalog.CORE_METRICS``) are *expected*; an expected metric without data
       is listed in ``missing`` with status ``missing`` — it is not counted as
       perfect, it is left out of the mean. Other catalogued metrics with

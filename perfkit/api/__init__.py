@@ -1,6 +1,6 @@
 """perfkit's optional HTTP API (``pip install 'perfkit[api]'``).
 
-``router(monitor)`` is the original system's API as a FastAPI router::
+``router(monitor)`` serves the advanced-performance API as a FastAPI router::
 
     app.include_router(perfkit.api.router(mon), prefix="/api/v1/advanced-performance")
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["PREFIX", "TOKEN_ENV", "app", "metrics_router", "router"]
 
 PREFIX = "/api/v1/advanced-performance"
-"""Where the original system mounted its endpoints; ``app()`` uses it too."""
+"""Where the endpoints live (the path existing API clients call); ``app()`` uses it too."""
 
 
 def metrics_router(monitor: Monitor, *, all_hosts: bool = False,

@@ -59,7 +59,7 @@ class PredictionSummary(BaseModel):
 
 
 class SummaryResponse(BaseModel):
-    """The original system's summary, every value computed from stored samples."""
+    """The performance summary, every value computed from stored samples."""
 
     model_config = ConfigDict(extra="allow")
     timestamp: datetime | str | None = None

@@ -1,4 +1,4 @@
-"""The endpoints of the original "advanced performance" API, over a real Monitor.
+"""The endpoints of the "advanced performance" API, over a real Monitor.
 
 Every handler is a plain ``def``: FastAPI runs it in its thread pool, so the
 blocking work (joining the Monitor's thread, reading the store, fitting

@@ -6,7 +6,7 @@ Stdlib only: imported while pytest collects, so it must stay cheap.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from perfkit._time import duration_seconds
@@ -129,11 +129,6 @@ MARKER_USAGE = (
     + ", ".join(_MARKER_ARGS))
 
 
-def marker_help() -> str:
-    return "perf(max_regression='10%', rounds=None, ...): perfkit performance-regression " \
-           "criteria for a test using the perf fixture"
-
-
 def settings_from_marker(base: PerfSettings, args: tuple, kwargs: dict) -> PerfSettings:
     """Apply ``@pytest.mark.perf(...)`` arguments to ``base``; PerfUsageError on misuse."""
     if args:
@@ -156,7 +151,3 @@ def settings_from_marker(base: PerfSettings, args: tuple, kwargs: dict) -> PerfS
             f"@pytest.mark.perf: min_rounds ({settings.min_rounds}) > max_rounds "
             f"({settings.max_rounds})")
     return settings
-
-
-def settings_fields() -> list[str]:
-    return [f.name for f in fields(PerfSettings)]

@@ -43,10 +43,6 @@ class Comparison:
     limit: float
     confidence: float
 
-    def as_dict(self) -> dict:
-        return {"ratio": self.ratio, "ci_low": self.ci_low, "ci_high": self.ci_high,
-                "verdict": self.verdict, "reason": self.reason}
-
 
 def seed_for(name: str) -> int:
     """A stable seed per test so a verdict is reproducible from the stored samples."""

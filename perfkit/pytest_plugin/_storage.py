@@ -212,16 +212,6 @@ def latest_baseline(engine: Engine, test: str, name: str | None = None,
     return out
 
 
-def baseline_names(engine: Engine) -> list[str]:
-    """Saved baseline names, most recent first."""
-    ensure_table(engine)
-    t = benchmarks_table
-    q = (sa.select(t.c.baseline, sa.func.max(t.c.ts).label("last"))
-         .where(t.c.baseline != "").group_by(t.c.baseline).order_by(sa.desc("last")))
-    with engine.connect() as conn:
-        return [r[0] for r in conn.execute(q)]
-
-
 def read_benchmarks(engine: Engine, test: str | None = None,
                     baseline: str | None = None) -> Any:
     """All stored results as a DataFrame (oldest first), optionally for one test / baseline.

@@ -245,7 +245,7 @@ class Store:
         with connect(self.engine, write=False) as conn:
             return reads.latest(conn, host)
 
-    # -- alert events (issue 3) ----------------------------------------------------------
+    # -- alert events --------------------------------------------------------------------
     def write_alert_events(self, frame: pd.DataFrame) -> int:
         """Store alert events (ts, host, metric, labels, severity, state, value, threshold,
         message); buffered like samples while the store is down. Returns rows accepted."""
@@ -267,7 +267,7 @@ class Store:
         with connect(self.engine, write=False) as conn:
             return reads.alert_events(conn, lo, hi, hosts, metrics)
 
-    # -- actions queue and audit log (issue 4) --------------------------------------------
+    # -- actions queue and audit log ------------------------------------------------------
     def _new_action(self, values: dict[str, Any]) -> int:
         self._read_ready()
         with connect(self.engine, write=True) as conn, conn.begin():
@@ -353,7 +353,7 @@ class Store:
                  pd.Timestamp(cutoff, unit="ns", tz="UTC"), deleted)
         return deleted
 
-    # -- pytest regression history (issue 7) ---------------------------------------------
+    # -- pytest regression history -------------------------------------------------------
     def benchmarks(self, test: str | None = None) -> pd.DataFrame:
         """Benchmark history recorded by perfkit's pytest plugin."""
         from perfkit.pytest_plugin._storage import read_benchmarks  # written in parallel

@@ -6,7 +6,8 @@ __all__ = ["register_builtins"]
 
 
 def register_builtins() -> None:
-    """Register the five built-in actions (names kept from the seed's HTTP API)."""
+    """Register the five built-in actions (their names are the HTTP API's
+    ``optimization_type`` values)."""
     from perfkit.actions._registry import register
     from perfkit.actions.builtin import _cache as cache
     from perfkit.actions.builtin import _connection as connection

@@ -10,7 +10,8 @@ Misses over the observed window are split by cause (a stated rule, :func:`diagno
   the share of misses that expiry explains (1.25× … ``max_growth``, capped by ``max_ttl``).
 * ``cold``: first-time keys; no knob helps, the advice is to warm the cache.
 
-The TTL is never raised for a cold cache or for evictions (the seed's mistake).
+The TTL is never raised for a cold cache or for evictions: a longer TTL cannot turn a
+first-time key into a hit, and for evictions it only keeps more entries competing for room.
 """
 
 from __future__ import annotations
