@@ -23,6 +23,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
     raise extra_error(exc, "dashboard", "perfkit.plots") from exc
 
 from perfkit._downsample import DEFAULT_POINTS, downsample
+from perfkit._format import format_value
 from perfkit.catalog import PERCENTILES, find_metric
 from perfkit.pytest_plugin._plot import benchmark_history_figure
 
@@ -72,19 +73,34 @@ def _with_gaps(ts: pd.Series, values: np.ndarray) -> tuple[pd.Series, np.ndarray
     return pd.Series(pd.DatetimeIndex(t, tz="UTC")), v
 
 
+def _suffix(unit: str) -> str:
+    """The tick suffix that puts ``unit`` on a y axis (a count has none)."""
+    if not unit or unit == "count":
+        return ""
+    return "/s" if unit == "1/s" else f" {unit}"
+
+
 def metric_figure(frame: pd.DataFrame, metric: str, *, forecast: pd.DataFrame | None = None,
                   thresholds: bool = True, title: str | None = None,
                   max_points: int = DEFAULT_POINTS, height: int = 260,
-                  x_range: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> go.Figure:
+                  x_range: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+                  note: str = "no data in this window", forecast_note: str = "",
+                  phases: pd.DataFrame | None = None, now: pd.Timestamp | None = None
+                  ) -> go.Figure:
     """One metric over time (one line per host), its warning/critical lines and forecast band.
 
     ``frame`` is a samples frame (other metrics and labelled rows are ignored);
     ``forecast`` a :func:`perfkit.forecast` frame (``metric, ts, mean, lower,
-    upper``), drawn as a dashed mean in a shaded interval; the interval is
-    cut to the data's range widened by that range on each side, so a wide
-    interval after a level shift cannot draw 240 GB free on a 24 GB machine.
-    ``x_range`` fixes the time axis (the dashboard passes first data → now +
-    forecast reach); forecast points past its end are not drawn.
+    upper``), drawn from the last sample as a dashed mean inside one closed band
+    with ``lower <= mean <= upper`` everywhere, clipped to the metric's physical
+    range and to the data's range widened by that range on each side (so a wide
+    interval after a level shift cannot draw 240 GB free on a 24 GB machine).
+    ``x_range`` fixes the time axis; forecast points past its end are not drawn.
+    Threshold labels sit in the right margin, beside their lines, never on the
+    data; the y axis carries the unit. ``note`` says why an empty chart is
+    empty, ``forecast_note`` why a chart with data has no forecast. ``phases``
+    (``kind, start, end``) are drawn as labelled bands (``steady`` is not);
+    ``now`` as a thin vertical line between history and forecast.
     """
     m = find_metric(metric)
     unit = m.unit if m else ""
@@ -96,36 +112,108 @@ def metric_figure(frame: pd.DataFrame, metric: str, *, forecast: pd.DataFrame | 
         fig.add_trace(_line(len(v))(x=ts, y=v, mode=_mode(len(v)), name=str(host),
                                     connectgaps=False, line={"width": 1.5}))
     fc = forecast[forecast["metric"] == metric].sort_values("ts") \
-        if forecast is not None and len(forecast) else None
+        if forecast is not None and len(forecast) and len(f) else None
     if fc is not None and x_range is not None:
         # keep the first point past the edge, so the band reaches the axis end
-        end = pd.Timestamp(x_range[1])
-        end = end.tz_localize("UTC") if end.tzinfo is None else end  # perfkit's times are UTC
+        end = _utc(x_range[1])
         fc = fc.iloc[:int(fc["ts"].searchsorted(end, side="right")) + 1]
     if fc is not None and len(fc):
-        lower, upper = _band_limits(f["value"] if len(f) else pd.Series(dtype=float))
-        fig.add_trace(go.Scatter(x=fc["ts"], y=fc["upper"].clip(lower, upper), mode="lines",
-                                 line={"width": 0}, showlegend=False, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=fc["ts"], y=fc["lower"].clip(lower, upper), mode="lines",
-                                 line={"width": 0},
-                                 fill="tonexty", fillcolor="rgba(108,92,231,0.18)",
-                                 name="forecast interval", hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=fc["ts"], y=fc["mean"], mode="lines", name="forecast",
-                                 line={"dash": "dash", "color": COLORS["forecast"]}))
-    if thresholds and m is not None:
-        for sev, level in (("warning", m.warning), ("critical", m.critical)):
-            if level is not None:
-                fig.add_hline(y=level, line={"dash": "dot", "color": COLORS[sev], "width": 1},
-                              annotation_text=f"{sev} {level:g}", annotation_position="top left",
-                              annotation_font={"size": 10, "color": COLORS[sev]})
+        _add_band(fig, f, fc, m)
     fig.update_layout(title={"text": title or metric, "font": {"size": 13}}, height=height,
-                      yaxis_title=unit, showlegend=fig.data is not None and len(fig.data) > 1,
-                      legend={"orientation": "h", "y": -0.25}, **_LAYOUT)
+                      showlegend=f["host"].nunique() > 1 if len(f) else False,
+                      legend={"orientation": "h", "y": -0.25}, uirevision=metric,
+                      **{**_LAYOUT, "margin": {**_LAYOUT["margin"], "r": 86}})
+    fig.update_yaxes(ticksuffix=_suffix(unit), title=None if _suffix(unit) else unit or None)
     y_range = _y_range(f["value"] if len(f) else pd.Series(dtype=float), m,
                        fc["mean"] if fc is not None and len(fc) else None)
     if y_range is not None:
         fig.update_yaxes(range=y_range)
-    return _time_axis(fig, x_range, empty=not len(f), note="no data in this window")
+    if thresholds and m is not None:
+        _thresholds(fig, m, y_range, height)
+    _marks(fig, phases, now, x_range, forecast=fc is not None and len(fc) > 0)
+    if forecast_note and len(f):
+        fig.add_annotation(text=forecast_note, showarrow=False, x=1, y=1, xref="paper",
+                           yref="paper", xanchor="right", yanchor="bottom",
+                           font={"size": 10, "color": "#8c8c8c"})
+    return _time_axis(fig, x_range, empty=not len(f), note=note)
+
+
+def _utc(t: Any) -> pd.Timestamp:
+    ts = pd.Timestamp(t)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts  # perfkit's times are UTC
+
+
+def _add_band(fig: go.Figure, f: pd.DataFrame, fc: pd.DataFrame, m: Any) -> None:
+    """The forecast: one closed band polygon (upper out, lower back) and the dashed mean,
+    both starting at the last sample so history and forecast meet without a gap."""
+    fc = fc.dropna(subset=["mean"])
+    if not len(fc):
+        return
+    lo_m = m.lower_bound if m is not None else None
+    hi_m = m.upper_bound if m is not None else None
+    mean = fc["mean"].clip(lo_m, hi_m).to_numpy(float)
+    lo_b, hi_b = _band_limits(f["value"])
+    lo_b = max(lo_b, lo_m) if lo_b is not None and lo_m is not None else lo_b
+    hi_b = min(hi_b, hi_m) if hi_b is not None and hi_m is not None else hi_b
+    lower = fc["lower"].fillna(fc["mean"]).clip(lo_b, hi_b).to_numpy(float)
+    upper = fc["upper"].fillna(fc["mean"]).clip(lo_b, hi_b).to_numpy(float)
+    lower, upper = np.minimum(lower, mean), np.maximum(upper, mean)
+    ts = pd.DatetimeIndex(fc["ts"])
+    last = f.sort_values("ts").groupby("host", sort=False).tail(1)
+    t0 = last["ts"].max()
+    if len(last) and t0 < ts[0]:
+        v0 = float(last["value"].mean())
+        ts = ts.insert(0, t0)
+        mean, lower, upper = (np.r_[v0, a] for a in (mean, lower, upper))
+    fig.add_trace(go.Scatter(x=ts.append(ts[::-1]), y=np.r_[upper, lower[::-1]],
+                             fill="toself", fillcolor="rgba(108,92,231,0.16)", mode="lines",
+                             line={"width": 0}, name="forecast interval", hoverinfo="skip",
+                             showlegend=False))
+    fig.add_trace(go.Scatter(x=ts, y=mean, mode="lines", name="forecast", showlegend=False,
+                             line={"dash": "dash", "width": 1.5, "color": COLORS["forecast"]}))
+
+
+def _thresholds(fig: go.Figure, m: Any, y_range: list[float] | None, height: int) -> None:
+    """Dotted threshold lines, labelled in the right margin beside each line."""
+    levels = [(sev, lv) for sev, lv in (("warning", m.warning), ("critical", m.critical))
+              if lv is not None]
+    shift = {sev: 0 for sev, _ in levels}
+    if len(levels) == 2 and y_range is not None and y_range[1] > y_range[0]:
+        px = abs(levels[0][1] - levels[1][1]) / (y_range[1] - y_range[0]) * (height - 46)
+        if px < 13:  # labels would overlap: push them apart, the worse one outward
+            up = "critical" if (m.direction == "higher") else "warning"
+            shift = {s: (7 if s == up else -7) for s, _ in levels}
+    for sev, level in levels:
+        fig.add_hline(y=level, line={"dash": "dot", "color": COLORS[sev], "width": 1})
+        fig.add_annotation(text=f"{sev} {format_value(level, m.unit)}", x=1, xref="paper",
+                           y=level, yref="y", xanchor="left", xshift=4, yshift=shift[sev],
+                           showarrow=False, font={"size": 10, "color": COLORS[sev]})
+
+
+def _marks(fig: go.Figure, phases: pd.DataFrame | None, now: pd.Timestamp | None,
+           x_range: tuple[Any, Any] | None, *, forecast: bool) -> None:
+    """Phase bands behind the data and the "now" line between history and forecast."""
+    lo = _utc(x_range[0]) if x_range is not None else None
+    hi = _utc(now) if now is not None else (_utc(x_range[1]) if x_range is not None else None)
+    if phases is not None and len(phases):
+        for r in phases[phases["kind"] != "steady"].itertuples():
+            a, b = _utc(r.start), _utc(r.end)
+            if (lo is not None and b <= lo) or (hi is not None and a >= hi):
+                continue
+            a = max(a, lo) if lo is not None else a
+            b = min(b, hi) if hi is not None else b
+            fig.add_vrect(x0=a, x1=b, fillcolor=_PHASE_COLOR, opacity=0.10, line_width=0,
+                          layer="below", annotation_text=str(r.kind).replace("_", " "),
+                          annotation_position="top left",
+                          annotation_font={"size": 9, "color": "#6b6b6b"})
+    if now is not None and forecast:
+        fig.add_vline(x=_utc(now), line={"color": "#9e9e9e", "width": 1})
+        fig.add_annotation(text="forecast", x=_utc(now), xref="x", y=0, yref="paper",
+                           xanchor="left", yanchor="bottom", xshift=3, showarrow=False,
+                           font={"size": 9, "color": COLORS["forecast"]})
+
+
+_PHASE_COLOR = "#7f7f7f"
 
 
 def _band_limits(values: pd.Series) -> tuple[float | None, float | None]:
@@ -167,12 +255,18 @@ def _y_range(values: pd.Series, m: Any, mean: pd.Series | None) -> list[float] |
     return [lo, hi]
 
 
-def health_gauge(overall: float | None, *, title: str = "Health score", height: int = 220
-                 ) -> go.Figure:
-    """A 0–100 gauge for :func:`perfkit.score`'s overall value (None: no data yet)."""
+def health_gauge(overall: float | None, *, title: str = "Health score", height: int = 220,
+                 worst: str | None = None) -> go.Figure:
+    """A 0–100 gauge for :func:`perfkit.score`'s overall value (None: no data yet).
+
+    ``worst`` (``"warning"`` / ``"critical"``), the worst metric status, colours the
+    bar at least that badly: an average of 95 with one critical metric is not green.
+    """
     value = float(overall) if overall is not None and np.isfinite(overall) else None
     color = (COLORS["ok"] if value is not None and value >= 80 else
              COLORS["warning"] if value is not None and value >= 60 else COLORS["critical"])
+    if worst == "critical" or (worst == "warning" and color == COLORS["ok"]):
+        color = COLORS[worst]
     fig = go.Figure(go.Indicator(
         mode="gauge+number", value=value if value is not None else 0,
         number={"suffix": " / 100", "valueformat": ".0f"},
@@ -209,8 +303,10 @@ def group_scores_figure(groups: Mapping[str, float | None],
               if v is not None and v >= 60 else COLORS["critical"] if v is not None
               else "#cccccc" for v in vals]
     labels = [f"{v:.0f}" if v is not None and np.isfinite(v) else "missing" for v in vals]
+    # a short bar (a group at 0) keeps its number beside it instead of losing it
     fig = go.Figure(go.Bar(x=shown, y=names, orientation="h", marker_color=colors, text=labels,
-                           textposition="auto", hovertext=hover, hoverinfo="text"))
+                           textposition=["inside" if v >= 15 else "outside" for v in shown],
+                           cliponaxis=False, hovertext=hover, hoverinfo="text"))
     fig.update_layout(height=height, xaxis={"range": [0, 100], "title": "score"},
                       title={"text": "Scores by group", "font": {"size": 13}},
                       **{**_LAYOUT, "hovermode": "closest"})
@@ -236,13 +332,18 @@ def percentiles_figure(frame: pd.DataFrame, metric: str, *, max_points: int = DE
             fig.add_trace(_line(len(v))(x=ts, y=v, mode=_mode(len(v)), name=label,
                                         line={"dash": dash, "width": 1.5}))
     m = find_metric(metric)
-    if m is not None:
-        for sev, level in (("warning", m.warning), ("critical", m.critical)):
-            if level is not None:
-                fig.add_hline(y=level, line={"dash": "dot", "color": COLORS[sev], "width": 1})
     fig.update_layout(title={"text": f"{metric} percentiles", "font": {"size": 13}},
-                      height=height, yaxis_title=m.unit if m else "",
-                      legend={"orientation": "h", "y": -0.25}, **_LAYOUT)
+                      height=height, legend={"orientation": "h", "y": -0.25},
+                      uirevision=f"{metric}.pct",
+                      **{**_LAYOUT, "margin": {**_LAYOUT["margin"], "r": 86}})
+    unit = m.unit if m else ""
+    fig.update_yaxes(ticksuffix=_suffix(unit))
+    if m is not None:
+        vals = f["value"] if len(f) else pd.Series(dtype=float)
+        y_range = _y_range(vals, m, None)
+        if y_range is not None:
+            fig.update_yaxes(range=y_range)
+        _thresholds(fig, m, y_range, height)
     return _time_axis(fig, x_range, empty=not len(f), note="no percentiles in this window")
 
 
@@ -313,7 +414,8 @@ def alert_timeline_figure(events: pd.DataFrame, *, until: pd.Timestamp | None = 
     fig.update_layout(title={"text": "Alert timeline", "font": {"size": 13}}, height=height,
                       barmode="overlay", xaxis={"type": "date"},
                       **{**_LAYOUT, "hovermode": "closest"})
-    return _time_axis(fig, x_range, empty=not rows, note="no alerts in this window")
+    return _time_axis(fig, x_range, empty=not rows,
+                      note="no alert events recorded in this window (a Monitor records them)")
 
 
 def action_history_figure(actions: pd.DataFrame, *, height: int = 240,

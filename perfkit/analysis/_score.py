@@ -81,6 +81,24 @@ class Score:
                 + self.breakdown.to_html(index=False, na_rep="", float_format="{:.2f}".format))
 
 
+_CAP = {"warning": 75.0, "critical": 25.0}
+_RANK = {"ok": 0, "warning": 1, "critical": 2}
+
+
+def _alert_floors(alerts: pd.DataFrame | None) -> dict[str, str]:
+    """Metric -> worst severity among its firing aggregate-series alerts."""
+    if alerts is None or not len(alerts) or not {"metric", "severity", "state"} <= set(alerts):
+        return {}
+    a = alerts[alerts["state"] == "firing"]
+    if "labels" in a:
+        a = a[a["labels"].fillna("") == ""]
+    out: dict[str, str] = {}
+    for metric, sev in zip(a["metric"], a["severity"]):
+        if sev in _CAP and _RANK[sev] > _RANK[out.get(metric, "ok")]:
+            out[str(metric)] = str(sev)
+    return out
+
+
 def _expected() -> list:
     """Catalogue metrics with direction and thresholds in the scored groups."""
     out = []
@@ -92,7 +110,7 @@ def _expected() -> list:
 
 
 def score(frame: SamplesLike, *, now: WhenLike | None = None,
-          window: Duration = CURRENT_WINDOW) -> Score:
+          window: Duration = CURRENT_WINDOW, alerts: pd.DataFrame | None = None) -> Score:
     """Health score of the latest state in ``frame``, 0 (bad) to 100 (healthy).
 
     Formula:
@@ -120,12 +138,20 @@ def score(frame: SamplesLike, *, now: WhenLike | None = None,
       groups scored``) — sorted most expensive first; ``worst`` lists those
       with ``cost > 0``.
 
+    * ``alerts`` (a :func:`perfkit.alerts` frame, optional) makes the score agree
+      with the alert list: a metric whose aggregate series has a **firing** alert
+      never counts as healthier than that alert says — a firing critical alert
+      caps it at 25 points (status ``critical``), a firing warning at 75
+      (status at least ``warning``), whatever its mean in ``window``. Without
+      this, a 5-minute mean can read "ok" while the alert on the latest sample fires.
+
     Example: everything healthy → 100. CPU exactly at its warning (70 %) with
     the four expected system metrics present → CPU 75 points, system
     (75 + 3 * 100) / 4 = 93.75, overall (93.75 + 3 * 100) / 4 = 98.44, so CPU
     costs 1.56 points.
     """
     series = {s.metric: s for s in split_series(frame, labels=False)}
+    floors = _alert_floors(alerts)
     end = to_ns(now) if now is not None else max((int(s.ts[-1]) for s in series.values()),
                                                   default=None)
     win = duration_ns(window, "window")
@@ -144,6 +170,10 @@ def score(frame: SamplesLike, *, now: WhenLike | None = None,
                              "points": np.nan, "penalty": np.nan, "status": "missing"})
             continue
         pts, status = metric_points(cur, m.warning, m.critical, m.direction)
+        cap = floors.get(m.name)
+        if cap is not None and pts > _CAP[cap]:
+            pts = _CAP[cap]
+            status = cap if _RANK[cap] > _RANK[status] else status
         rows.append({"metric": m.name, "group": m.group, "value": cur, "points": pts,
                      "penalty": 100.0 - pts, "status": status})
     b = pd.DataFrame(rows, columns=["metric", "group", "value", "points", "penalty", "status"])

@@ -12,21 +12,27 @@ per-tick cache shared by sessions (:class:`PageCache`), the fleet overview
 from pathlib import Path
 
 from perfkit._downsample import DEFAULT_POINTS, downsample, downsample_series
+from perfkit.dashboard._access import Access, access_from_env
 from perfkit.dashboard._fleet import FLEET_METRICS, fleet_crossings, fleet_overview, fleet_spread
 from perfkit.dashboard._page import (
-    ARROWS,
     GROUP_ORDER,
     HORIZONS,
+    MIN_HISTORY,
     Page,
     PageCache,
-    action_rows,
-    alert_table,
+    already_past,
     build_page,
-    costly_metrics,
     fit_window,
-    metric_overview,
 )
 from perfkit.dashboard._runtime import ActionTicket, Runtime, open_runtimes, resolve_mode
+from perfkit.dashboard._state import (
+    ARROWS,
+    STATE_RULE,
+    action_rows,
+    alert_table,
+    costly_metrics,
+    metric_overview,
+)
 from perfkit.dashboard._status import StoreStatus, failed_status, probe_store
 from perfkit.dashboard._window import WINDOWS, WindowLoader, load_window, parse_window
 
@@ -39,16 +45,21 @@ __all__ = [
     "FLEET_METRICS",
     "GROUP_ORDER",
     "HORIZONS",
+    "MIN_HISTORY",
     "SCRIPT",
+    "STATE_RULE",
     "WINDOWS",
+    "Access",
     "ActionTicket",
     "Page",
     "PageCache",
     "Runtime",
     "StoreStatus",
     "WindowLoader",
+    "access_from_env",
     "action_rows",
     "alert_table",
+    "already_past",
     "build_page",
     "costly_metrics",
     "downsample",

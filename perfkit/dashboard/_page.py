@@ -13,10 +13,11 @@ empty; the rest of the page still renders.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,34 +26,42 @@ import pandas as pd
 
 from perfkit._downsample import DEFAULT_POINTS, downsample
 from perfkit.catalog import CORE_METRICS, GROUPS, find_metric
+from perfkit.dashboard._state import (
+    current_samples,
+    metric_overview,
+)
 from perfkit.dashboard._window import WindowLoader, parse_window
+from perfkit.dashboard._words import fmt, fmt_age, typed_rows
 from perfkit.frames import empty_samples
 
 __all__ = [
-    "ARROWS",
     "GROUP_ORDER",
     "HORIZONS",
+    "MIN_HISTORY",
     "Page",
     "PageCache",
-    "action_rows",
-    "alert_table",
+    "already_past",
     "build_page",
-    "costly_metrics",
+    "crossing_text",
     "fit_window",
-    "metric_overview",
     "thin",
 ]
 
 HORIZONS = ("15min", "30min", "1h", "2h", "6h")
 """Forecast horizons the dashboard offers."""
 
-ARROWS = {"increasing": "↑", "decreasing": "↓", "stable": "→"}
-"""Trend label → arrow shown next to a metric."""
-
 _MAX_FIT = pd.Timedelta("2h")
-_REACH = 4             # a forecast is shown at most this many times as far as its history
-_MIN_HISTORY = pd.Timedelta("2min")  # and predicts crossings only after this much history
+_REACH = 4             # crossings are predicted at most this many times as far as the history
+MIN_HISTORY = pd.Timedelta("2min")
+"""History a metric needs before the page draws its forecast or predicts its crossings."""
+_SOURCES = {
+    "cache": "no cache attached (Monitor.attach_cache)",
+    "database": "no database engine instrumented (Monitor.instrument_engine)",
+    "application": "no requests tracked yet (Monitor.track or the middleware)",
+}
 _PERCENTILE = re.compile(r"\.p\d+$")  # latency percentiles have their own chart
+
+log = logging.getLogger("perfkit.dashboard")
 
 GROUP_ORDER = tuple(g for g in GROUPS if g != "process")
 """Groups in the order the page shows them."""
@@ -90,6 +99,7 @@ class Page:
     alert_events: pd.DataFrame = field(default_factory=pd.DataFrame)
     recommendations: pd.DataFrame = field(default_factory=pd.DataFrame)
     actions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    phases: pd.DataFrame = field(default_factory=pd.DataFrame)
     errors: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -119,10 +129,11 @@ class Page:
 
     @property
     def forecast_reach(self) -> pd.Timedelta:
-        """How far ahead charts draw forecasts: the horizon, but at most four times the
-        history, the limit predicted crossings use too, so a minute of data after a
-        start-up does not draw half an hour of forecast."""
-        return min(self.horizon, _REACH * self.history)
+        """How far ahead charts draw forecasts: the horizon, but at most half the history
+        shown, so the past always takes at least two thirds of a chart's width (the
+        predicted crossings still look the whole horizon ahead)."""
+        start, now = self.history_range()
+        return min(self.horizon, (now - start) / 2)
 
     @property
     def crossings_wait(self) -> pd.Timedelta:
@@ -136,60 +147,69 @@ class Page:
         first = self.data_start
         return (max(start, first) if first is not None else start), self.generated_at
 
+    def span(self, metric: str) -> pd.Timedelta:
+        """How much history ``metric`` has in the window (0 without samples)."""
+        f = self.frame
+        if not len(f):
+            return pd.Timedelta(0)
+        ts = f.loc[(f["metric"] == metric) & (f["labels"] == ""), "ts"]
+        return ts.max() - ts.min() if len(ts) else pd.Timedelta(0)
+
+    def drawn_forecast(self, metric: str) -> bool:
+        """Whether ``metric``'s chart draws a forecast: the page has one and the metric
+        has the history forecasts need on this page (:data:`MIN_HISTORY`)."""
+        fc = self.forecasts
+        has = bool(len(fc)) and "metric" in fc and bool((fc["metric"] == metric).any())
+        return has and self.span(metric) >= MIN_HISTORY
+
     def chart_range(self, metric: str | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
         """Time axis of a metric chart: :meth:`history_range`, then :attr:`forecast_reach`
-        (only :meth:`history_range` for a ``metric`` the page has no forecast of)."""
+        (only :meth:`history_range` for a ``metric`` whose forecast is not drawn)."""
         start, now = self.history_range()
-        fc = self.forecasts
-        drawn = len(fc) and "metric" in fc and bool((fc["metric"] == metric).any())
-        if metric is not None and not drawn:
+        if metric is not None and not self.drawn_forecast(metric):
             return start, now
         return start, now + self.forecast_reach
+
+    def chart_note(self, metric: str) -> str:
+        """Why ``metric``'s chart is empty ("" when it has data)."""
+        f = self.frame
+        if len(f) and bool(((f["metric"] == metric) & (f["labels"] == "")).any()):
+            return ""
+        who = "these hosts" if self.hosts is None or len(self.hosts) != 1 else self.hosts[0]
+        if not len(f):
+            return f"no samples from {who} in the last {fmt_age(self.window)}"
+        group = metric.split(".", 1)[0]
+        present = f["metric"].astype(str).str.startswith(group + ".").any()
+        if not present and group in _SOURCES:
+            return _SOURCES[group]
+        return f"no {metric} samples in the last {fmt_age(self.window)}"
+
+    def forecast_note(self, metric: str) -> str:
+        """Why ``metric``'s chart draws no forecast ("" when it does, or has no data)."""
+        span = self.span(metric)
+        if self.chart_note(metric) or self.drawn_forecast(metric):
+            return ""
+        if span < MIN_HISTORY:
+            return f"forecast needs {fmt_age(MIN_HISTORY)} of data (has {fmt_age(span)})"
+        return "no forecast: too few distinct samples"
+
+    @property
+    def changed(self) -> tuple[pd.Timestamp, str, str] | None:
+        """The latest change of any metric's status: (when, metric, new status)."""
+        ov = self.overview
+        if not len(ov) or "since" not in ov:
+            return None
+        o = ov[ov["status"] != "missing"].dropna(subset=["since"])
+        if not len(o):
+            return None
+        r: Any = o.sort_values("since", kind="stable").iloc[-1]
+        return r["since"], str(r["metric"]), str(r["status"])
 
     @property
     def active_alerts(self) -> pd.DataFrame:
         """Alerts in state ``firing`` now."""
         a = self.alerts
         return a[a["state"] == "firing"] if len(a) and "state" in a else a
-
-
-def metric_overview(frame: pd.DataFrame, trends: pd.DataFrame | None = None,
-                    metrics: Sequence[str] = CORE_METRICS) -> pd.DataFrame:
-    """Per metric: group, unit, current (last value), average over the frame, trend and arrow.
-
-    ``trends`` is a :func:`perfkit.trends` frame; ``bad_trend`` is True when
-    the trend moves the way the catalogue calls worse (rising CPU, falling hit
-    rate). ``severity`` is the current value's threshold level. A metric
-    without samples has NaN values and ``missing`` True. Several hosts: current
-    is the mean of each host's last value, average the mean of all samples.
-    ``frame`` must be in time order (as the store returns it).
-    """
-    f = frame[frame["labels"] == ""] if len(frame) else frame
-    tr: dict[str, str] = {}
-    if trends is not None and len(trends):
-        t = trends[trends["labels"] == ""] if "labels" in trends else trends
-        tr = dict(zip(t["metric"], t["trend"]))
-    if len(f):
-        g = f.groupby(["metric", "host"], sort=False, observed=True)["value"]
-        current = g.last().groupby(level="metric").mean().to_dict()
-        average = f.groupby("metric", sort=False, observed=True)["value"].mean().to_dict()
-    else:
-        current, average = {}, {}
-    rows = []
-    for name in metrics:
-        m = find_metric(name)
-        cur = float(current.get(name, np.nan))
-        trend = tr.get(name, "stable")
-        direction = m.direction if m else "none"
-        bad = (direction == "higher" and trend == "increasing") or \
-              (direction == "lower" and trend == "decreasing")
-        rows.append({"metric": name, "group": m.group if m else name.split(".")[0],
-                     "unit": m.unit if m else "", "current": cur,
-                     "average": float(average.get(name, np.nan)),
-                     "trend": trend, "arrow": ARROWS.get(trend, "→"), "bad_trend": bad,
-                     "severity": (m.severity(cur) if m and np.isfinite(cur) else None),
-                     "missing": not np.isfinite(cur)})
-    return pd.DataFrame(rows)
 
 
 def thin(frame: pd.DataFrame, max_points: int = 720) -> pd.DataFrame:
@@ -214,90 +234,6 @@ def thin(frame: pd.DataFrame, max_points: int = 720) -> pd.DataFrame:
     return out.sort_values("ts", kind="stable", ignore_index=True)[list(frame.columns)]
 
 
-def alert_table(alerts: pd.DataFrame, recent: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The alerts to show: one active row per series, and the latest resolutions.
-
-    ``alerts`` is a :func:`perfkit.alerts` frame. A metric past its critical
-    threshold is also past its warning one; both rules fire, but the page
-    shows the series once, at its worst state (firing before pending, critical
-    before warning), with a ``text`` column reading ``system.cpu_usage{labels}
-    97.2 % ≥ 90 %`` (the latest value against the threshold). The second
-    frame holds the ``recent`` series resolved
-    most recently, newest first, each once (its warning when both resolved
-    together: that is the one saying it is back below every threshold).
-    """
-    if not len(alerts) or "state" not in alerts:
-        return alerts, alerts
-    state = alerts["state"].map({"firing": 0, "pending": 1})
-    sev = alerts["severity"].map({"critical": 0, "warning": 1}).fillna(2)
-    keys = ["metric", "labels"] if "labels" in alerts else ["metric"]
-    active = (alerts.assign(_o=state, _s=sev)[state.notna()]
-              .sort_values(["_o", "_s"], kind="stable")
-              .drop_duplicates(keys).drop(columns=["_o", "_s"]).reset_index(drop=True))
-    active["text"] = [_alert_text(r.metric, getattr(r, "labels", ""), r.value, r.threshold)
-                      for r in typed_rows(active)]
-    done = alerts["state"] == "resolved"
-    resolved = (alerts.assign(_s=sev)[done]
-                .sort_values(["since", "_s"], ascending=False, kind="stable")
-                .drop_duplicates(keys).drop(columns="_s").head(recent).reset_index(drop=True))
-    return active, resolved
-
-
-def typed_rows(frame: pd.DataFrame) -> Iterator[Any]:
-    """``frame.itertuples()`` with rows typed ``Any``: the stubs type every field as a scalar
-    union, so each access would need a cast."""
-    return iter(frame.itertuples())
-
-
-def _alert_text(metric: str, labels: str, value: float, threshold: float) -> str:
-    m = find_metric(metric)
-    unit = f" {m.unit}" if m is not None and m.unit else ""
-    op = "≤" if m is not None and m.direction == "lower" else "≥"
-    name = metric + (f"{{{labels}}}" if labels else "")
-    return f"{name} {value:.4g}{unit} {op} {threshold:.4g}{unit}"
-
-
-def costly_metrics(score: Any, n: int = 5) -> pd.DataFrame:
-    """The ``n`` metrics costing a :func:`perfkit.score` the most points, most expensive first.
-
-    Columns ``metric, value, unit, status, cost``: ``value`` is the mean the
-    score judged, ``status`` its threshold level, ``cost`` the points it takes
-    off the overall score.
-    """
-    cols = ["metric", "value", "unit", "status", "cost"]
-    w = score.worst.head(n) if score is not None else pd.DataFrame(columns=cols)
-    units = [m.unit if (m := find_metric(name)) is not None else "" for name in w["metric"]]
-    return w.assign(unit=units)[cols].reset_index(drop=True)
-
-
-def action_rows(actions: pd.DataFrame) -> pd.DataFrame:
-    """The actions audit log for display, newest first, before/after as one readable column.
-
-    ``change`` reads ``"process.rss: 212 → 187; gc.collected: 0 → 1.2e+04"`` (the
-    metrics measured on both sides); ``outcome`` is the verdict of a finished
-    action, else its status (``pending``, ``running``, ``failed``, ``rejected``).
-    """
-    cols = ["id", "requested_at", "host", "action", "dry_run", "requested_by", "status",
-            "outcome", "change", "error", "duration_s"]
-    if not len(actions):
-        return pd.DataFrame({c: [] for c in cols})
-    a = actions.sort_values("id", ascending=False, ignore_index=True)
-
-    def change(before: Any, after: Any) -> str:
-        b = before if isinstance(before, dict) else {}
-        f = after if isinstance(after, dict) else {}
-        parts = [f"{k}: {b[k]:.4g} → {f[k]:.4g}" for k in b
-                 if k in f and isinstance(b[k], (int, float)) and isinstance(f[k], (int, float))]
-        return "; ".join(parts)
-
-    out = a.assign(
-        outcome=[v if isinstance(v, str) and st == "done" else st
-                 for v, st in zip(a["verdict"], a["status"])],
-        change=[change(b, f) for b, f in zip(a["before"], a["after"])],
-        error=a["error"].where(a["error"].notna(), ""))
-    return out[cols]
-
-
 def _contract(frame: pd.DataFrame) -> pd.DataFrame:
     # The loader keeps keys as categoricals; analysis functions get the contract's str.
     cats = [c for c in ("host", "metric", "labels") if isinstance(frame[c].dtype,
@@ -320,12 +256,14 @@ def build_page(store: Any, *, window: str | pd.Timedelta = "1h",
                horizon: str | pd.Timedelta = "30min", host: str | Sequence[str] | None = None,
                loader: WindowLoader | None = None, max_points: int = DEFAULT_POINTS,
                now: pd.Timestamp | None = None, statements: pd.DataFrame | None = None,
-               cache_stats: Mapping[str, Any] | None = None) -> Page:
+               cache_stats: Mapping[str, Any] | None = None,
+               phases: pd.DataFrame | None = None) -> Page:
     """Read ``window`` of ``host`` (None: all hosts) from ``store`` and compute every section.
 
     ``statements`` (a Monitor's ``database.statements()``) and ``cache_stats``
     (its cache's ``stats()``) let :func:`perfkit.recommend` name the slow
-    statement and the cause of cache misses; a viewer has neither.
+    statement and the cause of cache misses; a viewer has neither. ``phases``
+    (``start, end, kind``: the demo's load phases) are drawn as bands on the charts.
 
     ``loader`` (a :class:`WindowLoader` on the same store) makes repeated
     calls fetch only new samples. Reading the samples raises what the store
@@ -335,7 +273,8 @@ def build_page(store: Any, *, window: str | pd.Timedelta = "1h",
     from perfkit.analysis import alerts, forecast, score, time_to_threshold, trends
 
     td, hz = parse_window(window), parse_window(horizon, "horizon")
-    end = now if now is not None else pd.Timestamp.now(tz="UTC")
+    # whole microseconds: plotly's JSON drops nanoseconds (with a warning per figure)
+    end = (now if now is not None else pd.Timestamp.now(tz="UTC")).floor("us")
     hosts = None if host is None else ((host,) if isinstance(host, str) else tuple(host))
     t0 = time.perf_counter()
     ld = loader if loader is not None else WindowLoader(store)
@@ -351,17 +290,20 @@ def build_page(store: Any, *, window: str | pd.Timedelta = "1h",
     shown = _section(page, "thin", lambda: thin(fit[fit["metric"].isin(CORE_METRICS)]), fit)
     tr = _section(page, "trends", lambda: trends(fit, window=min(td, pd.Timedelta("30min")),
                                                  labels=False), None)
-    page.overview = _section(page, "overview", lambda: metric_overview(frame, tr, page.metrics),
-                             metric_overview(empty_samples(), None))
-    # The score reads the last 5 minutes (perfkit.analysis.score); hand it no more.
+    if phases is not None:
+        page.phases = phases
+    page.alerts = _section(page, "alerts", lambda: alerts(fit), pd.DataFrame())
+    # One current state (see perfkit.dashboard._state): the tiles, the score, its
+    # "costing" list and the alert texts all read this overview.
+    page.overview = _section(page, "overview", lambda: metric_overview(
+        frame, tr, page.metrics, alerts=page.alerts), metric_overview(empty_samples(), None))
     page.score = _section(page, "score", lambda: score(
-        fit[fit["ts"] >= end - pd.Timedelta("10min")] if len(fit) else fit), None)
+        current_samples(page.overview, end), alerts=page.alerts), None)
     page.forecasts = _section(page, "forecasts",
                               lambda: forecast(shown, hz, labels=False), pd.DataFrame())
     page.crossings = _section(page, "crossings", lambda: _crossings(
-        time_to_threshold(shown, hz, forecasts=page.forecasts, labels=False), shown, hz),
-        pd.DataFrame())
-    page.alerts = _section(page, "alerts", lambda: alerts(fit), pd.DataFrame())
+        time_to_threshold(shown, hz, forecasts=page.forecasts, labels=False), shown, hz,
+        page.overview), pd.DataFrame())
     since = end - td
     page.alert_events = _section(page, "alert_events", lambda: store.alert_events(
         since=since, host=list(hosts) if hosts else None), pd.DataFrame())
@@ -382,10 +324,13 @@ def _recommend(frame: pd.DataFrame, active: pd.DataFrame, statements: pd.DataFra
                                   cache_stats=cache_stats))
 
 
-def _crossings(ttt: pd.DataFrame, frame: pd.DataFrame, horizon: pd.Timedelta) -> pd.DataFrame:
+def _crossings(ttt: pd.DataFrame, frame: pd.DataFrame, horizon: pd.Timedelta,
+               overview: pd.DataFrame | None = None) -> pd.DataFrame:
     """Future crossings some path of the interval reaches within the horizon.
 
-    Thresholds already passed are the alerts' business and left out. So is a
+    Thresholds already passed are the alerts' business and left out: by the
+    forecast's own start and by the page's current state (``overview``), so a
+    metric already below its threshold is never "expected to fall" to it. So is a
     metric with less history than a quarter of the horizon (at least 2 min):
     a forecast reaching four times further than its data cries wolf.
     ``expected`` is True when the mean path crosses, False when only the
@@ -399,15 +344,51 @@ def _crossings(ttt: pd.DataFrame, frame: pd.DataFrame, horizon: pd.Timedelta) ->
     if len(frame):
         span = frame.groupby("metric")["ts"].agg(lambda t: t.max() - t.min())
         future &= ttt["metric"].map(span).fillna(zero) >= _history_needed(horizon)
+    if overview is not None and len(overview):
+        rank = {"ok": 0, "missing": 0, "warning": 1, "critical": 2}
+        now = ttt["metric"].map(dict(zip(overview["metric"], overview["status"]))).map(rank)
+        future &= ~(now.fillna(0) >= ttt["severity"].map(rank))
     out = ttt[future]
     out = out.assign(expected=out["eta_expected"].notna())
+    out = out.assign(text=[crossing_text(r) for r in typed_rows(out)])
     return out.sort_values(["expected", "eta_earliest"], ascending=[False, True],
                            na_position="last", ignore_index=True)
 
 
+def crossing_text(r: Any) -> str:
+    """A predicted crossing in words, from its own columns."""
+    m = find_metric(r.metric)
+    unit = m.unit if m is not None else ""
+    verb = "rise above" if r.direction == "higher" else "fall below"
+    where = f"its {r.severity} threshold ({fmt(r.threshold, unit)})"
+    if pd.notna(r.eta_expected):
+        lo = r.eta_earliest if pd.notna(r.eta_earliest) else r.eta_expected
+        hi = f"{fmt_age(r.eta_latest)}" if pd.notna(r.eta_latest) else "later"
+        return (f"{r.metric} is expected to {verb} {where} in about {fmt_age(r.eta_expected)} "
+                f"(between {fmt_age(lo)} and {hi})")
+    return f"{r.metric} could {verb} {where} in {fmt_age(r.eta_earliest)} (pessimistic edge)"
+
+
+def already_past(overview: pd.DataFrame) -> list[str]:
+    """"cache.hit_rate is already below its warning threshold (80 %) since 21:40:12" lines."""
+    out: list[str] = []
+    if not len(overview) or "status" not in overview:
+        return out
+    for r in typed_rows(overview[overview["status"].isin(["warning", "critical"])]):
+        m = find_metric(r.metric)
+        if m is None:
+            continue
+        thr = getattr(m, r.status)
+        side = "above" if m.direction == "higher" else "below"
+        when = f" since {r.since:%H:%M:%S}" if pd.notna(r.since) else ""
+        level = f" ({fmt(thr, m.unit)})" if thr is not None else ""
+        out.append(f"{r.metric} is already {side} its {r.status} threshold{level}{when}")
+    return out
+
+
 def _history_needed(horizon: pd.Timedelta) -> pd.Timedelta:
     """History a metric needs before its crossings are predicted (see :func:`_crossings`)."""
-    return max(_MIN_HISTORY, horizon / _REACH)
+    return max(MIN_HISTORY, horizon / _REACH)
 
 
 def _sorted_recs(recs: pd.DataFrame) -> pd.DataFrame:
@@ -433,11 +414,15 @@ class PageCache:
 
     def get(self, *, window: str, horizon: str, host: str | Sequence[str] | None,
             refresh_s: float, now: float | None = None,
-            context: Callable[[], dict[str, Any]] | None = None) -> Page:
+            context: Callable[[], dict[str, Any]] | None = None,
+            stale_ok: bool = False) -> Page:
         """The page for this tick (``floor(now / refresh_s)``), computed on first request.
 
         ``context`` returns extra :func:`build_page` arguments (``statements``,
-        ``cache_stats``); it is called only when the page is computed.
+        ``cache_stats``, ``phases``); it is called only when the page is computed.
+        ``stale_ok`` (timed refreshes): while this tick's page is not built yet,
+        return the previous tick's and build the new one in the background, so a
+        refresh never waits for the analysis (the page says when it was built).
         """
         if not refresh_s > 0:
             raise ValueError(f"refresh_s must be positive, got {refresh_s!r}")
@@ -448,21 +433,49 @@ class PageCache:
             page = self._pages.get(key)
             if page is not None:
                 return page
+            previous = self._pages.get((*key[:-1], tick - 1)) if stale_ok else None
+            if previous is not None:
+                if key not in self._building:
+                    self._building[key] = threading.Lock()
+                    threading.Thread(target=self._build_quietly, daemon=True,
+                                     name="perfkit-dashboard-page",
+                                     args=(key, window, horizon, hosts, context)).start()
+                return previous
             build_lock = self._building.setdefault(key, threading.Lock())
         with build_lock:
             with self._lock:
                 page = self._pages.get(key)
             if page is None:
-                page = build_page(self.store, window=window, horizon=horizon, host=hosts,
-                                  loader=self.loader, **(context() if context else {}))
-                with self._lock:
-                    self._pages[key] = page
-                    self._building.pop(key, None)
-                    for old in [k for k in self._pages if k[-1] < tick - 1][:]:
-                        del self._pages[old]
-                    while len(self._pages) > self.max_entries:
-                        del self._pages[next(iter(self._pages))]
+                page = self._build(key, window, horizon, hosts, context)
         return page
+
+    def _build(self, key: tuple[Any, ...], window: str, horizon: str,
+               hosts: tuple[str, ...] | None,
+               context: Callable[[], dict[str, Any]] | None) -> Page:
+        try:
+            page = build_page(self.store, window=window, horizon=horizon, host=hosts,
+                              loader=self.loader, **(context() if context else {}))
+        finally:
+            with self._lock:
+                self._building.pop(key, None)
+        tick = key[-1]
+        with self._lock:
+            self._pages[key] = page
+            for old in [k for k in self._pages if k[-1] < tick - 1]:
+                del self._pages[old]
+            while len(self._pages) > self.max_entries:
+                del self._pages[next(iter(self._pages))]
+        return page
+
+    def _build_quietly(self, *args: Any) -> None:
+        build_lock = self._building.get(args[0])
+        if build_lock is None:
+            return
+        with build_lock:
+            try:
+                self._build(*args)
+            except Exception:
+                log.debug("background page build failed", exc_info=True)
 
     def invalidate(self) -> None:
         """Drop every cached page (after an action or a control change)."""

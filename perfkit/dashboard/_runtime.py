@@ -207,17 +207,18 @@ class Runtime:
         self._last_hosts = found
         return found
 
-    def page(self, *, window: str, horizon: str, host: str | None, refresh_s: float
-             ) -> tuple[Page | None, StoreStatus]:
+    def page(self, *, window: str, horizon: str, host: str | None, refresh_s: float,
+             stale_ok: bool = False) -> tuple[Page | None, StoreStatus]:
         """This tick's page and the store status; while the store is down, the last good
-        page for the same selection (or None) with the failing status."""
+        page for the same selection (or None) with the failing status. ``stale_ok``:
+        see :meth:`PageCache.get`."""
         status = self.status()
         key = (host, window, horizon)
         if status.ok:
             own = self.monitor is not None and host == self.host
             try:
                 page = self.pages.get(window=window, horizon=horizon, host=host,
-                                      refresh_s=refresh_s,
+                                      refresh_s=refresh_s, stale_ok=stale_ok,
                                       context=self._local_context if own else None)
             except Exception as exc:  # noqa: BLE001 - a read failing between probe and load
                 status = failed_status(self.store.url, exc)
@@ -232,8 +233,11 @@ class Runtime:
         # Only this process's Monitor knows its statements and cache counters.
         mon = self.monitor
         cache = getattr(mon, "cache", None)
-        return {"statements": mon.database.statements(),
-                "cache_stats": cache.stats() if cache is not None else None}
+        out = {"statements": mon.database.statements(),
+               "cache_stats": cache.stats() if cache is not None else None}
+        if self.demo is not None:
+            out["phases"] = self.demo.load.phases_frame()
+        return out
 
     # -- actions -------------------------------------------------------------------------
     def act(self, action: str, params: Mapping[str, Any] | None = None, *, host: str,

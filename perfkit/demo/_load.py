@@ -11,7 +11,13 @@ Each phase changes what the service is asked to do, never what it reports:
 * ``error_burst``: a settlement job holds SQLite's write lock, so orders fail
   with "database is locked" after the service's short busy timeout;
 * ``memory_growth``: order-book snapshots are kept in an untrimmed history and
-  cached, so process memory and cache memory grow; released when it ends.
+  cached, so process memory and cache memory grow; released when it ends;
+* ``cpu_heavy``: a pricing-model job recomputes fair prices in a work/rest duty
+  cycle that holds ``cpu_share`` of one core (default half), so CPU rises for
+  real without pinning the machine.
+
+The generator keeps the wall-clock :attr:`LoadGenerator.timeline` of its phases
+(:meth:`LoadGenerator.phases_frame`), which the dashboard draws as bands.
 """
 
 from __future__ import annotations
@@ -30,7 +36,8 @@ __all__ = ["DEFAULT_PHASES", "PHASE_KINDS", "LoadGenerator", "Phase", "PhaseStat
 
 log = logging.getLogger("perfkit.demo")
 
-PHASE_KINDS = ("steady", "cold_cache", "slow_query", "error_burst", "memory_growth")
+PHASE_KINDS = ("steady", "cold_cache", "slow_query", "error_burst", "memory_growth",
+               "cpu_heavy")
 """The phase kinds a script may use."""
 
 # Request mix per phase: weights of each endpoint.
@@ -41,7 +48,9 @@ _MIX: dict[str, dict[str, float]] = {
     "slow_query": {**_BASE, "user_orders": 0.15},
     "error_burst": {**_BASE, "order": 0.35},
     "memory_growth": {**_BASE, "book": 0.35},
+    "cpu_heavy": _BASE,
 }
+_SLICE_S = 0.05  # the pricing job's work slice: short, so the duty cycle holds at any scale
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +71,8 @@ class Phase:
 
 DEFAULT_PHASES: tuple[Phase, ...] = (
     Phase("steady", 45), Phase("slow_query", 60), Phase("steady", 30), Phase("cold_cache", 40),
-    Phase("error_burst", 30), Phase("steady", 30), Phase("memory_growth", 60),
+    Phase("error_burst", 30), Phase("steady", 30), Phase("cpu_heavy", 45),
+    Phase("steady", 30), Phase("memory_growth", 60),
 )
 """The default script (repeated): the slow query comes early so a first visit sees it."""
 
@@ -88,11 +98,15 @@ class LoadGenerator:
 
     def __init__(self, service: MarketService, *, rate: float = 20.0,
                  phases: Sequence[Phase] = DEFAULT_PHASES, workers: int = 4, loop: bool = True,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, cpu_share: float = 0.5) -> None:
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 10_000:
             raise ValueError(f"rate must be requests per second in (0, 10000], got {rate!r}")
         if not isinstance(workers, int) or not 1 <= workers <= 64:
             raise ValueError(f"workers must be an int in 1..64, got {workers!r}")
+        if isinstance(cpu_share, bool) or not isinstance(cpu_share, (int, float)) \
+                or not 0 < cpu_share <= 1:
+            raise ValueError(f"cpu_share must be a fraction of one core in (0, 1], "
+                             f"got {cpu_share!r}")
         phases = tuple(phases)
         if not phases or not all(isinstance(p, Phase) for p in phases):
             raise ValueError("phases must be a non-empty sequence of perfkit.demo.Phase")
@@ -113,6 +127,8 @@ class LoadGenerator:
         self.history: list[PhaseStats] = []
         self._settler: threading.Thread | None = None
         self._settle_stop = threading.Event()
+        self.cpu_share = float(cpu_share)
+        self.timeline: list[list[Any]] = []  # [kind, start, end or None], epoch seconds
 
     # -- one request ---------------------------------------------------------------------
     def _request(self, rng: random.Random, kind: str) -> str:
@@ -166,17 +182,26 @@ class LoadGenerator:
             self._kind = kind
             self._current = PhaseStats(kind)
             self._phase_started = time.monotonic()
+            now = time.time()
+            if self.timeline and self.timeline[-1][2] is None:
+                self.timeline[-1][2] = now
+            self.timeline.append([kind, now, None])
+            del self.timeline[:-200]
         log.info("demo phase: %s", kind)
         if kind == "cold_cache":
             self.service.cache.clear()
-        elif kind == "error_burst":
+        elif kind in ("error_burst", "cpu_heavy"):
             self._settle_stop.clear()
-            self._settler = threading.Thread(target=self._settle, name="perfkit-demo-settlement",
+            job = self._settle if kind == "error_burst" else self._price_model
+            self._settler = threading.Thread(target=job, name=f"perfkit-demo-{kind}",
                                              daemon=True)
             self._settler.start()
 
     def _exit(self, kind: str) -> None:
-        if kind == "error_burst" and self._settler is not None:
+        with self._lock:
+            if self.timeline and self.timeline[-1][2] is None:
+                self.timeline[-1][2] = time.time()
+        if kind in ("error_burst", "cpu_heavy") and self._settler is not None:
             self._settle_stop.set()
             self._settler.join(5.0)
             self._settler = None
@@ -190,6 +215,26 @@ class LoadGenerator:
             except Exception:
                 log.exception("demo settlement job failed")
             self._settle_stop.wait(0.1)
+
+    def _price_model(self) -> None:
+        # Work for a slice, rest for the rest of the period: the job's own CPU time is
+        # cpu_share of one core however fast the machine is (a slower one does less work).
+        rest = _SLICE_S * (1.0 - self.cpu_share) / self.cpu_share
+        while not self._settle_stop.is_set():
+            t0 = time.thread_time()
+            while time.thread_time() - t0 < _SLICE_S and not self._settle_stop.is_set():
+                self.service.price_model()
+            self._settle_stop.wait(rest)
+
+    def phases_frame(self) -> Any:
+        """The phases run so far: ``kind, start, end`` (UTC; the current one ends now)."""
+        import pandas as pd
+
+        with self._lock:
+            rows = [(k, a, b if b is not None else time.time()) for k, a, b in self.timeline]
+        return pd.DataFrame({"kind": [r[0] for r in rows],
+                             "start": pd.to_datetime([r[1] for r in rows], unit="s", utc=True),
+                             "end": pd.to_datetime([r[2] for r in rows], unit="s", utc=True)})
 
     def run_phase(self, kind: str, *, requests: int | None = None,
                   seconds: float | None = None, paced: bool = False) -> PhaseStats:

@@ -303,6 +303,18 @@ class MarketService:
             self._leak = []
         return n
 
+    def price_model(self, markets: int = 20, paths: int = 200, steps: int = 20) -> np.ndarray:
+        """A pricing job step: Monte Carlo fair prices of ``markets`` random markets.
+
+        Each last price drifts as a bounded random walk over ``steps`` steps; the
+        fair price is the mean terminal price of ``paths`` paths. A few
+        milliseconds of real CPU work per call; nothing is written.
+        """
+        rng = np.random.default_rng()
+        p0 = rng.uniform(0.05, 0.95, (min(markets, self.n_markets), 1, 1))
+        walk = rng.normal(0.0, 0.01, (p0.shape[0], paths, steps)).cumsum(axis=2)
+        return np.clip(p0 + walk, 0.01, 0.99)[:, :, -1].mean(axis=1)
+
     def hold_write_lock(self, seconds: float) -> None:
         """A settlement job: hold SQLite's write lock for ``seconds`` (orders then fail)."""
         with self.engine.connect() as conn:

@@ -3,8 +3,10 @@
 The page runs as a viewer of a seeded SQLite store; the test plays the
 service on the seeded host (a Monitor in this process claims the queued
 action), so the click travels the whole way: button → store queue → Monitor →
-audit row → the page's next refresh. A screenshot is saved to
-``test-artifacts/dashboard.png``.
+audit row → the page's next refresh. Full-page screenshots are saved to
+``test-artifacts/`` (one per tab, and ``dashboard.png`` after the dry run);
+with ``PERFKIT_UPDATE_SCREENSHOT=1`` the last one becomes the README's
+``docs/img/dashboard.png``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from pathlib import Path
 import pytest
 
 from perfkit.monitor import Monitor
-from perfkit.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -54,11 +55,14 @@ def server(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
 
     seed(sqlite_url)
     port = _free_port()
-    env = {**os.environ, "PERFKIT_STORE_URL": sqlite_url, "PERFKIT_EMBEDDED": "0"}
+    env = {**os.environ, "PERFKIT_STORE_URL": sqlite_url, "PERFKIT_EMBEDDED": "0",
+           "PERFKIT_DASHBOARD_HOST": "127.0.0.1"}
+    env.pop("PERFKIT_DASHBOARD_TOKEN", None)
     log = (tmp_path / "streamlit.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
-         str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+         str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--browser.gatherUsageStats", "false",
          "--client.toolbarMode", "viewer"], cwd=tmp_path, env=env, stdout=log,
         stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -83,7 +87,28 @@ def server(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     log.close()
 
 
+TABS = ("System", "Cache", "Database", "Application", "Other")
+FIRST_TILE = {"System": "system.cpu_usage", "Cache": "cache.hit_rate",
+              "Database": "database.pool_size", "Application": "application.api_response_time",
+              "Other": None}
+
+
+def _full_page(page, path: Path) -> None:
+    """A capture of the whole page: Streamlit scrolls inside its main block, not the
+    document, so the viewport is grown to the content's height first (then restored)."""
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": 1400, "height": max(1000, int(height) + 40)})
+    page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollTo(0, 0)")
+    # every chart drawn (plotly adds its SVG once it has laid the figure out)
+    page.wait_for_function("[...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
+                           ".every(c => c.querySelector('.main-svg'))", timeout=60_000)
+    time.sleep(1.5)  # the charts take the new size before the capture
+    page.screenshot(path=str(path), full_page=True, timeout=120_000, animations="disabled")
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
 def test_dashboard_in_chromium(server: tuple[str, str]) -> None:
+    """Score, every tab, a dry run read back from the page; no console errors, no exceptions."""
     from playwright.sync_api import expect, sync_playwright
 
     url, store_url = server
@@ -91,9 +116,13 @@ def test_dashboard_in_chromium(server: tuple[str, str]) -> None:
 
     artifacts = ROOT / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
+    problems: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+                if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
         page.set_default_timeout(60_000)
         expect.set_options(timeout=60_000)
         page.goto(url)
@@ -103,26 +132,45 @@ def test_dashboard_in_chromium(server: tuple[str, str]) -> None:
         expect(gauge.first).to_be_visible()
         expect(gauge.first.locator("svg text", has_text=re.compile(r"^\d+ / 100$")).first) \
             .to_be_visible()
-        assert page.locator(".js-plotly-plot").count() >= 5
-        # Streamlit marks a keyed widget with the CSS class st-key-<key>
-        page.locator(".st-key-rec_Run_memory_optimization_process button").click()
+        # memory at 97 % is critical: the score, the alert and the costing list say so alike
+        expect(page.get_by_text(re.compile(r"system\.memory_usage 97(\.\d+)? %, above its "
+                                           r"critical threshold of 95 %")).first).to_be_visible()
+        expect(page.locator("[data-testid='stMetricLabel']", has_text="system.cpu_usage")
+               .first).to_be_visible()
+        _full_page(page, artifacts / "dashboard.png")  # the overview, as a visitor sees it
+        for tab in TABS:
+            page.get_by_role("tab", name=tab).click()
+            expect(page.get_by_role("tab", name=tab)).to_have_attribute("aria-selected", "true")
+            if FIRST_TILE[tab]:
+                expect(page.locator("[data-testid='stMetricLabel']",
+                                    has_text=FIRST_TILE[tab]).first).to_be_visible()
+            else:
+                expect(page.get_by_text("No other metrics in this window")).to_be_visible()
+            _full_page(page, artifacts / f"dashboard-{tab.lower()}.png")
+        page.get_by_role("tab", name="System").click()
+        # a dry run, queued from the page, run by the service on HOST, read back on the page
+        page.locator(".st-key-rec_Dry-run_memory_optimization_process button").click()
         expect(page.get_by_text(re.compile(r"queued as request #1"))).to_be_visible()
-        # the service on HOST claims and runs it
         mon = Monitor(store_url, host=HOST, interval=60)
         results = mon.optimizer.process_requests()
         assert [r.status for r in results] == ["done"]
         mon.store.close()
-        with Store(store_url) as store:
-            row = store.actions().iloc[0]
-        outcome = row["verdict"] if isinstance(row["verdict"], str) else row["status"]
-        # the live fragment refreshes on its own (every 5 s by default) and shows the result
-        expect(page.get_by_text(re.compile(rf"by dashboard — {re.escape(outcome)}"))) \
-            .to_be_visible(timeout=60_000)
-        page.set_viewport_size({"width": 1400, "height": 2600})
-        # between refreshes: no "running" indicator, so no half-replaced elements
-        time.sleep(1)
-        expect(page.locator("[data-testid='stStatusWidget']")).to_be_hidden()
-        page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True,
-                        timeout=120_000, animations="disabled")
+        # the sections refresh on their own (every 5 s by default) and show the result
+        said = page.get_by_text(re.compile(rf"#1 · A dry run of memory_optimization on "
+                                           rf"{re.escape(HOST)} changed nothing"))
+        expect(said).to_be_visible(timeout=60_000)
+        record = page.locator(".st-key-latest_action")
+        expect(record.locator("table").first).to_be_visible()  # before / after, side by side
+        header = record.locator("table th").all_inner_texts()
+        assert [h for h in header if h.strip()][:3] == ["measure", "before", "after"], header
+        expect(page.get_by_text("Full record of #1")).to_be_visible()
+        _full_page(page, artifacts / "dashboard-dry-run.png")
+        assert page.locator("[data-testid='stException']").count() == 0
         browser.close()
-    assert (artifacts / "dashboard.png").stat().st_size > 20_000
+    assert not problems, problems
+    shot = artifacts / "dashboard.png"
+    assert shot.stat().st_size > 20_000
+    if os.environ.get("PERFKIT_UPDATE_SCREENSHOT") == "1":
+        # the README's picture is this capture, never a drawn one
+        (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
+        (ROOT / "docs" / "img" / "dashboard.png").write_bytes(shot.read_bytes())

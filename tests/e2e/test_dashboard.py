@@ -43,11 +43,20 @@ def seed(url: str, host: str = HOST, minutes: int = 15, step_s: int = 2) -> None
     rng = np.random.default_rng(0)
     n = minutes * 60 // step_s
     ts = pd.date_range(end=pd.Timestamp.now(tz="UTC"), periods=n, freq=f"{step_s}s")
+    # a level of 0 (no pool overflow) stays exactly 0: noise there would be a fake event
     frames = [pd.DataFrame({"ts": ts, "host": host, "metric": m, "labels": "",
-                            "value": v + rng.normal(0, 0.01 * abs(v) + 1e-3, n)})
+                            "value": v + rng.normal(0, 0.01 * abs(v), n) if v else np.zeros(n)})
               for m, v in LEVELS.items()]
     with Store(url) as store:
         store.write(pd.concat(frames, ignore_index=True))
+
+
+@pytest.fixture(autouse=True)
+def local_bind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page as ``perfkit dashboard`` serves it by default: bound to 127.0.0.1."""
+    monkeypatch.setenv("PERFKIT_DASHBOARD_HOST", "127.0.0.1")
+    monkeypatch.delenv("PERFKIT_DASHBOARD_TOKEN", raising=False)
+    monkeypatch.delenv("PERFKIT_DASHBOARD_ALLOW_URL", raising=False)
 
 
 @pytest.fixture
@@ -78,13 +87,32 @@ def _ok(at: AppTest) -> AppTest:
     return at
 
 
+TABS = ("System", "Cache", "Database", "Application", "Other")
+
+
+def tiles(at: AppTest) -> tuple[dict[str, str], int]:
+    """Every tab's metric tiles (label -> value) and how many charts the tabs drew.
+
+    Only the open tab is drawn (tabs rerun on change), so each is opened in turn.
+    """
+    labels, charts = {}, 0
+    for tab in TABS:
+        at.session_state["metric_tab"] = tab
+        _run(at)
+        labels.update({m.label.rsplit(" ", 1)[0]: m.value for m in at.metric})
+        charts += len([c for c in at.get("plotly_chart")
+                       if c.proto.id and "fig_" in str(c.proto.id)])
+    at.session_state["metric_tab"] = TABS[0]
+    _run(at)
+    return labels, charts
+
+
 def test_page_renders_every_core_metric_from_a_seeded_store(viewer: str) -> None:
     at = _run(AppTest.from_file(APP, default_timeout=90))
-    labels = {m.label.rsplit(" ", 1)[0]: m.value for m in at.metric}
+    labels, _ = tiles(at)
     assert set(CORE_METRICS) <= set(labels), set(CORE_METRICS) - set(labels)
     assert labels["system.memory_usage"].startswith("97")
     assert all(v != "—" for k, v in labels.items() if k in CORE_METRICS)
-    assert len(at.get("plotly_chart")) >= len(CORE_METRICS) + 2  # + gauge and group scores
     assert not at.error  # the store answers: no banner
     md = " ".join(m.value for m in at.markdown)
     assert "memory_optimization" in md
@@ -131,7 +159,7 @@ def test_a_store_that_cannot_be_opened_is_a_banner_until_it_can(
     seed(url)
     _run(at)
     assert not at.error
-    assert {m.label.rsplit(" ", 1)[0] for m in at.metric} >= set(CORE_METRICS)
+    assert set(tiles(at)[0]) >= set(CORE_METRICS)
 
 
 @pytest.mark.postgres
@@ -142,13 +170,13 @@ def test_store_outage_shows_a_banner_and_the_page_recovers(
     monkeypatch.setenv("PERFKIT_STORE_URL", url)
     monkeypatch.setenv("PERFKIT_EMBEDDED", "0")
     at = _run(AppTest.from_file(APP, default_timeout=90))
-    assert not at.error and len(at.metric) >= len(CORE_METRICS)
+    assert not at.error and len(at.metric) >= 4  # the open tab's tiles
     proxy.close()
     _run(at)
     banner = " ".join(e.value for e in at.error)
     assert "Store unreachable" in banner and f"127.0.0.1:{proxy.port}" in banner, banner
     assert "OperationalError" in banner  # the error itself, not only "something failed"
-    assert len(at.metric) >= len(CORE_METRICS)  # the last data read stays on the page
+    assert len(at.metric) >= 4  # the last data read stays on the page
     proxy.open()
     _run(at)
     assert not at.error
@@ -172,3 +200,120 @@ def test_toggles_start_and_stop_the_embedded_monitor(sqlite_url: str,
     _ok(at.toggle(key="ctl_monitoring").set_value(True).run())
     assert rt.monitor.running
     assert at.selectbox[0].value == rt.monitor.host  # its own host comes first
+
+
+def _viewer_of(url: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("PERFKIT_STORE_URL", url)
+    monkeypatch.setenv("PERFKIT_EMBEDDED", "0")
+    return _run(AppTest.from_file(APP, default_timeout=90))
+
+
+def _text(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + \
+        [i.value for i in at.info] + [s.value for s in at.success]
+    return " ".join(str(p) for p in parts)
+
+
+def test_a_store_with_one_sample_says_what_is_missing(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch, fresh_cache: None) -> None:
+    with Store(sqlite_url) as store:
+        store.write(pd.DataFrame({"ts": [pd.Timestamp.now(tz="UTC")], "host": [HOST],
+                                  "metric": ["system.cpu_usage"], "labels": [""],
+                                  "value": [42.0]}))
+    at = _viewer_of(sqlite_url, monkeypatch)
+    labels, _ = tiles(at)
+    assert labels["system.cpu_usage"] == "42 %" and labels["cache.hit_rate"] == "—"
+    text = _text(at)
+    assert "No data yet: " in text and "cache.hit_rate" in text
+    assert "Crossings are predicted once a metric has" in text
+    charts = [c for c in at.get("plotly_chart") if "system.cpu_usage" in str(c.proto.spec)]
+    assert charts and "forecast needs 2 min of data (has 0 s)" in str(charts[0].proto.spec)
+
+
+def test_a_store_with_only_custom_metrics_renders_them_and_says_there_is_no_score(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch, fresh_cache: None) -> None:
+    from perfkit.catalog import register_metric
+
+    register_metric("shop.orders_per_minute", unit="1/s", group="shop")
+    ts = pd.date_range(end=pd.Timestamp.now(tz="UTC"), periods=120, freq="2s")
+    with Store(sqlite_url) as store:
+        store.write(pd.DataFrame({"ts": ts, "host": HOST, "metric": "shop.orders_per_minute",
+                                  "labels": "", "value": np.linspace(10, 20, 120)}))
+    at = _viewer_of(sqlite_url, monkeypatch)
+    assert "No score yet: none of the scored metrics" in _text(at)
+    assert "shop.orders_per_minute" in _text(at)
+    at.session_state["metric_tab"] = "Other"
+    _run(at)
+    assert [m.value for m in at.metric if m.label.startswith("shop.orders_per_minute")] == ["20/s"]
+    notes = " ".join(str(c.proto.spec) for c in at.get("plotly_chart"))
+    assert "no cache attached (Monitor.attach_cache)" not in notes  # only the open tab drawn
+    at.session_state["metric_tab"] = "Cache"
+    _run(at)
+    notes = " ".join(str(c.proto.spec) for c in at.get("plotly_chart"))
+    assert "no cache attached (Monitor.attach_cache)" in notes
+
+
+def test_a_host_with_no_data_in_the_window_says_so(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch, fresh_cache: None) -> None:
+    seed(sqlite_url)
+    old = pd.date_range(end=pd.Timestamp.now(tz="UTC") - pd.Timedelta("3h"), periods=30,
+                        freq="2s")
+    with Store(sqlite_url) as store:
+        store.write(pd.DataFrame({"ts": old, "host": "quiet:2", "metric": "system.cpu_usage",
+                                  "labels": "", "value": 50.0}))
+    at = _viewer_of(sqlite_url, monkeypatch)
+    assert "quiet:2" in at.selectbox(key="host_choice").options
+    _ok(at.selectbox(key="host_choice").set_value("quiet:2").run())
+    assert "No samples from quiet:2 in the last 15min" in _text(at)
+    notes = " ".join(str(c.proto.spec) for c in at.get("plotly_chart"))
+    assert "no samples from quiet:2 in the last 15 min" in notes
+    assert all(m.value == "—" for m in at.metric)
+
+
+def test_a_window_longer_than_the_data_charts_the_data_it_has(viewer: str) -> None:
+    at = _run(AppTest.from_file(APP, default_timeout=90))
+    _ok(at.selectbox(key="window").set_value("24h").run())
+    labels, _ = tiles(at)
+    assert labels["system.memory_usage"].startswith("97")
+    assert any("samples in the last 24h" in c.value for c in at.caption)
+
+
+def test_beyond_localhost_nothing_acts_without_the_token(
+        viewer: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PERFKIT_DASHBOARD_HOST", "0.0.0.0")
+    monkeypatch.setenv("PERFKIT_DASHBOARD_TOKEN", "let-me-in")
+    at = _run(AppTest.from_file(APP, default_timeout=90))
+    run = at.button(key="rec_Run_memory_optimization_process")
+    assert run.disabled and at.button(key="rec_Dry-run_memory_optimization_process").disabled
+    assert at.toggle(key="ctl_monitoring").disabled
+    assert "type the access token" in _text(at)
+    assert not [t for t in at.text_input if t.key == "store_url"]  # the URL box is off
+    _ok(at.text_input(key="access_token").input("wrong").run())
+    assert at.button(key="rec_Run_memory_optimization_process").disabled
+    assert any("not this server's token" in e.value for e in at.sidebar.error)
+    _ok(at.text_input(key="access_token").input("let-me-in").run())
+    run = at.button(key="rec_Run_memory_optimization_process")
+    assert not run.disabled
+    _ok(run.click().run())
+    with Store(viewer) as store:
+        assert list(store.actions(host=HOST)["action"]) == ["memory_optimization"]
+
+
+def test_an_open_bind_without_a_token_never_acts(
+        viewer: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PERFKIT_DASHBOARD_HOST", "0.0.0.0")
+    at = _run(AppTest.from_file(APP, default_timeout=90))
+    assert at.button(key="rec_Run_memory_optimization_process").disabled
+    assert not [t for t in at.text_input if t.key == "access_token"]
+    assert "no token is set" in _text(at)
+
+
+def test_the_url_box_refuses_a_file_it_would_have_to_create(
+        viewer: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PERFKIT_DASHBOARD_ALLOW_URL", "1")
+    at = _run(AppTest.from_file(APP, default_timeout=90))
+    target = tmp_path / "made" / "by-a-visitor.db"
+    _ok(at.text_input(key="store_url").input(f"sqlite:///{target}").run())
+    assert any("does not exist" in e.value for e in at.sidebar.error)
+    assert not target.parent.exists()
+    assert at.selectbox(key="host_choice").value == HOST  # still on the server's own store

@@ -179,7 +179,7 @@ def test_action_rows_summarise_before_and_after() -> None:
     rows = action_rows(acts)
     assert list(rows["id"]) == [2, 1]
     assert list(rows["outcome"]) == ["pending", "improved"]
-    assert rows.loc[rows.id == 1, "change"].iloc[0] == "process.rss: 200 → 150"
+    assert rows.loc[rows.id == 1, "change"].iloc[0] == "process.rss: 200 MB → 150 MB"
 
 
 def test_all_in_one_fills_every_core_metric_within_a_minute(sqlite_url: str) -> None:
@@ -231,7 +231,8 @@ def test_alert_table_shows_each_series_once_at_its_worst_and_recent_resolutions_
     active, recent = alert_table(alerts.sample(frac=1, random_state=3), recent=5)
     assert list(zip(active["metric"], active["severity"], active["state"])) == [
         ("system.cpu_usage", "critical", "firing"), ("cache.hit_rate", "warning", "firing")]
-    assert list(active["text"]) == ["system.cpu_usage 97 % ≥ 90 %", "cache.hit_rate 75 % ≤ 80 %"]
+    assert list(active["text"]) == ["system.cpu_usage 97 %, above its critical threshold of 90 %",
+                                    "cache.hit_rate 75 %, below its warning threshold of 80 %"]
     assert list(recent["message"]) == ["errors resolved", "disk below 80"]
     empty = pd.DataFrame()
     assert all(len(x) == 0 for x in alert_table(empty))
@@ -247,8 +248,11 @@ def test_a_young_window_is_charted_from_its_first_sample_with_a_short_forecast(
     first = f["ts"].min()
     assert page.data_start == first and page.history == now - first
     assert page.history_range() == (first, now)
-    assert page.chart_range() == (first, now + 4 * (now - first))  # not now + 30 min
-    assert page.chart_range("system.cpu_usage") == page.chart_range()
+    # the forecast reaches half the history ahead at most: the past keeps 2/3 of the axis
+    assert page.chart_range() == (first, now + (now - first) / 2)  # not now + 30 min
+    # one minute of data: too little to draw a forecast, and the chart says so
+    assert page.chart_range("system.cpu_usage") == (first, now)
+    assert page.forecast_note("system.cpu_usage") == "forecast needs 2 min of data (has 58 s)"
     assert page.chart_range("database.queries_per_second") == (first, now)  # no forecast
     assert page.crossings_wait == pd.Timedelta("7.5min") - (now - first)
     assert len(page.crossings) == 0
@@ -256,7 +260,10 @@ def test_a_young_window_is_charted_from_its_first_sample_with_a_short_forecast(
     store.write(before)
     older = build_page(store, window="15min", horizon="15min", now=now)  # 11 min of history
     assert older.history_range() == (before["ts"].min(), now)
-    assert older.chart_range()[1] == now + pd.Timedelta("15min")
+    start, end = older.chart_range("system.cpu_usage")
+    assert end == now + (now - before["ts"].min()) / 2
+    assert older.forecast_note("system.cpu_usage") == ""
+    assert (now - start) / (end - start) == pytest.approx(2 / 3)
     assert older.crossings_wait == pd.Timedelta(0)
     later = now + pd.Timedelta("1h")  # a window with no samples yet
     empty = build_page(store, window="15min", horizon="30min", now=later)
@@ -275,11 +282,22 @@ def test_forecast_band_is_cut_to_the_data_range_and_to_the_time_axis() -> None:
                        "lower": -100.0, "upper": np.linspace(15, 240.0, 60)})
     fig = plots.metric_figure(f, "system.memory_available", forecast=fc,
                               x_range=(f.ts.min(), end + pd.Timedelta("10min")))
-    upper, lower, mean = (next(t for t in fig.data if t.name == n)
-                          for n in (None, "forecast interval", "forecast"))
-    assert max(upper.y) == pytest.approx(25.5) and min(lower.y) == pytest.approx(9.0)
-    assert len(mean.x) == 12  # 0..10 min, and the first point past the axis end
-    assert list(mean.y) == pytest.approx(list(fc["mean"].iloc[:12]))  # the mean is not altered
+    band, mean = (next(t for t in fig.data if t.name == n)
+                  for n in ("forecast interval", "forecast"))
+    assert [t.name for t in fig.data].count("forecast interval") == 1  # one shape, no gaps
+    n = len(mean.x)
+    assert n == 12  # 0..10 min from the last sample, and the first point past the axis end
+    assert pd.Timestamp(mean.x[0]) == f["ts"].max() and mean.y[0] == 14.5  # starts at the data
+    assert band.fill == "toself" and len(band.x) == 2 * n and band.x[0] == band.x[-1]
+    up, lo = np.array(band.y[:n]), np.array(band.y[n:])[::-1]
+    m = np.array(mean.y)
+    assert (lo <= m).all() and (m <= up).all()  # lower <= mean <= upper everywhere
+    assert up.max() == pytest.approx(25.5) and m.min() == 0.0  # cut; mean clipped at 0 GB
+    assert np.isfinite(band.y).all()
+    later = fc.assign(ts=fc["ts"] + pd.Timedelta("30s"))  # a forecast stamped after the data
+    m2 = next(t for t in plots.metric_figure(f, "system.memory_available", forecast=later).data
+              if t.name == "forecast")
+    assert pd.Timestamp(m2.x[0]) == f["ts"].max() and m2.y[0] == 14.5  # joined, no gap
     lo, hi = fig.layout.yaxis.range
     assert lo > -1 and hi < 22  # thresholds 0.25/1 and the data, not the runaway mean
     pct = plots.percentiles_figure(f, "database.query_time", x_range=(f.ts.min(), end))
