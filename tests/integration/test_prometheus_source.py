@@ -272,6 +272,7 @@ def test_dashboard_renders_on_the_prometheus_source(live: Live,
         shown.update({m.label.rsplit(" ", 1)[0]: m.value for m in at.metric})
         assert shown[CPU] != "—" and shown["application.api_response_time"] != "—"
         assert at.selectbox[0].value == "svc-1"
+        at.session_state["metric_tab"] = "System"
         # Prometheus goes away: the banner says so and the page keeps what it had
         live.prom.stop()
         at.run()
