@@ -1,0 +1,254 @@
+"""The anomaly detector's methods: small online objects behind one protocol.
+
+Each method watches one pattern of a single series and answers, for every new
+value, "how surprising is this, given everything before it?" as a *surprise*
+``q = -ln p`` (nats), where ``p`` is the tail probability of the method's
+statistic under that series' own history (:class:`_Tail`). Then it absorbs the
+value. Every step is O(1): a fixed number of float updates and a fixed-size
+histogram. The statistics are deliberately plain, so the pattern that broke
+can be named:
+
+* ``spike``: the value lies outside every value seen so far, measured in units
+  of the range seen so far (NAB's "spatial anomaly" idea);
+* ``level``: the short-term mean (an EWMA) leaves every level it held before;
+* ``variance``: the short-term variance departs from the long-term one
+  (absolute log ratio);
+* ``flat line``: a run of identical values longer than any run before.
+
+A statistic that is 0 ("nothing new") has ``p = 1`` and costs one counter
+increment, which is what keeps the common path cheap.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+_NB = 64
+"""Histogram bins, log-spaced: bin ``b >= 1`` holds ``edge(b) <= d < edge(b+1)``, with
+``edge(b) = (2**((b-1)/8) - 1) / 10`` (fine near 0, up to d ~ 2,000 in the last bin)."""
+
+_REFRESH = 32
+"""The exponential tail is refitted every this many values (the histogram changes slowly)."""
+
+_TAIL_Q = 0.02
+"""Above the top 2 % of the history the tail is extrapolated as an exponential
+(peaks over threshold): an empirical p-value cannot go below ``1/(n+1)``, and a
+value far beyond every record should be more surprising than one just beyond it."""
+
+_MIN_HISTORY = 50
+"""Fewer values than this: only the empirical p-value, no extrapolation."""
+
+
+def _bin(d: float) -> int:
+    if d <= 0.0:
+        return 0
+    b = int(8.0 * math.log2(1.0 + 10.0 * d)) + 1
+    return b if b < _NB else _NB - 1
+
+
+def _edge(b: int) -> float:
+    return (2.0 ** ((b - 1) / 8.0) - 1.0) / 10.0 if b > 0 else 0.0
+
+
+class _Tail:
+    """Tail probability ``P(D >= d)`` of a nonnegative statistic under its own past values."""
+
+    __slots__ = ("counts", "n", "_ge", "_n", "_u", "_pu", "_beta", "_since")
+
+    def __init__(self) -> None:
+        self.counts = [0] * _NB
+        self.n = 0
+        self._ge = [0] * (_NB + 1)  # values in bins >= b
+        self._n = 0  # values, as of the last tail refresh
+        self._u = 0.0
+        self._pu = 1.0
+        self._beta = 1.0
+        self._since = 0
+
+    def surprise(self, d: float) -> float:
+        """``-ln P(D >= d)`` (0 for ``d <= 0``)."""
+        if d <= 0.0:
+            return 0.0
+        n1 = self.n + 1
+        ge = self._ge[_bin(d)] + 1
+        if self._n < _MIN_HISTORY or ge > _TAIL_Q * n1:
+            return -math.log(ge / n1) if ge < n1 else 0.0
+        # ln of min(empirical, exponential tail beyond u)
+        log_emp = math.log(ge / n1)
+        log_exp = math.log(self._pu) - (d - self._u) / self._beta
+        return -min(log_emp, log_exp)
+
+    def add(self, d: float) -> None:
+        b = _bin(d)
+        self.counts[b] += 1
+        ge = self._ge
+        for j in range(b + 1):
+            ge[j] += 1
+        self.n += 1
+        self._since += 1
+        if self._since >= _REFRESH:
+            self._refresh()
+
+    def _refresh(self) -> None:
+        self._since = 0
+        c, ge = self.counts, self._ge
+        self._n = self.n
+        bu = 0
+        for b in range(_NB - 1, -1, -1):
+            if ge[b] >= _TAIL_Q * self.n:
+                bu = b
+                break
+        self._u = u = _edge(bu)
+        excess = 0.0
+        for b in range(bu, _NB):
+            if c[b]:
+                excess += c[b] * max(0.5 * (_edge(b) + _edge(b + 1)) - u, 0.0)
+        self._pu = max(ge[bu], 1) / (self.n + 1)
+        self._beta = max(excess / max(ge[bu], 1), 1e-6)
+
+
+class Method(Protocol):
+    """One pattern of one series, watched online.
+
+    ``step(x)`` returns the surprise (nats, >= 0) of the finite value ``x``
+    given the values before it, then absorbs ``x``. O(1) time and memory.
+    """
+
+    reason: str
+
+    def step(self, x: float) -> float: ...
+
+
+def _halflife(h: float) -> float:
+    return 1.0 - 0.5 ** (1.0 / h)
+
+
+def _tiny(x: float) -> float:
+    # a scale floor relative to the magnitude, so a constant series has a defined statistic
+    return 1e-9 * (abs(x) + 1.0)
+
+
+class Spike:
+    """Distance of the value beyond the range of all earlier values, in ranges."""
+
+    reason = "spike"
+    __slots__ = ("lo", "hi", "tail")
+
+    def __init__(self) -> None:
+        self.lo = math.inf
+        self.hi = -math.inf
+        self.tail = _Tail()
+
+    def step(self, x: float) -> float:
+        lo, hi = self.lo, self.hi
+        if lo <= x <= hi:
+            self.tail.add(0.0)
+            return 0.0
+        if hi < lo:  # first value
+            self.lo = self.hi = x
+            return 0.0
+        d = max(x - hi, lo - x) / (hi - lo + _tiny(x))
+        q = self.tail.surprise(d)
+        self.tail.add(d)
+        if x < lo:
+            self.lo = x
+        else:
+            self.hi = x
+        return q
+
+
+class Level:
+    """Distance of the short-term mean beyond every short-term mean before it."""
+
+    reason = "level"
+    __slots__ = ("a", "m", "lo", "hi", "tail")
+
+    def __init__(self, halflife: float) -> None:
+        self.a = _halflife(halflife)
+        self.m = math.nan
+        self.lo = math.inf
+        self.hi = -math.inf
+        self.tail = _Tail()
+
+    def step(self, x: float) -> float:
+        if self.m != self.m:  # first value
+            self.m = self.lo = self.hi = x
+            return 0.0
+        m = self.m = self.m + self.a * (x - self.m)
+        lo, hi = self.lo, self.hi
+        if lo <= m <= hi:
+            self.tail.add(0.0)
+            return 0.0
+        d = max(m - hi, lo - m) / (hi - lo + _tiny(m))
+        q = self.tail.surprise(d)
+        self.tail.add(d)
+        if m < lo:
+            self.lo = m
+        else:
+            self.hi = m
+        return q
+
+
+class Variance:
+    """``|ln(short-term variance / long-term variance)|`` against its own history."""
+
+    reason = "variance"
+    __slots__ = ("a", "al", "ms", "vs", "ml", "vl", "tail")
+
+    def __init__(self, halflife: float, long_halflife: float) -> None:
+        self.a = _halflife(halflife)
+        self.al = _halflife(long_halflife)
+        self.ms = self.ml = math.nan
+        self.vs = self.vl = 0.0
+        self.tail = _Tail()
+
+    def step(self, x: float) -> float:
+        if self.ms != self.ms:
+            self.ms = self.ml = x
+            return 0.0
+        e = x - self.ms
+        self.ms += self.a * e
+        self.vs += self.a * (e * e - self.vs)
+        el = x - self.ml
+        floor = 1e-12 * (1.0 + self.ml * self.ml)
+        d = abs(math.log((self.vs + floor) / (self.vl + floor)))
+        self.ml += self.al * el
+        self.vl += self.al * (el * el - self.vl)
+        q = self.tail.surprise(d)
+        self.tail.add(d)
+        return q
+
+
+class FlatLine:
+    """A run of identical values longer than any earlier run, once per run.
+
+    The surprise is the fraction of earlier runs at least this long (``p``),
+    so a metric that often sits still (a quantised CPU at 0 %) is not flagged
+    and one that never did is.
+    """
+
+    reason = "flat line"
+    __slots__ = ("prev", "run", "longest", "runs", "flagged")
+
+    def __init__(self) -> None:
+        self.prev = math.nan
+        self.run = 0
+        self.longest = 0
+        self.runs = 0
+        self.flagged = False
+
+    def step(self, x: float) -> float:
+        if x == self.prev:
+            self.run += 1
+            if self.run > 2 * self.longest + 2 and not self.flagged:
+                self.flagged = True
+                return math.log(self.runs + 1.0)
+            return 0.0
+        if self.run > self.longest:
+            self.longest = self.run
+        self.runs += 1
+        self.run = 0
+        self.flagged = False
+        self.prev = x
+        return 0.0

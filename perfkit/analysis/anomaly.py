@@ -1,0 +1,239 @@
+"""Online anomaly detection: which metric is behaving unlike its own past, and how.
+
+Every series (metric, host, labels) gets an :class:`AnomalyState` that sees its
+samples one at a time and runs a few small methods (see
+``perfkit.analysis._anomaly_methods``), each a plain statistic with an
+empirical tail probability under the series' own history:
+
+* **spike**: a value beyond the range of all earlier values;
+* **level**: the short-term mean beyond every level held before;
+* **variance**: the short-term variance far from the long-term one;
+* **flat line**: a run of identical values much longer than any before.
+
+The sample's surprise is ``q = max_k w_k * (-ln p_k)`` and its score
+``q / (q + 10)`` (0.5 is a one-in-22,000 event for a method of weight 1); the
+reason names the method with the largest weighted surprise. An event is
+reported once: a sample scores only when its surprise exceeds the *residual*
+surprise of earlier events, which decays by ``decay`` nats per sample, so a
+level shift scores on the sample where it happens and not on every later one.
+
+Scores are causal (a score uses only samples up to it) and the batch
+functions run the same online state the Monitor keeps, so they agree exactly.
+The constants (``DEFAULT``) were chosen by leave-series-out cross-validation
+on the NAB development series (``benchmarks/anomaly_eval.py``,
+``benchmarks/anomalies.md``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ._anomaly_methods import FlatLine, Level, Method, Spike, Variance
+
+__all__ = ["AnomalyParams", "AnomalyState", "DEFAULT", "anomaly_scores", "anomalies"]
+
+_Q0 = 10.0
+"""Surprise (nats) that maps to score 0.5."""
+
+
+@dataclass(frozen=True)
+class AnomalyParams:
+    """The detector's constants (all chosen by cross-validation, see the module docstring)."""
+
+    w_level: float = 0.8
+    """Weight of the level method's surprise (the spike method has weight 1)."""
+    w_variance: float = 0.5
+    """Weight of the variance method's surprise."""
+    w_flat: float = 0.5
+    """Weight of the flat-line method's surprise."""
+    halflife: float = 20.0
+    """Half-life (samples) of the short-term mean and variance."""
+    long_halflife: float = 600.0
+    """Half-life (samples) of the long-term variance."""
+    decay: float = 0.5
+    """Residual surprise of a reported event decays by this many nats per sample."""
+    warmup: int = 100
+    """Samples a series needs before it is scored."""
+
+    def methods(self) -> list[tuple[Method, float]]:
+        """Fresh method objects with their weights."""
+        return [(Spike(), 1.0), (Level(self.halflife), self.w_level),
+                (Variance(self.halflife, self.long_halflife), self.w_variance),
+                (FlatLine(), self.w_flat)]
+
+
+DEFAULT = AnomalyParams()
+
+
+def score_of(q: float) -> float:
+    """Score in [0, 1) of a surprise ``q`` in nats."""
+    return q / (q + _Q0) if q > 0 else 0.0
+
+
+def surprise_of(score: float) -> float:
+    """Inverse of :func:`score_of` (``inf`` for score >= 1)."""
+    return math.inf if score >= 1 else _Q0 * score / (1.0 - score)
+
+
+class AnomalyState:
+    """Online anomaly state of one series: O(1) time and memory per new sample.
+
+    ``step(ts_ns, value)`` returns ``(score, reason)`` for that sample. An
+    *episode* starts at a sample scoring at least ``min_score`` and lasts while
+    the residual surprise stays above that level; :attr:`since`,
+    :attr:`peak_score` and :attr:`peak_reason` describe the current one
+    (``since`` is None when the series is not anomalous now).
+    """
+
+    __slots__ = ("params", "methods", "n", "residual", "last_ts", "q_min",
+                 "since", "peak_score", "peak_reason")
+
+    def __init__(self, params: AnomalyParams = DEFAULT, *, min_score: float = 0.5) -> None:
+        if not 0 < min_score < 1:
+            raise ValueError(f"min_score must be between 0 and 1 (exclusive), got {min_score!r}")
+        self.params = params
+        self.methods = params.methods()
+        self.n = 0
+        self.residual = 0.0
+        self.last_ts: int | None = None
+        self.q_min = surprise_of(min_score)
+        self.since: int | None = None
+        self.peak_score = 0.0
+        self.peak_reason = ""
+
+    def step(self, ts_ns: int, value: float) -> tuple[float, str]:
+        """Score one sample (timestamp in ns since the epoch) and absorb it."""
+        if not math.isfinite(value):
+            return 0.0, "missing value (not finite)"
+        if self.last_ts is not None and ts_ns < self.last_ts:
+            return 0.0, "out of order: ignored"
+        self.last_ts = ts_ns
+        self.n += 1
+        best, reason = 0.0, ""
+        for method, w in self.methods:
+            q = w * method.step(value)
+            if q > best:
+                best, reason = q, method.reason
+        warm = self.params.warmup
+        if self.n <= warm:
+            return 0.0, f"warming up: {self.n} of {warm} samples"
+        floor = self.residual - self.params.decay
+        fresh = best > floor and best > 0
+        self.residual = best if fresh else max(floor, 0.0)
+        score = score_of(best) if fresh else 0.0
+        if self.since is None:
+            if score and best >= self.q_min:
+                self.since, self.peak_score, self.peak_reason = ts_ns, score, reason
+        elif self.residual < self.q_min:
+            self.since = None
+        elif score > self.peak_score:
+            self.peak_score, self.peak_reason = score, reason
+        return score, reason if score else ""
+
+
+_KEYS = ("host", "metric", "labels")
+
+
+def _as_frame(data) -> pd.DataFrame:
+    if isinstance(data, pd.Series):
+        if not isinstance(data.index, pd.DatetimeIndex):
+            raise TypeError("a Series passed to perfkit.anomaly_scores needs a DatetimeIndex")
+        return pd.DataFrame({"ts": data.index, "host": "", "metric": str(data.name or "value"),
+                             "value": pd.to_numeric(data, errors="coerce").to_numpy(float),
+                             "labels": ""})
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"expected a samples DataFrame or a Series, got {type(data).__name__}")
+    missing = [c for c in ("ts", "metric", "value") if c not in data.columns]
+    if missing:
+        raise ValueError(f"the samples frame lacks column(s) {missing}; it needs ts, metric, value "
+                         "(host and labels default to '')")
+    out = data.copy()
+    for c in ("host", "labels"):
+        if c not in out.columns:
+            out[c] = ""
+    return out
+
+
+def _utc_ns(ts: pd.Series) -> np.ndarray:
+    t = pd.to_datetime(ts, utc=True, errors="raise")
+    return t.to_numpy("datetime64[ns]").astype(np.int64)
+
+
+def _series_rows(frame: pd.DataFrame) -> list[np.ndarray]:
+    """Row positions of each series, time-ordered (stable for equal stamps), in first-seen order."""
+    codes = frame.groupby(list(_KEYS), sort=False, dropna=False).ngroup().to_numpy()
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    return np.split(order, bounds) if len(order) else []
+
+
+def _run(frame: pd.DataFrame, params: AnomalyParams, min_score: float):
+    ts = _utc_ns(frame["ts"])
+    values = pd.to_numeric(frame["value"], errors="coerce").to_numpy(float)
+    scores = np.zeros(len(frame))
+    reasons = np.empty(len(frame), dtype=object)
+    states = []
+    for rows in _series_rows(frame):
+        rows = rows[np.argsort(ts[rows], kind="stable")]
+        state = AnomalyState(params, min_score=min_score)
+        step = state.step
+        sc, rs = [], []
+        for t, v in zip(ts[rows].tolist(), values[rows].tolist()):
+            s, r = step(t, v)
+            sc.append(s)
+            rs.append(r)
+        scores[rows] = sc
+        reasons[rows] = rs
+        states.append((int(rows[0]), state))
+    return ts, scores, reasons, states
+
+
+def anomaly_scores(frame, params: AnomalyParams = DEFAULT) -> pd.DataFrame:
+    """Per-sample anomaly score in [0, 1] and the pattern that broke, computed online.
+
+    ``frame`` is a samples frame (ts, host, metric, value, labels; host and
+    labels may be absent) or a Series with a DatetimeIndex. Returns the same
+    rows, in the same order, with columns ts, host, metric, labels, value,
+    ``score`` and ``reason`` ('spike', 'level', 'variance', 'flat line';
+    '' when normal; 'warming up: 12 of 100 samples' and 'missing value (not
+    finite)' for samples that cannot be scored yet or at all, which score 0).
+    A score uses only the samples of its series up to it.
+    """
+    f = _as_frame(frame)
+    _, scores, reasons, _ = _run(f, params, 0.5)
+    out = f[["ts", "host", "metric", "labels", "value"]].reset_index(drop=True)
+    out["score"] = scores
+    out["reason"] = pd.Series(reasons, dtype=object).fillna("").astype(str)
+    return out
+
+
+def anomalies(frame, *, min_score: float = 0.5, params: AnomalyParams = DEFAULT) -> pd.DataFrame:
+    """What is anomalous now: one row per series whose latest anomaly episode is still open.
+
+    Columns: metric, host, labels, ``since`` (UTC timestamp of the sample that
+    started the episode), ``score`` (its peak score) and ``pattern`` (the
+    reason of that peak), highest score first. An episode opens at a sample
+    scoring ``>= min_score`` and closes once the residual surprise falls below
+    that level again (see the module docstring).
+    """
+    f = _as_frame(frame)
+    _, _, _, states = _run(f, params, min_score)
+    rows = []
+    for first, st in states:
+        if st.since is not None:
+            rows.append({"metric": str(f["metric"].iloc[first]), "host": str(f["host"].iloc[first]),
+                         "labels": str(f["labels"].iloc[first]),
+                         "since": pd.Timestamp(st.since, tz="UTC"),
+                         "score": st.peak_score, "pattern": st.peak_reason})
+    cols = ["metric", "host", "labels", "since", "score", "pattern"]
+    out = pd.DataFrame(rows, columns=cols)
+    if len(out):
+        out = out.sort_values(["score", "metric"], ascending=[False, True], kind="stable")
+    else:
+        out["since"] = pd.Series([], dtype="datetime64[ns, UTC]")
+        out["score"] = pd.Series([], dtype=float)
+    return out.reset_index(drop=True)
