@@ -46,15 +46,15 @@ class AnomalyParams:
 
     w_level: float = 0.8
     """Weight of the level method's surprise (the spike method has weight 1)."""
-    w_variance: float = 0.5
+    w_variance: float = 0.3
     """Weight of the variance method's surprise."""
     w_flat: float = 0.5
     """Weight of the flat-line method's surprise."""
-    halflife: float = 20.0
+    halflife: float = 10.0
     """Half-life (samples) of the short-term mean and variance."""
     long_halflife: float = 600.0
     """Half-life (samples) of the long-term variance."""
-    decay: float = 0.5
+    decay: float = 2.0
     """Residual surprise of a reported event decays by this many nats per sample."""
     warmup: int = 100
     """Samples a series needs before it is scored."""
