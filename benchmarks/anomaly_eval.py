@@ -35,7 +35,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from perfkit.analysis.anomaly import DEFAULT, AnomalyParams, AnomalyState, score_of  # noqa: E402
+from perfkit.analysis._anomaly import (  # noqa: E402
+    _MEMORY_CAP, DEFAULT, AnomalyParams, AnomalyState, score_of)
 
 DATA = ROOT / "data" / "nab"
 SCORER = ROOT.parent / "shared" / "eval" / "nab_score.py"
@@ -50,7 +51,8 @@ GRID = {
 }
 """Ties go to the grid point listed first; the non-zero weights are listed first, so a method
 that neither helps nor hurts on NAB stays on (it still names its pattern for an operator)."""
-CHOICES = Path("/tmp/perfkit_anomaly_cv/choices.json")
+OUT = Path("/tmp/perfkit_anomaly_cv")
+"""Where the CV writes its cache, choices and NAB results files (``--out``)."""
 
 
 def run_state(values: np.ndarray, ts_ns: np.ndarray, params: AnomalyParams) -> np.ndarray:
@@ -66,7 +68,7 @@ def scores(series: pd.Series) -> np.ndarray:
 
 def cv_scores(series: pd.Series) -> np.ndarray:
     """nab_score.py detector: the constants chosen without this series (run the CV first)."""
-    choice = json.loads(CHOICES.read_text())[str(series.name)]
+    choice = json.loads((OUT / "choices.json").read_text())[str(series.name)]
     return run_state(series.to_numpy(float), series.index.asi8, AnomalyParams(**choice))
 
 
@@ -95,7 +97,7 @@ def fuse(q: np.ndarray, finite: np.ndarray, params: AnomalyParams) -> np.ndarray
         floor = resid - dec
         if b > floor and b > 0:
             out[i] = score_of(b)
-            resid = b
+            resid = min(b, _MEMORY_CAP)
         else:
             resid = max(floor, 0.0)
     return out
@@ -158,7 +160,7 @@ def grid() -> list[AnomalyParams]:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DATA)
-    ap.add_argument("--out", type=Path, default=Path("/tmp/perfkit_anomaly_cv"))
+    ap.add_argument("--out", type=Path, default=OUT)
     a = ap.parse_args(argv)
     windows = json.loads((a.data / "windows.json").read_text())
     files = sorted(windows)
@@ -193,8 +195,7 @@ def main(argv=None) -> None:
         choices[f] = {k: getattr(configs[best], k) for k in GRID}
         held[f] = table[best][f]
     full = max(range(len(configs)), key=lambda k: fast.score(table[k], files))
-    CHOICES.parent.mkdir(parents=True, exist_ok=True)
-    CHOICES.write_text(json.dumps(choices, indent=1))
+    (a.out / "choices.json").write_text(json.dumps(choices, indent=1))
     det = a.out / "results" / "perfkit_cv"
     for f in files:
         cat, base = f.split("/")

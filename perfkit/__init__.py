@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from perfkit.analysis import Score as Score
     from perfkit.analysis import alert_transitions as alert_transitions
     from perfkit.analysis import alerts as alerts
+    from perfkit.analysis import anomalies as anomalies
+    from perfkit.analysis import anomaly_scores as anomaly_scores
     from perfkit.analysis import forecast as forecast
     from perfkit.analysis import predicted_alerts as predicted_alerts
     from perfkit.analysis import score as score

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from perfkit._anomaly_watch import AnomalyWatch
 from perfkit._host import default_host
 from perfkit._time import Duration, as_timedelta
 from perfkit.catalog import _NAME
@@ -55,7 +56,12 @@ class Monitor:
     ``PERFKIT_STORE_URL``); pass a URL or a :class:`Store` to share one. After
     each collection it evaluates the alert rules (``alert_rules``, default: the
     catalogue thresholds; see :func:`perfkit.analysis.alerts`) over ``window``
-    and writes fire / resolve events to the store. The
+    and writes fire / resolve events to the store. It also scores every collected
+    series for anomalies online (one O(1) step per new sample, see
+    :func:`perfkit.anomaly_scores`) and writes each anomaly episode's start and end
+    to the same alert history with ``severity='anomaly'`` (score in ``value``,
+    ``anomaly_min_score`` in ``threshold``, the pattern in ``message``);
+    :meth:`anomalies` lists what is unusual now. The
     background thread starts with :meth:`start` (or ``await start_monitoring()``);
     :meth:`collect` runs one collection on demand. A collector that raises is
     logged, counted in :meth:`health` and skipped; the others go on.
@@ -63,7 +69,7 @@ class Monitor:
 
     def __init__(self, store: str | Store | None = None, interval: float = 5.0, *,
                  host: str | None = None, disk_path: str = "/", window: Duration = "1h",
-                 alert_rules: Any = None) -> None:
+                 alert_rules: Any = None, anomaly_min_score: float = 0.5) -> None:
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) \
                 or not math.isfinite(interval) or interval <= 0:
             raise ValueError(f"interval must be a positive number of seconds, got {interval!r}")
@@ -76,6 +82,7 @@ class Monitor:
         self.window: Duration = window if isinstance(window, str) else td
         self.alert_rules = alert_rules
         self._alert_state: dict[tuple[str, str, str], tuple[pd.Timestamp, str]] | None = None
+        self._anomaly = AnomalyWatch(anomaly_min_score)
         self.recorder = Recorder()
         self.database = DatabaseCollector()
         self._optimizer: Optimizer | None = None  # created on first use (see .optimizer)
@@ -88,6 +95,7 @@ class Monitor:
         self.add_collector(SystemCollector(disk_path))
         self.add_collector(ApplicationCollector(self.recorder))
         self.add_hook(lambda mon, _frame: mon._evaluate_alerts())
+        self.add_hook(lambda mon, frame: mon._score_anomalies(frame))
 
     # -- instrumentation ---------------------------------------------------------------
     def track(self, name: str) -> _Span:
@@ -297,6 +305,17 @@ class Monitor:
             keep.append(i)
         if keep:
             self.store.write_alert_events(events.iloc[keep].assign(host=self.host))
+
+    def anomalies(self) -> pd.DataFrame:
+        """This Monitor's series that are anomalous now (columns as :func:`perfkit.anomalies`)."""
+        with self._lock:
+            return self._anomaly.now(self.host)
+
+    def _score_anomalies(self, frame: pd.DataFrame) -> None:
+        with self._lock:
+            events = self._anomaly.update(frame)
+        if len(events):
+            self.store.write_alert_events(events.assign(host=self.host))
 
     def _stored_alert_state(self) -> dict[tuple[str, str, str], tuple[pd.Timestamp, str]]:
         stored = self.store.alert_events(host=self.host)

@@ -1,11 +1,13 @@
 """perfkit's analysis layer: pure functions, a samples frame (or one Series) in, a frame out.
 
 ``trends``, ``forecast``, ``time_to_threshold``, ``predicted_alerts``,
-``alerts``, ``alert_transitions``, ``AlertRule``, ``score`` / ``Score``, ``score_hosts`` and
-``summary``; the notebooks, dashboard, HTTP API and Monitor all call these.
+``alerts``, ``alert_transitions``, ``AlertRule``, ``score`` / ``Score``, ``score_hosts``,
+``summary`` and ``anomaly_scores`` / ``anomalies`` / ``AnomalyState``; the notebooks,
+dashboard, HTTP API and Monitor all call these.
 """
 
 from perfkit.analysis._alerts import AlertRule, alert_transitions, alerts, resolve_rules
+from perfkit.analysis._anomaly import AnomalyParams, AnomalyState, anomalies, anomaly_scores
 from perfkit.analysis._forecast import forecast
 from perfkit.analysis._hosts import score_hosts
 from perfkit.analysis._score import Score, score
@@ -16,9 +18,13 @@ from perfkit.analysis._trend import trends
 
 __all__ = [
            "AlertRule",
+           "AnomalyParams",
+           "AnomalyState",
            "Score",
            "alert_transitions",
            "alerts",
+           "anomalies",
+           "anomaly_scores",
            "change_points",
            "forecast",
            "jsonable",

@@ -39,6 +39,16 @@ value far beyond every record should be more surprising than one just beyond it.
 _MIN_HISTORY = 50
 """Fewer values than this: only the empirical p-value, no extrapolation."""
 
+_PRIOR_N = 10
+_PRIOR_SCALE = 0.1
+"""The exponential's scale is shrunk towards 0.1 with the weight of 10 values: a range method
+sees few record-breaking values (about ln n in n), and a scale fitted to two or three of them
+would call anything beyond them impossible."""
+
+BURN_IN = 30
+"""Values a range method sees before its statistic enters the history: the first few values
+break "records" by many ranges (the range is still tiny), which says nothing about later ones."""
+
 
 def _bin(d: float) -> int:
     if d <= 0.0:
@@ -94,8 +104,10 @@ class _Tail:
         self._since = 0
         c, ge = self.counts, self._ge
         self._n = self.n
-        bu = 0
-        for b in range(_NB - 1, -1, -1):
+        # the tail starts at bin 1 at the lowest: d = 0 ("nothing new") is a point mass, and the
+        # exponential describes how far beyond, given that a value is beyond at all
+        bu = 1
+        for b in range(_NB - 1, 0, -1):
             if ge[b] >= _TAIL_Q * self.n:
                 bu = b
                 break
@@ -105,7 +117,7 @@ class _Tail:
             if c[b]:
                 excess += c[b] * max(0.5 * (_edge(b) + _edge(b + 1)) - u, 0.0)
         self._pu = max(ge[bu], 1) / (self.n + 1)
-        self._beta = max(excess / max(ge[bu], 1), 1e-6)
+        self._beta = (excess + _PRIOR_N * _PRIOR_SCALE) / (ge[bu] + _PRIOR_N)
 
 
 class Method(Protocol):
@@ -133,24 +145,29 @@ class Spike:
     """Distance of the value beyond the range of all earlier values, in ranges."""
 
     reason = "spike"
-    __slots__ = ("lo", "hi", "tail")
+    __slots__ = ("lo", "hi", "n", "tail")
 
     def __init__(self) -> None:
         self.lo = math.inf
         self.hi = -math.inf
+        self.n = 0
         self.tail = _Tail()
 
     def step(self, x: float) -> float:
+        self.n += 1
         lo, hi = self.lo, self.hi
         if lo <= x <= hi:
-            self.tail.add(0.0)
+            if self.n > BURN_IN:
+                self.tail.add(0.0)
             return 0.0
         if hi < lo:  # first value
             self.lo = self.hi = x
             return 0.0
-        d = max(x - hi, lo - x) / (hi - lo + _tiny(x))
-        q = self.tail.surprise(d)
-        self.tail.add(d)
+        q = 0.0
+        if self.n > BURN_IN:
+            d = max(x - hi, lo - x) / (hi - lo + _tiny(x))
+            q = self.tail.surprise(d)
+            self.tail.add(d)
         if x < lo:
             self.lo = x
         else:
@@ -162,27 +179,32 @@ class Level:
     """Distance of the short-term mean beyond every short-term mean before it."""
 
     reason = "level"
-    __slots__ = ("a", "m", "lo", "hi", "tail")
+    __slots__ = ("a", "m", "lo", "hi", "n", "tail")
 
     def __init__(self, halflife: float) -> None:
         self.a = _halflife(halflife)
         self.m = math.nan
         self.lo = math.inf
         self.hi = -math.inf
+        self.n = 0
         self.tail = _Tail()
 
     def step(self, x: float) -> float:
+        self.n += 1
         if self.m != self.m:  # first value
             self.m = self.lo = self.hi = x
             return 0.0
         m = self.m = self.m + self.a * (x - self.m)
         lo, hi = self.lo, self.hi
         if lo <= m <= hi:
-            self.tail.add(0.0)
+            if self.n > BURN_IN:
+                self.tail.add(0.0)
             return 0.0
-        d = max(m - hi, lo - m) / (hi - lo + _tiny(m))
-        q = self.tail.surprise(d)
-        self.tail.add(d)
+        q = 0.0
+        if self.n > BURN_IN:
+            d = max(m - hi, lo - m) / (hi - lo + _tiny(m))
+            q = self.tail.surprise(d)
+            self.tail.add(d)
         if m < lo:
             self.lo = m
         else:

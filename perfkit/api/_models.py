@@ -13,7 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
-    "ActionRow", "ActionType", "ActionsResponse", "ForecastPoint", "HealthResponse",
+    "ActionRow", "ActionType", "ActionsResponse", "AnomaliesResponse", "AnomalyEvent",
+    "AnomalyNow", "ForecastPoint", "HealthResponse",
     "MetricSummary", "MonitoringState", "OptimizationState", "PredictionSummary",
     "PredictionsResponse", "Sample", "SamplesResponse", "SummaryResponse", "TriggerRequest",
     "TriggerResponse",
@@ -119,6 +120,37 @@ class PredictionsResponse(BaseModel):
     skipped: dict[str, str] = Field(default_factory=dict,
                                     description="Series left out, with the reason (too few "
                                                 "points for the method)")
+
+
+class AnomalyNow(BaseModel):
+    """A series that is anomalous now: since when, its peak score and the pattern it broke."""
+
+    metric: str
+    host: str
+    labels: str
+    since: datetime
+    score: float = Field(description="Peak score of the open episode, in [0, 1)")
+    pattern: str = Field(description="'spike', 'level', 'variance' or 'flat line'")
+
+
+class AnomalyEvent(BaseModel):
+    """The start ('firing') or end ('resolved') of an anomaly episode, from the store."""
+
+    ts: datetime
+    host: str
+    metric: str
+    labels: str
+    state: str
+    score: float | None
+    min_score: float | None
+    pattern: str
+
+
+class AnomaliesResponse(BaseModel):
+    """What is unusual now, and the anomaly episodes' history over ``since``."""
+
+    now: list[AnomalyNow]
+    events: list[AnomalyEvent]
 
 
 class ActionRow(BaseModel):

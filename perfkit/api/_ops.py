@@ -13,7 +13,7 @@ import pandas as pd
 
 from perfkit._time import Duration
 
-__all__ = ["action_names", "action_types", "forecast", "trigger"]
+__all__ = ["action_names", "action_types", "anomaly_events", "forecast", "trigger"]
 
 
 def action_names() -> list[str]:
@@ -34,6 +34,16 @@ def action_types() -> list[dict[str, Any]]:
                     "parameters": {k: dict(spec) for k, spec in a.params_schema.items()},
                     "watch": dict(a.watch)})
     return out
+
+
+def anomaly_events(monitor: Any, since: Any) -> pd.DataFrame:
+    """This Monitor's stored anomaly episode starts and ends since ``since``, oldest first."""
+    from perfkit._anomaly_watch import ANOMALY_SEVERITY
+
+    ev = monitor.store.alert_events(since=since, host=monitor.host)
+    ev = ev[ev["severity"] == ANOMALY_SEVERITY]
+    return ev.rename(columns={"value": "score", "threshold": "min_score", "message": "pattern"})[
+        ["ts", "host", "metric", "labels", "state", "score", "min_score", "pattern"]]
 
 
 def forecast(monitor: Any, *, horizon: str, level: float, method: str, metric: str | None,

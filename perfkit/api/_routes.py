@@ -175,6 +175,23 @@ def router(monitor: Monitor, *, token: str | None = None) -> APIRouter:
                                      forecasts=[m.ForecastPoint(**r) for r in records(frame)],
                                      skipped=dict(frame.attrs.get("skipped", {})))
 
+    @r.get("/anomalies", response_model=m.AnomaliesResponse,
+           summary="Series behaving unlike their own past now, and the anomaly history")
+    def anomalies(
+        since: Annotated[str | None, Query(max_length=64, description=(
+            "ISO time or a duration before now such as '2h' for the history; default the "
+            "Monitor's window"))] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000, description="Most recent events")] = 500,
+    ) -> m.AnomaliesResponse:
+        try:
+            with store_errors(monitor):
+                events = _ops.anomaly_events(monitor, since or monitor.window)
+        except (ValueError, TypeError) as exc:
+            raise unprocessable(str(exc)) from exc
+        return m.AnomaliesResponse(
+            now=[m.AnomalyNow(**row) for row in records(monitor.anomalies())],
+            events=[m.AnomalyEvent(**row) for row in records(events.tail(limit))])
+
     @r.get("/optimization-actions", response_model=m.ActionsResponse,
            summary="Pending requests and the history of executed actions")
     def optimization_actions(

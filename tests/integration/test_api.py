@@ -385,3 +385,24 @@ def test_metrics_accepts_several_metrics(client: TestClient, mon: Monitor) -> No
     assert body["count"] == len(stored) == 6
     assert {s["metric"] for s in body["samples"]} == {"orders.placed", "system.disk_usage"}
     assert client.get(f"{P}/metrics", params={"metric": ""}).status_code == 422
+
+
+def test_anomalies_lists_unusual_now_and_the_stored_episodes(client: TestClient,
+                                                              mon: Monitor) -> None:
+    import numpy as np
+
+    v = np.random.default_rng(0).normal(10, 1, 152)
+    v[150] += 40
+    ts = pd.date_range(pd.Timestamp.now(tz="UTC") - pd.Timedelta(minutes=10), periods=152,
+                       freq="s")
+    # the frame a collection would hand the Monitor's hooks
+    mon._score_anomalies(pd.DataFrame({"ts": ts, "host": mon.host, "metric": "custom.value",
+                                       "value": v, "labels": ""}))
+    mon.store.flush()
+    body = client.get(f"{P}/anomalies").json()
+    now = [r for r in body["now"] if r["metric"] == "custom.value"]
+    assert len(now) == 1 and now[0]["pattern"] == "spike" and now[0]["score"] >= 0.5
+    assert pd.Timestamp(now[0]["since"]) == ts[150]
+    ev = [e for e in body["events"] if e["metric"] == "custom.value"]
+    assert [(e["state"], e["pattern"], e["min_score"]) for e in ev] == [("firing", "spike", 0.5)]
+    assert client.get(f"{P}/anomalies", params={"since": "soon"}).status_code == 422

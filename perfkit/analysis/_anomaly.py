@@ -32,12 +32,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ._anomaly_methods import FlatLine, Level, Method, Spike, Variance
+from perfkit.analysis._anomaly_methods import FlatLine, Level, Method, Spike, Variance
+from perfkit.errors import InvalidInputError
 
 __all__ = ["AnomalyParams", "AnomalyState", "DEFAULT", "anomaly_scores", "anomalies"]
 
 _Q0 = 10.0
 """Surprise (nats) that maps to score 0.5."""
+
+_MEMORY_CAP = 50.0
+"""The residual surprise starts at most here (nats), so even an extreme event's episode ends
+after ``(cap - q_min) / decay`` samples instead of lasting for days."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,7 @@ class AnomalyState:
 
     def __init__(self, params: AnomalyParams = DEFAULT, *, min_score: float = 0.5) -> None:
         if not 0 < min_score < 1:
-            raise ValueError(f"min_score must be between 0 and 1 (exclusive), got {min_score!r}")
+            raise InvalidInputError(f"min_score must be between 0 and 1 (exclusive), got {min_score!r}")
         self.params = params
         self.methods = params.methods()
         self.n = 0
@@ -123,7 +128,7 @@ class AnomalyState:
             return 0.0, f"warming up: {self.n} of {warm} samples"
         floor = self.residual - self.params.decay
         fresh = best > floor and best > 0
-        self.residual = best if fresh else max(floor, 0.0)
+        self.residual = min(best, _MEMORY_CAP) if fresh else max(floor, 0.0)
         score = score_of(best) if fresh else 0.0
         if self.since is None:
             if score and best >= self.q_min:
@@ -149,7 +154,7 @@ def _as_frame(data) -> pd.DataFrame:
         raise TypeError(f"expected a samples DataFrame or a Series, got {type(data).__name__}")
     missing = [c for c in ("ts", "metric", "value") if c not in data.columns]
     if missing:
-        raise ValueError(f"the samples frame lacks column(s) {missing}; it needs ts, metric, value "
+        raise InvalidInputError(f"the samples frame lacks column(s) {missing}; it needs ts, metric, value "
                          "(host and labels default to '')")
     out = data.copy()
     for c in ("host", "labels"):

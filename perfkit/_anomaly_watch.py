@@ -1,0 +1,71 @@
+"""The Monitor's incremental anomaly scoring: one online state per collected series.
+
+Each collection's samples advance their series' :class:`perfkit.analysis.AnomalyState`
+by one step (O(1) per sample), and an episode opening or closing becomes an event
+in the store's alert history, beside threshold alerts: ``severity='anomaly'``,
+``state`` 'firing' (start) or 'resolved' (end), ``value`` the score, ``threshold``
+the ``min_score`` and ``message`` the pattern that broke. The states live in
+memory: after a restart each series warms up again.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from perfkit.analysis import AnomalyParams, AnomalyState
+from perfkit.analysis._anomaly import DEFAULT
+
+__all__ = ["ANOMALY_SEVERITY", "AnomalyWatch"]
+
+ANOMALY_SEVERITY = "anomaly"
+"""The ``severity`` of anomaly events in the store's alert history."""
+
+_EVENT_COLUMNS = ["ts", "metric", "labels", "severity", "state", "value", "threshold", "message"]
+
+
+class AnomalyWatch:
+    """Online anomaly states of every series seen, keyed by (metric, labels)."""
+
+    def __init__(self, min_score: float = 0.5, params: AnomalyParams = DEFAULT) -> None:
+        AnomalyState(params, min_score=min_score)  # validates min_score now, not at first sample
+        self.min_score = min_score
+        self.params = params
+        self.states: dict[tuple[str, str], AnomalyState] = {}
+
+    def update(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Advance the states by ``frame``'s samples (time order per series); return the
+        episode start / end events they caused (columns as the store's alert events)."""
+        events: list[tuple] = []
+        if frame.empty:
+            return pd.DataFrame(events, columns=_EVENT_COLUMNS)
+        f = frame.sort_values("ts", kind="stable")
+        ts_ns = pd.DatetimeIndex(f["ts"]).as_unit("ns").asi8.tolist()
+        for t, metric, labels, value in zip(ts_ns, f["metric"].tolist(), f["labels"].tolist(),
+                                            f["value"].tolist()):
+            key = (metric, labels)
+            st = self.states.get(key)
+            if st is None:
+                st = self.states[key] = AnomalyState(self.params, min_score=self.min_score)
+            before = st.since
+            score, reason = st.step(t, float(value))
+            if before is None and st.since is not None:
+                events.append((t, metric, labels, ANOMALY_SEVERITY, "firing", score,
+                               self.min_score, reason))
+            elif before is not None and st.since is None:
+                events.append((t, metric, labels, ANOMALY_SEVERITY, "resolved", st.peak_score,
+                               self.min_score, st.peak_reason))
+        out = pd.DataFrame(events, columns=_EVENT_COLUMNS)
+        out["ts"] = pd.to_datetime(out["ts"], unit="ns", utc=True)
+        return out
+
+    def now(self, host: str = "") -> pd.DataFrame:
+        """The series anomalous now (as :func:`perfkit.anomalies`), highest score first."""
+        rows = [{"metric": m, "host": host, "labels": lab,
+                 "since": pd.Timestamp(st.since, tz="UTC"), "score": st.peak_score,
+                 "pattern": st.peak_reason}
+                for (m, lab), st in self.states.items() if st.since is not None]
+        out = pd.DataFrame(rows, columns=["metric", "host", "labels", "since", "score", "pattern"])
+        out["since"] = pd.to_datetime(out["since"], utc=True)
+        out["score"] = out["score"].astype(float)
+        return out.sort_values(["score", "metric"], ascending=[False, True],
+                               kind="stable").reset_index(drop=True)

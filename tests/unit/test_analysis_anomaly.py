@@ -1,0 +1,178 @@
+"""Online anomaly scores: values, reasons, report-once, causality, bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import perfkit
+from perfkit.analysis import AnomalyParams, AnomalyState
+from perfkit.errors import InvalidInputError
+
+
+def frame(values, *, metric="m", host="h", start="2024-01-01", freq="min", ts=None):
+    stamps = ts if ts is not None else pd.date_range(start, periods=len(values), freq=freq, tz="UTC")
+    return pd.DataFrame({"ts": stamps, "host": host, "metric": metric,
+                         "value": np.asarray(values, float), "labels": ""})
+
+
+def noise(n, seed=0):
+    return np.random.default_rng(seed).normal(size=n)
+
+
+def online(values, ts_ns, params=AnomalyParams()):
+    st = AnomalyState(params)
+    return [st.step(int(t), float(v)) for t, v in zip(ts_ns, values)]
+
+
+def test_batch_equals_online_state_exactly():
+    v = noise(800)
+    v[500] += 15
+    v[650:] += 5
+    f = frame(v)
+    out = perfkit.anomaly_scores(f)
+    ts = pd.DatetimeIndex(f["ts"]).asi8
+    steps = online(v, ts)
+    assert out["score"].tolist() == [s for s, _ in steps]
+    assert out["reason"].tolist() == [r for _, r in steps]
+
+
+def test_scores_are_causal():
+    v = noise(700, seed=3)
+    v[400] -= 10
+    full = perfkit.anomaly_scores(frame(v))["score"].to_numpy()
+    for cut in (150, 401, 650):
+        part = perfkit.anomaly_scores(frame(v[:cut]))["score"].to_numpy()
+        assert np.array_equal(part, full[:cut])
+
+
+def test_spike_scores_high_at_the_spike_with_reason():
+    v = noise(1000)
+    v[600] += 12
+    out = perfkit.anomaly_scores(frame(v))
+    assert int(out["score"].idxmax()) == 600
+    assert out.loc[600, "score"] >= 0.5
+    assert out.loc[600, "reason"] == "spike"
+    assert 0 <= out["score"].min() and out["score"].max() < 1
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_level_shift_is_reported_at_its_onset_not_on_later_samples(seed):
+    v = noise(1000, seed=seed)
+    v[600:] += 8
+    s = perfkit.anomaly_scores(frame(v))["score"].to_numpy()
+    assert s[600] >= 0.5
+    later = np.flatnonzero(s[601:] >= 0.5) + 601
+    # the level method may confirm the shift once, a few samples on; nothing after that
+    assert len(later) <= 1 and all(i < 610 for i in later)
+    assert s[610:].max() < 0.5
+
+
+def test_flat_line_is_named():
+    v = noise(1000, seed=2)
+    v[600:] = 0.3
+    out = perfkit.anomaly_scores(frame(v))
+    flat = out[out["reason"] == "flat line"]
+    assert len(flat) == 1 and 600 < flat.index[0] < 700
+    assert flat["score"].iloc[0] > 0
+
+
+def test_warm_up_scores_zero_with_a_reason():
+    out = perfkit.anomaly_scores(frame(noise(150)))
+    assert (out["score"].iloc[:100] == 0).all()
+    assert out["reason"].iloc[11] == "warming up: 12 of 100 samples"
+    assert not out["reason"].iloc[100].startswith("warming up")
+
+
+def test_constant_series_scores_zero_then_a_change_is_a_spike():
+    out = perfkit.anomaly_scores(frame(np.full(300, 5.0)))
+    assert (out["score"] == 0).all()
+    v = np.full(300, 5.0)
+    v[250] = 6.0
+    out = perfkit.anomaly_scores(frame(v))
+    assert out["score"].iloc[250] > 0.5 and out["reason"].iloc[250] == "spike"
+
+
+def test_nan_and_inf_score_zero_and_leave_the_state_alone():
+    v = noise(400, seed=4)
+    v[300] += 9
+    bad = v.copy()
+    ts = pd.date_range("2024-01-01", periods=400, freq="min", tz="UTC")
+    keep = np.ones(400, bool)
+    keep[[120, 200, 201]] = False
+    bad[120], bad[200], bad[201] = math.nan, math.inf, -math.inf
+    out = perfkit.anomaly_scores(frame(bad, ts=ts))
+    assert (out["score"].iloc[[120, 200, 201]] == 0).all()
+    assert (out["reason"].iloc[[120, 200, 201]] == "missing value (not finite)").all()
+    clean = perfkit.anomaly_scores(frame(v[keep], ts=ts[keep]))
+    assert np.array_equal(out["score"].to_numpy()[keep], clean["score"].to_numpy())
+
+
+def test_gaps_and_changing_interval_give_defined_scores():
+    v = noise(500, seed=5)
+    steps = np.r_[np.full(200, 60), np.full(100, 600), [86_400 * 3], np.full(198, 5)]
+    ts = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(np.r_[0, np.cumsum(steps)], unit="s")
+    out = perfkit.anomaly_scores(frame(v, ts=ts))
+    assert out["score"].between(0, 1).all() and len(out) == 500
+    regular = perfkit.anomaly_scores(frame(v))
+    assert np.array_equal(out["score"].to_numpy(), regular["score"].to_numpy())
+
+
+def test_rows_keep_input_order_and_series_are_independent():
+    a, b = noise(300, seed=6), noise(300, seed=7)
+    b[250] += 20
+    fa, fb = frame(a, metric="a"), frame(b, metric="b")
+    both = pd.concat([fa, fb]).sample(frac=1.0, random_state=0).reset_index(drop=True)
+    out = perfkit.anomaly_scores(both)
+    assert out["ts"].tolist() == both["ts"].tolist() and out["metric"].tolist() == both["metric"].tolist()
+    alone = perfkit.anomaly_scores(fa)
+    got = out[out["metric"] == "a"].sort_values("ts")["score"].to_numpy()
+    assert np.array_equal(got, alone["score"].to_numpy())
+
+
+def test_out_of_order_sample_is_ignored_by_the_state():
+    st = AnomalyState()
+    assert st.step(1_000, 1.0)[1].startswith("warming up")
+    assert st.step(500, 2.0) == (0.0, "out of order: ignored")
+    assert st.n == 1
+
+
+def test_anomalies_lists_what_is_unusual_now_highest_first():
+    quiet, small, big = noise(400, seed=8), noise(400, seed=9), noise(400, seed=10)
+    small[398] += 9
+    big[399] += 30
+    old = noise(400, seed=11)
+    old[150] += 30
+    f = pd.concat([frame(quiet, metric="quiet"), frame(small, metric="small"),
+                   frame(big, metric="big", host="db"), frame(old, metric="old")])
+    now = perfkit.anomalies(f)
+    assert now["metric"].tolist() == ["big", "small"]
+    assert now["score"].is_monotonic_decreasing
+    first = now.iloc[0]
+    assert first["host"] == "db" and first["pattern"] == "spike"
+    assert first["since"] == f[f["metric"] == "big"]["ts"].iloc[399]
+
+
+def test_anomalies_of_calm_data_is_an_empty_typed_frame():
+    now = perfkit.anomalies(frame(noise(300)), min_score=0.9)
+    assert list(now.columns) == ["metric", "host", "labels", "since", "score", "pattern"]
+    assert len(now) == 0 and str(now["since"].dtype).startswith("datetime64")
+
+
+def test_series_input_is_accepted():
+    s = pd.Series(noise(200), index=pd.date_range("2024-01-01", periods=200, freq="min"),
+                  name="cpu")
+    out = perfkit.anomaly_scores(s)
+    assert len(out) == 200 and (out["metric"] == "cpu").all()
+
+
+def test_bad_input_says_what_is_wrong():
+    with pytest.raises(InvalidInputError, match="lacks column"):
+        perfkit.anomaly_scores(pd.DataFrame({"ts": [], "value": []}))
+    with pytest.raises(TypeError, match="samples DataFrame"):
+        perfkit.anomaly_scores([1, 2, 3])
+    with pytest.raises(InvalidInputError, match="min_score"):
+        AnomalyState(min_score=1.5)

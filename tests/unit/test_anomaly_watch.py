@@ -1,0 +1,75 @@
+"""The Monitor's anomaly scoring: incremental states, episode events, the Monitor's store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import perfkit
+from perfkit._anomaly_watch import AnomalyWatch
+from perfkit.collectors import Reading
+from perfkit.errors import InvalidInputError
+
+
+def values_with_spike(n=200, at=150, seed=0):
+    v = np.random.default_rng(seed).normal(10, 1, n)
+    v[at] += 40
+    return v
+
+
+def test_watch_step_by_step_equals_batch_scores_and_emits_start_then_end():
+    v = values_with_spike()
+    ts = pd.date_range("2024-01-01", periods=len(v), freq="s", tz="UTC")
+    frame = pd.DataFrame({"ts": ts, "host": "h", "metric": "custom.value", "value": v,
+                          "labels": ""})
+    watch = AnomalyWatch()
+    events = pd.concat([watch.update(frame.iloc[i:i + 1]) for i in range(len(v))])
+    assert events["state"].tolist() == ["firing", "resolved"]
+    first, last = events.iloc[0], events.iloc[1]
+    assert first["ts"] == ts[150] and first["message"] == "spike" and first["value"] >= 0.5
+    assert last["ts"] > first["ts"] and last["severity"] == "anomaly"
+    batch = perfkit.anomaly_scores(frame)
+    assert first["value"] == batch["score"].iloc[150]
+    assert watch.now().empty
+
+
+def test_watch_lists_an_open_episode_now():
+    v = values_with_spike(n=152, at=150)
+    ts = pd.date_range("2024-01-01", periods=len(v), freq="s", tz="UTC")
+    watch = AnomalyWatch()
+    watch.update(pd.DataFrame({"ts": ts, "metric": "a.b", "value": v, "labels": ""}))
+    now = watch.now("host-1")
+    assert now[["metric", "host", "pattern"]].values.tolist() == [["a.b", "host-1", "spike"]]
+    assert now["since"].iloc[0] == ts[150]
+
+
+def test_watch_rejects_a_bad_min_score():
+    with pytest.raises(InvalidInputError, match="min_score"):
+        AnomalyWatch(min_score=0)
+
+
+def test_monitor_writes_anomaly_events_to_the_store(sqlite_url):
+    values = iter(values_with_spike(n=190, at=150).tolist())
+
+    class Feed:
+        name = "feed"
+
+        def collect(self):
+            return [Reading("custom.value", next(values))]
+
+    mon = perfkit.Monitor(sqlite_url, host="h", anomaly_min_score=0.5)
+    mon.add_collector(Feed())
+    for _ in range(151):
+        mon.collect()
+    now = mon.anomalies()
+    assert now.loc[now["metric"] == "custom.value", "pattern"].tolist() == ["spike"]
+    for _ in range(39):
+        mon.collect()
+    mon.store.flush()
+    ev = mon.store.alert_events(host="h", metric="custom.value")
+    ev = ev[ev["severity"] == "anomaly"]
+    assert ev["state"].tolist() == ["firing", "resolved"]
+    assert ev["message"].tolist() == ["spike", "spike"]
+    assert (ev["threshold"] == 0.5).all() and ev["value"].iloc[0] >= 0.5
+    assert "custom.value" not in set(mon.anomalies()["metric"])
