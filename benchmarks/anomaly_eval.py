@@ -35,8 +35,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from perfkit.analysis._anomaly import (  # noqa: E402
-    _MEMORY_CAP, DEFAULT, AnomalyParams, AnomalyState, score_of)
+from perfkit.analysis._anomaly import _MEMORY_CAP, DEFAULT, AnomalyParams, AnomalyState, score_of
 
 DATA = ROOT / "data" / "nab"
 SCORER = ROOT.parent / "shared" / "eval" / "nab_score.py"

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import perfkit  # noqa: E402
-from perfkit.analysis import AnomalyState  # noqa: E402
+import perfkit
+from perfkit.analysis import AnomalyState
 
 
 def series_frame(n_series: int, n_points: int, seed: int = 0) -> pd.DataFrame:
@@ -56,8 +56,8 @@ def main() -> None:
     for label, n_series, n_points, target, repeat in (
             ("1 series x 43,200", 1, 43_200, 1.0, 3), ("1,000 series x 1,440", 1000, 1440, 10.0, 1)):
         f = series_frame(n_series, n_points)
-        t_pk = best_of(lambda: perfkit.anomaly_scores(f), repeat)
-        t_ref = best_of(lambda: rolling_z(f), repeat)
+        t_pk = best_of(lambda f=f: perfkit.anomaly_scores(f), repeat)
+        t_ref = best_of(lambda f=f: rolling_z(f), repeat)
         rows.append((label, t_pk, t_ref, target))
     st = AnomalyState()
     vals = np.random.default_rng(1).normal(size=20_000).tolist()

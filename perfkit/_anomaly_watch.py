@@ -2,7 +2,7 @@
 
 Each collection's samples advance their series' :class:`perfkit.analysis.AnomalyState`
 by one step (O(1) per sample), and an episode opening or closing becomes an event
-in the store's alert history, beside threshold alerts: ``severity='anomaly'``,
+in the store's alert history, beside threshold alerts: ``severity='anomaly-episode'``,
 ``state`` 'firing' (start) or 'resolved' (end), ``value`` the score, ``threshold``
 the ``min_score`` and ``message`` the pattern that broke. The states live in
 memory: after a restart each series warms up again.
@@ -17,7 +17,7 @@ from perfkit.analysis._anomaly import DEFAULT
 
 __all__ = ["ANOMALY_SEVERITY", "AnomalyWatch"]
 
-ANOMALY_SEVERITY = "anomaly"
+ANOMALY_SEVERITY = "anomaly-episode"
 """The ``severity`` of anomaly events in the store's alert history."""
 
 _EVENT_COLUMNS = ["ts", "metric", "labels", "severity", "state", "value", "threshold", "message"]

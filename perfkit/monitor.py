@@ -59,7 +59,7 @@ class Monitor:
     and writes fire / resolve events to the store. It also scores every collected
     series for anomalies online (one O(1) step per new sample, see
     :func:`perfkit.anomaly_scores`) and writes each anomaly episode's start and end
-    to the same alert history with ``severity='anomaly'`` (score in ``value``,
+    to the same alert history with ``severity='anomaly-episode'`` (score in ``value``,
     ``anomaly_min_score`` in ``threshold``, the pattern in ``message``);
     :meth:`anomalies` lists what is unusual now. The
     background thread starts with :meth:`start` (or ``await start_monitoring()``);

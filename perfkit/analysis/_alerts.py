@@ -19,6 +19,14 @@ sample in time order:
 
 Gaps between samples are not special: the rule sees the next sample whenever
 it comes. Warning and critical are independent rules.
+
+An **anomaly rule** (``AlertRule(metric, kind="anomaly", min_score=0.6, for_="1min")``)
+runs the same state machine on "an anomaly episode is open" instead of
+"the value is past a threshold": an episode opens at a sample whose online
+anomaly score (:func:`perfkit.anomaly_scores`) is at least ``min_score`` and
+stays open while its residual surprise stays above that level. Its severity
+is ``anomaly``, its value the episode's peak score and its threshold
+``min_score``. It replaces a threshold rule of the same metric and labels.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from perfkit._format import format_duration, format_value
 from perfkit._time import Duration, as_timedelta
 from perfkit.analysis._input import (
     SamplesLike,
+    Series,
     WhenLike,
     split_series,
     to_ns,
@@ -66,7 +75,9 @@ class AlertRule:
     Timedelta or seconds); ``hysteresis`` is in the metric's unit. ``labels``
     (``{"endpoint": "GET /x"}`` or ``"endpoint=GET /x"``) targets one label set;
     without it the rule applies to the aggregate series. An unknown metric
-    name raises ``ValueError`` listing close matches.
+    name raises ``ValueError`` listing close matches. ``kind="anomaly"`` fires on
+    anomaly episodes scoring at least ``min_score`` (see the module docstring)
+    instead of on thresholds.
     """
 
     metric: str
@@ -77,17 +88,32 @@ class AlertRule:
     keep_firing_for: Duration | float = "0s"
     hysteresis: float = 0.0
     labels: object = None
+    kind: str = "threshold"
+    min_score: float = 0.5
     _for: pd.Timedelta = field(init=False, repr=False, compare=False, default=pd.Timedelta(0))
     _keep: pd.Timedelta = field(init=False, repr=False, compare=False, default=pd.Timedelta(0))
 
     def __post_init__(self) -> None:
         m = get_metric(self.metric)
+        if self.kind not in ("threshold", "anomaly"):
+            raise ValueError(f"kind must be 'threshold' or 'anomaly', got {self.kind!r}")
+        ms = self.min_score
+        if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not 0 < ms < 1:
+            raise ValueError(f"min_score must be a number between 0 and 1 (exclusive), got {ms!r}")
+        if self.kind == "anomaly":
+            if self.warning is not None or self.critical is not None:
+                raise ValueError("an anomaly rule has no warning/critical thresholds; "
+                                 "give min_score instead")
+            # the episode flag is 'bad' when high; the metric's own direction does not apply
+            object.__setattr__(self, "direction", "higher")
         d = self.direction if self.direction is not None else m.direction
         if d not in ("higher", "lower", "none"):
             raise ValueError(f"direction must be 'higher' or 'lower', got {d!r}")
         object.__setattr__(self, "direction", d)
         for name in ("warning", "critical"):
             v = getattr(self, name)
+            if v is None and self.kind == "anomaly":
+                continue
             if v is None:
                 object.__setattr__(self, name, getattr(m, name))
             elif isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
@@ -108,6 +134,9 @@ class AlertRule:
                                                              "keep_firing_for", allow_zero=True))
 
     def thresholds(self) -> list[tuple[str, float]]:
+        """``(severity, threshold)`` pairs this rule evaluates."""
+        if self.kind == "anomaly":
+            return [("anomaly", float(self.min_score))]
         return [(s, getattr(self, s)) for s in ("warning", "critical")
                 if getattr(self, s) is not None]
 
@@ -216,6 +245,32 @@ def _run(ts: np.ndarray, v: np.ndarray, rule: AlertRule, severity: str,
     return out
 
 
+def _anomaly_run(s: Series, rule: AlertRule
+                 ) -> tuple[list[tuple[int, str]], np.ndarray, np.ndarray]:
+    """Transitions of an anomaly rule over one series, with each one's peak score and pattern."""
+    from perfkit.analysis._anomaly import AnomalyState
+
+    st = AnomalyState(min_score=rule.min_score)
+    n = len(s.values)
+    open_ = np.zeros(n)
+    peak, pattern = np.zeros(n), np.empty(n, dtype=object)
+    for i, (t, v) in enumerate(zip(s.ts.tolist(), s.values.tolist())):
+        st.step(t, v)
+        open_[i] = st.since is not None
+        peak[i], pattern[i] = st.peak_score, st.peak_reason
+    return _run(s.ts, open_, rule, "anomaly", 1.0), peak, pattern
+
+
+def _anomaly_message(name: str, state: str, score: float, pattern: str, rule: AlertRule) -> str:
+    if state == "firing":
+        extra = f" for {fmt_duration(rule._for)}" if rule._for > pd.Timedelta(0) else ""
+        return f"anomaly: {name} unusual ({pattern}, score {score:.2f}){extra}"
+    if state == "pending":
+        return (f"anomaly pending: {name} unusual ({pattern}, score {score:.2f}); fires after "
+                f"{fmt_duration(rule._for)}")
+    return f"anomaly resolved: {name} back to its usual behaviour"
+
+
 def _message(metric: str, lab: str, unit: str, severity: str, state: str, value: float,
              thr: float, rule: AlertRule) -> str:
     name = metric + (f"{{{lab}}}" if lab else "")
@@ -255,6 +310,14 @@ def alert_transitions(frame: SamplesLike, rules: Rules | None = None, *,
     for s in all_series:
         rule = rmap.get((s.metric, s.labels))
         if rule is None or rule.direction not in ("higher", "lower") or s.n == 0:
+            continue
+        if rule.kind == "anomaly":
+            runs, peak, pattern = _anomaly_run(s, rule)
+            name = s.metric + (f"{{{s.labels}}}" if s.labels else "")
+            for i, state in runs:
+                rows.append((pd.Timestamp(int(s.ts[i]), tz="UTC"), s.metric, s.labels, "anomaly",
+                             state, float(peak[i]), float(rule.min_score),
+                             _anomaly_message(name, state, float(peak[i]), str(pattern[i]), rule)))
             continue
         m = find_metric(s.metric)
         unit = m.unit if m else ""
@@ -302,7 +365,7 @@ def alerts(frame: SamplesLike, rules: Rules | None = None, *,
     })
     out["since"] = pd.to_datetime(out["since"], utc=True)
     order = {"firing": 0, "pending": 1, "resolved": 2}
-    sev = {"critical": 0, "warning": 1}
+    sev = {"critical": 0, "warning": 1, "anomaly": 2}
     out = out.assign(_o=out["state"].map(order), _s=out["severity"].map(sev)) \
         .sort_values(["_o", "_s", "metric", "labels"]).drop(columns=["_o", "_s"])
     return out.reset_index(drop=True)

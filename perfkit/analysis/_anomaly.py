@@ -35,7 +35,7 @@ import pandas as pd
 from perfkit.analysis._anomaly_methods import FlatLine, Level, Method, Spike, Variance
 from perfkit.errors import InvalidInputError
 
-__all__ = ["AnomalyParams", "AnomalyState", "DEFAULT", "anomaly_scores", "anomalies"]
+__all__ = ["DEFAULT", "AnomalyParams", "AnomalyState", "anomalies", "anomaly_scores"]
 
 _Q0 = 10.0
 """Surprise (nats) that maps to score 0.5."""
@@ -94,8 +94,17 @@ class AnomalyState:
     (``since`` is None when the series is not anomalous now).
     """
 
-    __slots__ = ("params", "methods", "n", "residual", "last_ts", "q_min",
-                 "since", "peak_score", "peak_reason")
+    __slots__ = (
+        "last_ts",
+        "methods",
+        "n",
+        "params",
+        "peak_reason",
+        "peak_score",
+        "q_min",
+        "residual",
+        "since",
+    )
 
     def __init__(self, params: AnomalyParams = DEFAULT, *, min_score: float = 0.5) -> None:
         if not 0 < min_score < 1:

@@ -64,7 +64,7 @@ def _edge(b: int) -> float:
 class _Tail:
     """Tail probability ``P(D >= d)`` of a nonnegative statistic under its own past values."""
 
-    __slots__ = ("counts", "n", "_ge", "_n", "_u", "_pu", "_beta", "_since")
+    __slots__ = ("_beta", "_ge", "_n", "_pu", "_since", "_u", "counts", "n")
 
     def __init__(self) -> None:
         self.counts = [0] * _NB
@@ -145,7 +145,7 @@ class Spike:
     """Distance of the value beyond the range of all earlier values, in ranges."""
 
     reason = "spike"
-    __slots__ = ("lo", "hi", "n", "tail")
+    __slots__ = ("hi", "lo", "n", "tail")
 
     def __init__(self) -> None:
         self.lo = math.inf
@@ -179,7 +179,7 @@ class Level:
     """Distance of the short-term mean beyond every short-term mean before it."""
 
     reason = "level"
-    __slots__ = ("a", "m", "lo", "hi", "n", "tail")
+    __slots__ = ("a", "hi", "lo", "m", "n", "tail")
 
     def __init__(self, halflife: float) -> None:
         self.a = _halflife(halflife)
@@ -216,7 +216,7 @@ class Variance:
     """``|ln(short-term variance / long-term variance)|`` against its own history."""
 
     reason = "variance"
-    __slots__ = ("a", "al", "ms", "vs", "ml", "vl", "tail")
+    __slots__ = ("a", "al", "ml", "ms", "tail", "vl", "vs")
 
     def __init__(self, halflife: float, long_halflife: float) -> None:
         self.a = _halflife(halflife)
@@ -251,7 +251,7 @@ class FlatLine:
     """
 
     reason = "flat line"
-    __slots__ = ("prev", "run", "longest", "runs", "flagged")
+    __slots__ = ("flagged", "longest", "prev", "run", "runs")
 
     def __init__(self) -> None:
         self.prev = math.nan
@@ -267,8 +267,7 @@ class FlatLine:
                 self.flagged = True
                 return math.log(self.runs + 1.0)
             return 0.0
-        if self.run > self.longest:
-            self.longest = self.run
+        self.longest = max(self.longest, self.run)
         self.runs += 1
         self.run = 0
         self.flagged = False

@@ -23,8 +23,8 @@ def noise(n, seed=0):
     return np.random.default_rng(seed).normal(size=n)
 
 
-def online(values, ts_ns, params=AnomalyParams()):
-    st = AnomalyState(params)
+def online(values, ts_ns):
+    st = AnomalyState(AnomalyParams())
     return [st.step(int(t), float(v)) for t, v in zip(ts_ns, values)]
 
 
@@ -176,3 +176,43 @@ def test_bad_input_says_what_is_wrong():
         perfkit.anomaly_scores([1, 2, 3])
     with pytest.raises(InvalidInputError, match="min_score"):
         AnomalyState(min_score=1.5)
+
+
+def cpu_frame(v, freq="10s"):
+    return frame(v, metric="system.cpu_usage", host="", freq=freq)
+
+
+def test_anomaly_alert_rule_fires_once_per_episode_and_resolves():
+    v = noise(300, seed=12) + 30
+    v[200] += 40
+    rule = perfkit.AlertRule("system.cpu_usage", kind="anomaly", min_score=0.5)
+    f = cpu_frame(v)
+    tr = perfkit.alert_transitions(f, [rule])
+    assert tr["state"].tolist() == ["firing", "resolved"]
+    assert tr["ts"].iloc[0] == f["ts"].iloc[200]
+    assert (tr["severity"] == "anomaly").all() and tr["threshold"].iloc[0] == 0.5
+    assert "spike" in tr["message"].iloc[0]
+    scores = perfkit.anomaly_scores(f)["score"]
+    assert tr["value"].iloc[0] == scores.iloc[200]
+
+
+def test_anomaly_alert_rule_for_needs_the_episode_to_last():
+    v = noise(300, seed=12) + 30
+    v[200] += 40
+    f = cpu_frame(v)
+    short = perfkit.AlertRule("system.cpu_usage", kind="anomaly", min_score=0.5, for_="20s")
+    states = perfkit.alert_transitions(f, [short])["state"].tolist()
+    assert states[:2] == ["pending", "firing"]
+    never = perfkit.AlertRule("system.cpu_usage", kind="anomaly", min_score=0.5, for_="1h")
+    assert perfkit.alert_transitions(f, [never])["state"].tolist() == ["pending", "resolved"]
+    now = perfkit.alerts(f, [short])
+    assert now["severity"].tolist() == ["anomaly"] and now["state"].tolist() == ["resolved"]
+
+
+def test_anomaly_alert_rule_rejects_thresholds_and_bad_scores():
+    with pytest.raises(ValueError, match="min_score"):
+        perfkit.AlertRule("system.cpu_usage", kind="anomaly", min_score=1.0)
+    with pytest.raises(ValueError, match="no warning/critical"):
+        perfkit.AlertRule("system.cpu_usage", kind="anomaly", warning=80.0)
+    with pytest.raises(ValueError, match="kind"):
+        perfkit.AlertRule("system.cpu_usage", kind="magic")

@@ -28,7 +28,7 @@ def test_watch_step_by_step_equals_batch_scores_and_emits_start_then_end():
     assert events["state"].tolist() == ["firing", "resolved"]
     first, last = events.iloc[0], events.iloc[1]
     assert first["ts"] == ts[150] and first["message"] == "spike" and first["value"] >= 0.5
-    assert last["ts"] > first["ts"] and last["severity"] == "anomaly"
+    assert last["ts"] > first["ts"] and last["severity"] == "anomaly-episode"
     batch = perfkit.anomaly_scores(frame)
     assert first["value"] == batch["score"].iloc[150]
     assert watch.now().empty
@@ -68,7 +68,7 @@ def test_monitor_writes_anomaly_events_to_the_store(sqlite_url):
         mon.collect()
     mon.store.flush()
     ev = mon.store.alert_events(host="h", metric="custom.value")
-    ev = ev[ev["severity"] == "anomaly"]
+    ev = ev[ev["severity"] == "anomaly-episode"]
     assert ev["state"].tolist() == ["firing", "resolved"]
     assert ev["message"].tolist() == ["spike", "spike"]
     assert (ev["threshold"] == 0.5).all() and ev["value"].iloc[0] >= 0.5
