@@ -102,6 +102,14 @@ def fuse(q: np.ndarray, finite: np.ndarray, params: AnomalyParams) -> np.ndarray
     return out
 
 
+def _grouped_cummax(v: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Running maximum of ``v`` restarting at each new ``group`` (groups contiguous)."""
+    # shift each group above all earlier ones, so one global running max cannot leak across
+    span = float(np.max(v) - np.min(v)) + 1.0 if len(v) else 1.0
+    lifted = v + group * span
+    return np.maximum.accumulate(lifted) - group * span
+
+
 class FastNab:
     """Vectorised ``Sweeper.calcScoreByThreshold`` (same rows, same ties, same maximum)."""
 
@@ -125,6 +133,7 @@ class FastNab:
 
     def raw(self, sc: dict[str, np.ndarray], files, profile: str) -> tuple[float, int]:
         cm = self.profiles[profile]["CostMatrix"]
+        fn = cm["fnWeight"]
         parts, off = [], 0
         for f in files:
             keep, wid, v, nw = self.rows[profile][f]
@@ -135,11 +144,22 @@ class FastNab:
         s, w, v = (np.concatenate(x) for x in zip(*parts))
         o = np.argsort(-s, kind="stable")
         s, w, v = s[o], w[o], v[o]
-        tot = np.cumsum(np.where(w == -1, v, 0.0))
-        for j in range(off):
-            tot += np.maximum(np.maximum.accumulate(np.where(w == j, v, -np.inf)), -cm["fnWeight"])
+        # the sum over thresholds as increments: an FP row adds its weight; a window row adds
+        # how much it raises its window's best (each window starts at -fnWeight)
+        inc = np.where(w == -1, v, 0.0)
+        inw = np.flatnonzero(w >= 0)
+        if len(inw):
+            wj, vj = w[inw], v[inw]
+            order = np.lexsort((np.arange(len(inw)), wj))  # by window, then by position
+            wj_o, vj_o = wj[order], vj[order]
+            starts = np.r_[True, wj_o[1:] != wj_o[:-1]]
+            group = np.cumsum(starts) - 1
+            best = np.maximum(_grouped_cummax(vj_o, group), -fn)
+            prev = np.where(starts, -fn, np.r_[-fn, best[:-1]])
+            inc[inw[order]] += best - prev
+        tot = -fn * off + np.cumsum(inc)
         ends = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
-        return max(-cm["fnWeight"] * off, float(tot[ends].max())), off
+        return max(-fn * off, float(tot[ends].max())), off
 
     def score(self, sc, files, profile="standard") -> float:
         cm = self.profiles[profile]["CostMatrix"]
