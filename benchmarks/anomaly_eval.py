@@ -42,11 +42,11 @@ SCORER = ROOT.parent / "shared" / "eval" / "nab_score.py"
 if not SCORER.exists():
     SCORER = Path("/work/shared/eval/nab_score.py")
 GRID = {
-    "w_level": (0.4, 0.8, 1.2),
+    "w_level": (1.2, 0.8, 1.6, 2.4),
     "w_variance": (0.3, 0.6, 0.0),
     "w_flat": (0.5, 0.0),
-    "decay": (0.1, 0.5, 2.0),
-    "halflife": (10.0, 20.0, 40.0),
+    "decay": (0.1, 0.5, 2.0, 0.03),
+    "halflife": (40.0, 10.0, 20.0, 80.0),
 }
 """Ties go to the grid point listed first; the non-zero weights are listed first, so a method
 that neither helps nor hurts on NAB stays on (it still names its pattern for an operator)."""

@@ -64,12 +64,12 @@ def _edge(b: int) -> float:
 class _Tail:
     """Tail probability ``P(D >= d)`` of a nonnegative statistic under its own past values."""
 
-    __slots__ = ("_beta", "_ge", "_n", "_pu", "_since", "_u", "counts", "n")
+    __slots__ = ("_beta", "_fw", "_n", "_pu", "_since", "_u", "counts", "n")
 
     def __init__(self) -> None:
         self.counts = [0] * _NB
         self.n = 0
-        self._ge = [0] * (_NB + 1)  # values in bins >= b
+        self._fw = [0] * (_NB + 1)  # Fenwick tree of the counts: O(log bins) add and prefix sum
         self._n = 0  # values, as of the last tail refresh
         self._u = 0.0
         self._pu = 1.0
@@ -81,7 +81,7 @@ class _Tail:
         if d <= 0.0:
             return 0.0
         n1 = self.n + 1
-        ge = self._ge[_bin(d)] + 1
+        ge = self._ge(_bin(d)) + 1
         if self._n < _MIN_HISTORY or ge > _TAIL_Q * n1:
             return -math.log(ge / n1) if ge < n1 else 0.0
         # ln of min(empirical, exponential tail beyond u)
@@ -89,12 +89,21 @@ class _Tail:
         log_exp = math.log(self._pu) - (d - self._u) / self._beta
         return -min(log_emp, log_exp)
 
+    def _ge(self, b: int) -> int:
+        """Values in bins >= ``b``."""
+        fw, below = self._fw, 0
+        while b > 0:
+            below += fw[b]
+            b -= b & -b
+        return self.n - below
+
     def add(self, d: float) -> None:
         b = _bin(d)
         self.counts[b] += 1
-        ge = self._ge
-        for j in range(b + 1):
-            ge[j] += 1
+        fw, i = self._fw, b + 1
+        while i <= _NB:
+            fw[i] += 1
+            i += i & -i
         self.n += 1
         self._since += 1
         if self._since >= _REFRESH:
@@ -102,7 +111,12 @@ class _Tail:
 
     def _refresh(self) -> None:
         self._since = 0
-        c, ge = self.counts, self._ge
+        c = self.counts
+        ge = [0] * (_NB + 1)
+        acc = 0
+        for b in range(_NB - 1, -1, -1):
+            acc += c[b]
+            ge[b] = acc
         self._n = self.n
         # the tail starts at bin 1 at the lowest: d = 0 ("nothing new") is a point mass, and the
         # exponential describes how far beyond, given that a value is beyond at all
