@@ -69,7 +69,7 @@ class _Tail:
     def __init__(self) -> None:
         self.counts = [0] * _NB
         self.n = 0
-        self._fw = [0] * (_NB + 1)  # Fenwick tree of the counts: O(log bins) add and prefix sum
+        self._fw = [0] * _NB  # Fenwick tree of bins 1.. (O(log bins) add and prefix sum)
         self._n = 0  # values, as of the last tail refresh
         self._u = 0.0
         self._pu = 1.0
@@ -90,20 +90,29 @@ class _Tail:
         return -min(log_emp, log_exp)
 
     def _ge(self, b: int) -> int:
-        """Values in bins >= ``b``."""
+        """Values in bins >= ``b`` (``b >= 1``)."""
         fw, below = self._fw, 0
+        b -= 1
         while b > 0:
             below += fw[b]
             b -= b & -b
-        return self.n - below
+        return self.n - self.counts[0] - below
+
+    def add_zero(self) -> None:
+        """``add(0.0)``, the common case of the range methods, in O(1)."""
+        self.counts[0] += 1
+        self.n += 1
+        self._since += 1
+        if self._since >= _REFRESH:
+            self._refresh()
 
     def add(self, d: float) -> None:
         b = _bin(d)
         self.counts[b] += 1
-        fw, i = self._fw, b + 1
-        while i <= _NB:
-            fw[i] += 1
-            i += i & -i
+        fw = self._fw
+        while 0 < b < _NB:
+            fw[b] += 1
+            b += b & -b
         self.n += 1
         self._since += 1
         if self._since >= _REFRESH:
@@ -172,7 +181,7 @@ class Spike:
         lo, hi = self.lo, self.hi
         if lo <= x <= hi:
             if self.n > BURN_IN:
-                self.tail.add(0.0)
+                self.tail.add_zero()
             return 0.0
         if hi < lo:  # first value
             self.lo = self.hi = x
@@ -212,7 +221,7 @@ class Level:
         lo, hi = self.lo, self.hi
         if lo <= m <= hi:
             if self.n > BURN_IN:
-                self.tail.add(0.0)
+                self.tail.add_zero()
             return 0.0
         q = 0.0
         if self.n > BURN_IN:
