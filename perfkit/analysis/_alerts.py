@@ -24,7 +24,7 @@ An **anomaly rule** (``AlertRule(metric, kind="anomaly", min_score=0.6, for_="1m
 runs the same state machine on "an anomaly episode is open" instead of
 "the value is past a threshold": an episode opens at a sample whose online
 anomaly score (:func:`perfkit.anomaly_scores`) is at least ``min_score`` and
-stays open while its residual surprise stays above that level. Its severity
+ends after ``AnomalyParams.hold`` (10) samples in a row score below it. Its severity
 is ``anomaly``, its value the episode's peak score and its threshold
 ``min_score``. It replaces a threshold rule of the same metric and labels.
 """

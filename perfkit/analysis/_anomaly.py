@@ -41,28 +41,31 @@ _Q0 = 10.0
 """Surprise (nats) that maps to score 0.5."""
 
 _MEMORY_CAP = 50.0
-"""The residual surprise starts at most here (nats), so even an extreme event's episode ends
-after ``(cap - q_min) / decay`` samples instead of lasting for days."""
+"""The residual surprise starts at most here (nats), so even an extreme event suppresses
+later reports for at most ``cap / decay`` samples instead of for days."""
 
 
 @dataclass(frozen=True)
 class AnomalyParams:
     """The detector's constants (all chosen by cross-validation, see the module docstring)."""
 
-    w_level: float = 0.8
+    w_level: float = 1.2
     """Weight of the level method's surprise (the spike method has weight 1)."""
     w_variance: float = 0.3
     """Weight of the variance method's surprise."""
     w_flat: float = 0.5
     """Weight of the flat-line method's surprise."""
-    halflife: float = 10.0
+    halflife: float = 40.0
     """Half-life (samples) of the short-term mean and variance."""
     long_halflife: float = 600.0
     """Half-life (samples) of the long-term variance."""
-    decay: float = 2.0
+    decay: float = 0.1
     """Residual surprise of a reported event decays by this many nats per sample."""
     warmup: int = 100
     """Samples a series needs before it is scored."""
+    hold: int = 10
+    """An anomaly episode ends after this many samples in a row score below its ``min_score``
+    (a product setting for "unusual now" and the stored events; it does not change scores)."""
 
     def methods(self) -> list[tuple[Method, float]]:
         """Fresh method objects with their weights."""
@@ -88,8 +91,8 @@ class AnomalyState:
     """Online anomaly state of one series: O(1) time and memory per new sample.
 
     ``step(ts_ns, value)`` returns ``(score, reason)`` for that sample. An
-    *episode* starts at a sample scoring at least ``min_score`` and lasts while
-    the residual surprise stays above that level; :attr:`since`,
+    *episode* starts at a sample scoring at least ``min_score`` and ends after
+    ``params.hold`` samples in a row score below it; :attr:`since`,
     :attr:`peak_score` and :attr:`peak_reason` describe the current one
     (``since`` is None when the series is not anomalous now).
     """
@@ -102,6 +105,7 @@ class AnomalyState:
         "peak_reason",
         "peak_score",
         "q_min",
+        "quiet",
         "residual",
         "since",
     )
@@ -118,6 +122,7 @@ class AnomalyState:
         self.since: int | None = None
         self.peak_score = 0.0
         self.peak_reason = ""
+        self.quiet = 0
 
     def step(self, ts_ns: int, value: float) -> tuple[float, str]:
         """Score one sample (timestamp in ns since the epoch) and absorb it."""
@@ -139,13 +144,19 @@ class AnomalyState:
         fresh = best > floor and best > 0
         self.residual = min(best, _MEMORY_CAP) if fresh else max(floor, 0.0)
         score = score_of(best) if fresh else 0.0
+        loud = score > 0 and best >= self.q_min
         if self.since is None:
-            if score and best >= self.q_min:
+            if loud:
                 self.since, self.peak_score, self.peak_reason = ts_ns, score, reason
-        elif self.residual < self.q_min:
-            self.since = None
-        elif score > self.peak_score:
-            self.peak_score, self.peak_reason = score, reason
+                self.quiet = 0
+        elif loud:
+            self.quiet = 0
+            if score > self.peak_score:
+                self.peak_score, self.peak_reason = score, reason
+        else:
+            self.quiet += 1
+            if self.quiet >= self.params.hold:
+                self.since = None
         return score, reason if score else ""
 
 
@@ -231,8 +242,8 @@ def anomalies(frame, *, min_score: float = 0.5, params: AnomalyParams = DEFAULT)
     Columns: metric, host, labels, ``since`` (UTC timestamp of the sample that
     started the episode), ``score`` (its peak score) and ``pattern`` (the
     reason of that peak), highest score first. An episode opens at a sample
-    scoring ``>= min_score`` and closes once the residual surprise falls below
-    that level again (see the module docstring).
+    scoring ``>= min_score`` and closes after ``params.hold`` samples in a row
+    score below it.
     """
     f = _as_frame(frame)
     _, _, _, states = _run(f, params, min_score)
