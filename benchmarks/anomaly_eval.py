@@ -1,8 +1,8 @@
 """NAB evaluation of perfkit's anomaly detector, with leave-series-out cross-validation.
 
     nice -n 15 python benchmarks/anomaly_eval.py                # CV + NAB results files + scores
-    python ../shared/eval/nab_score.py data/nab --detector benchmarks/anomaly_eval.py:scores --check-causal
-    python ../shared/eval/nab_score.py data/nab --detector benchmarks/anomaly_eval.py:cv_scores --check-causal
+    python ../shared/eval/nab_score.py data/nab --check-causal \
+        --detector benchmarks/anomaly_eval.py:scores --detector benchmarks/anomaly_eval.py:cv_scores
 
 Every constant of :class:`perfkit.analysis.anomaly.AnomalyParams` is chosen on a
 grid by leave-one-series-out cross-validation: for each series, the grid point
@@ -129,7 +129,8 @@ class FastNab:
                 wn = sorted({x for x in names if x not in (None, "probationary")})
                 keep = np.array([x != "probationary" for x in names])
                 wid = np.array([-1 if x is None else wn.index(x) if x in wn else -2 for x in names])
-                self.rows[p][f] = (keep, wid[keep], np.array([x.sweepScore for x in pts])[keep], len(wn))
+                sweep = np.array([x.sweepScore for x in pts])
+                self.rows[p][f] = (keep, wid[keep], sweep[keep], len(wn))
 
     def raw(self, sc: dict[str, np.ndarray], files, profile: str) -> tuple[float, int]:
         cm = self.profiles[profile]["CostMatrix"]
@@ -166,7 +167,8 @@ class FastNab:
         r, nw = self.raw(sc, files, profile)
         key = (tuple(files), profile)
         if key not in self._null:
-            self._null[key] = self.raw({f: np.full(len(sc[f]), 0.5) for f in files}, files, profile)[0]
+            null = {f: np.full(len(sc[f]), 0.5) for f in files}
+            self._null[key] = self.raw(null, files, profile)[0]
         rn = self._null[key]
         return 100 * (r - rn) / (nw * cm["tpWeight"] - rn)
 
@@ -177,7 +179,8 @@ def grid() -> list[AnomalyParams]:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--out", type=Path, default=OUT)
     a = ap.parse_args(argv)
@@ -219,14 +222,16 @@ def main(argv=None) -> None:
     for f in files:
         cat, base = f.split("/")
         (det / cat).mkdir(parents=True, exist_ok=True)
-        pd.DataFrame({"timestamp": pd.read_csv(a.data / f)["timestamp"], "value": data[f].to_numpy(),
-                      "anomaly_score": held[f]}).to_csv(det / cat / f"perfkit_cv_{base}", index=False)
+        stamps = pd.read_csv(a.data / f)["timestamp"]
+        pd.DataFrame({"timestamp": stamps, "value": data[f].to_numpy(), "anomaly_score": held[f]}
+                     ).to_csv(det / cat / f"perfkit_cv_{base}", index=False)
     counts = pd.Series([json.dumps(c, sort_keys=True) for c in choices.values()]).value_counts()
     print("constants chosen per fold (count):")
     for c, n in counts.items():
         print(f"  {n:2d} x {c}")
     print("best on all 17 (in-sample, for DEFAULT):",
-          {k: getattr(configs[full], k) for k in GRID}, f"fast standard {fast.score(table[full], files):.1f}")
+          {k: getattr(configs[full], k) for k in GRID},
+          f"fast standard {fast.score(table[full], files):.1f}")
     print("DEFAULT now:", asdict(DEFAULT))
     subprocess.run([sys.executable, str(SCORER), str(a.data), "--published", str(a.out / "results"),
                     "--names", "perfkit_cv"], check=True)

@@ -54,7 +54,8 @@ def best_of(fn, repeat: int) -> float:
 def main() -> None:
     rows = []
     for label, n_series, n_points, target, repeat in (
-            ("1 series x 43,200", 1, 43_200, 1.0, 3), ("1,000 series x 1,440", 1000, 1440, 10.0, 1)):
+            ("1 series x 43,200", 1, 43_200, 1.0, 3),
+            ("1,000 series x 1,440", 1000, 1440, 10.0, 1)):
         f = series_frame(n_series, n_points)
         t_pk = best_of(lambda f=f: perfkit.anomaly_scores(f), repeat)
         t_ref = best_of(lambda f=f: rolling_z(f), repeat)
@@ -65,7 +66,8 @@ def main() -> None:
     for i, v in enumerate(vals):
         st.step(i, v)
     per_sample = (time.perf_counter() - t0) / len(vals)
-    print("| workload | perfkit.anomaly_scores (s) | pandas rolling z-score (s) | ratio | target (s) |")
+    print("| workload | perfkit.anomaly_scores (s) | pandas rolling z-score (s) | ratio "
+          "| target (s) |")
     print("|---|---|---|---|---|")
     for label, t_pk, t_ref, target in rows:
         print(f"| {label} | {t_pk:.2f} | {t_ref:.3f} | {t_pk / t_ref:.0f}x | {target:.0f} |")

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from perfkit.analysis._anomaly_methods import FlatLine, Level, Method, Spike, Variance
+from perfkit.analysis._input import SamplesLike
 from perfkit.errors import InvalidInputError
 
 __all__ = ["DEFAULT", "AnomalyParams", "AnomalyState", "anomalies", "anomaly_scores"]
@@ -112,7 +113,8 @@ class AnomalyState:
 
     def __init__(self, params: AnomalyParams = DEFAULT, *, min_score: float = 0.5) -> None:
         if not 0 < min_score < 1:
-            raise InvalidInputError(f"min_score must be between 0 and 1 (exclusive), got {min_score!r}")
+            raise InvalidInputError(
+                f"min_score must be between 0 and 1 (exclusive), got {min_score!r}")
         self.params = params
         self.methods = params.methods()
         self.n = 0
@@ -163,7 +165,7 @@ class AnomalyState:
 _KEYS = ("host", "metric", "labels")
 
 
-def _as_frame(data) -> pd.DataFrame:
+def _as_frame(data: SamplesLike) -> pd.DataFrame:
     if isinstance(data, pd.Series):
         if not isinstance(data.index, pd.DatetimeIndex):
             raise TypeError("a Series passed to perfkit.anomaly_scores needs a DatetimeIndex")
@@ -174,8 +176,8 @@ def _as_frame(data) -> pd.DataFrame:
         raise TypeError(f"expected a samples DataFrame or a Series, got {type(data).__name__}")
     missing = [c for c in ("ts", "metric", "value") if c not in data.columns]
     if missing:
-        raise InvalidInputError(f"the samples frame lacks column(s) {missing}; it needs ts, metric, value "
-                         "(host and labels default to '')")
+        raise InvalidInputError(f"the samples frame lacks column(s) {missing}; it needs ts, "
+                                "metric, value (host and labels default to '')")
     out = data.copy()
     for c in ("host", "labels"):
         if c not in out.columns:
@@ -196,7 +198,8 @@ def _series_rows(frame: pd.DataFrame) -> list[np.ndarray]:
     return np.split(order, bounds) if len(order) else []
 
 
-def _run(frame: pd.DataFrame, params: AnomalyParams, min_score: float):
+def _run(frame: pd.DataFrame, params: AnomalyParams, min_score: float
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, AnomalyState]]]:
     ts = _utc_ns(frame["ts"])
     values = pd.to_numeric(frame["value"], errors="coerce").to_numpy(float)
     scores = np.zeros(len(frame))
@@ -217,7 +220,7 @@ def _run(frame: pd.DataFrame, params: AnomalyParams, min_score: float):
     return ts, scores, reasons, states
 
 
-def anomaly_scores(frame, params: AnomalyParams = DEFAULT) -> pd.DataFrame:
+def anomaly_scores(frame: SamplesLike, params: AnomalyParams = DEFAULT) -> pd.DataFrame:
     """Per-sample anomaly score in [0, 1] and the pattern that broke, computed online.
 
     ``frame`` is a samples frame (ts, host, metric, value, labels; host and
@@ -236,7 +239,8 @@ def anomaly_scores(frame, params: AnomalyParams = DEFAULT) -> pd.DataFrame:
     return out
 
 
-def anomalies(frame, *, min_score: float = 0.5, params: AnomalyParams = DEFAULT) -> pd.DataFrame:
+def anomalies(frame: SamplesLike, *, min_score: float = 0.5,
+              params: AnomalyParams = DEFAULT) -> pd.DataFrame:
     """What is anomalous now: one row per series whose latest anomaly episode is still open.
 
     Columns: metric, host, labels, ``since`` (UTC timestamp of the sample that
