@@ -263,11 +263,11 @@ def _anomaly_run(s: Series, rule: AlertRule
 
 def _anomaly_message(name: str, state: str, score: float, pattern: str, rule: AlertRule) -> str:
     if state == "firing":
-        extra = f" for {fmt_duration(rule._for)}" if rule._for > pd.Timedelta(0) else ""
+        extra = f" for {format_duration(rule._for)}" if rule._for > pd.Timedelta(0) else ""
         return f"anomaly: {name} unusual ({pattern}, score {score:.2f}){extra}"
     if state == "pending":
         return (f"anomaly pending: {name} unusual ({pattern}, score {score:.2f}); fires after "
-                f"{fmt_duration(rule._for)}")
+                f"{format_duration(rule._for)}")
     return f"anomaly resolved: {name} back to its usual behaviour"
 
 
