@@ -1,17 +1,15 @@
 """The ``perfkit_benchmarks`` table: one row per test per run.
 
-SQLAlchemy Core with its own MetaData, created on first use. Works on SQLite
-(WAL + busy timeout, so pytest-xdist workers can write concurrently) and
-PostgreSQL. ``perfkit.Store.benchmarks()`` reads through :func:`read_benchmarks`.
-Pandas is imported only by :func:`read_benchmarks`.
+SQLAlchemy Core with its own MetaData, created on first use through the store's engine and
+schema lock (:mod:`perfkit.store._engine`, :mod:`perfkit.store._schema`), so pytest-xdist
+workers can write concurrently on SQLite and PostgreSQL. ``perfkit.Store.benchmarks()``
+reads through :func:`read_benchmarks`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import threading
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,74 +66,27 @@ _ready: set[int] = set()
 _lock = threading.Lock()
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    try:
-        cur.execute("PRAGMA busy_timeout=30000")
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-    finally:
-        cur.close()
-
-
 def engine_for(url: str) -> Engine:
-    """An Engine for ``url`` (cached per process); SQLite gets WAL and a busy timeout."""
+    """The store's engine for ``url`` (cached per process): the same URL rules, SQLite WAL,
+    busy timeout and up-front write lock as :class:`perfkit.Store`, so pytest-xdist workers
+    wait for each other instead of failing on "database is locked"."""
+    from perfkit.store._engine import make_engine, normalise_url
+
     with _lock:
         eng = _engines.get(url)
-        if eng is not None:
-            return eng
-        parsed = sa.engine.make_url(url)
-        if parsed.drivername in ("postgresql", "postgres"):   # perfkit ships psycopg 3
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        kwargs: dict[str, Any] = {}
-        if parsed.get_backend_name() == "sqlite":
-            db = parsed.database
-            if db and db != ":memory:" and not db.startswith("file:"):
-                os.makedirs(os.path.dirname(os.path.abspath(db)), exist_ok=True)
-            kwargs["connect_args"] = {"timeout": 30}
-        else:
-            kwargs["pool_pre_ping"] = True
-        eng = sa.create_engine(parsed, **kwargs)
-        if parsed.get_backend_name() == "sqlite":
-            sa.event.listen(eng, "connect", _sqlite_pragmas)
-        _engines[url] = eng
+        if eng is None:
+            eng = _engines[url] = make_engine(normalise_url(url))
         return eng
 
 
-def _busy(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
-def _retrying(fn: Any, attempts: int = 8) -> Any:
-    """Run ``fn`` again when SQLite reports a lock (concurrent xdist workers)."""
-    delay = 0.02
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except sa.exc.OperationalError as exc:
-            if attempt == attempts - 1 or not _busy(exc):
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
-    return None
-
-
 def ensure_table(engine: Engine) -> None:
-    """Create the table (checkfirst) once per engine; tolerate a concurrent creator."""
+    """Create the table once per engine, inside the store's schema lock (SQLite's write
+    lock, PostgreSQL's advisory lock), so concurrent workers never race on CREATE."""
     if id(engine) in _ready:
         return
-    for attempt in range(8):
-        try:
-            metadata.create_all(engine, checkfirst=True)
-            break
-        except sa.exc.DatabaseError:
-            # another xdist worker may be creating it between our check and CREATE
-            if attempt == 7:
-                if sa.inspect(engine).has_table(TABLE_NAME):
-                    break
-                raise
-            time.sleep(0.02 * (attempt + 1))
+    from perfkit.store._schema import create_tables
+
+    create_tables(engine, metadata)
     _ready.add(id(engine))
 
 
@@ -178,10 +129,10 @@ def write_benchmark(engine: Engine, row: dict) -> None:
         values[key] = values.get(key) or ""
     ensure_table(engine)
 
-    def insert() -> None:
-        with engine.begin() as conn:
-            conn.execute(benchmarks_table.insert().values(**values))
-    _retrying(insert)
+    from perfkit.store._engine import connect
+
+    with connect(engine, write=True) as conn, conn.begin():
+        conn.execute(benchmarks_table.insert().values(**values))
 
 
 def latest_baseline(engine: Engine, test: str, name: str | None = None,
@@ -198,10 +149,8 @@ def latest_baseline(engine: Engine, test: str, name: str | None = None,
         q = q.where(t.c.run_id != exclude_run_id)
     q = q.order_by(t.c.ts.desc(), t.c.id.desc()).limit(1)
 
-    def fetch() -> Any:
-        with engine.connect() as conn:
-            return conn.execute(q).mappings().first()
-    row = _retrying(fetch)
+    with engine.connect() as conn:
+        row = conn.execute(q).mappings().first()
     if row is None:
         return None
     out = dict(row)

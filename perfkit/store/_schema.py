@@ -85,18 +85,31 @@ meta = sa.Table(
 _PG_DDL_LOCK = 7_104_551_207
 
 
+def create_tables(engine: sa.Engine, tables: sa.MetaData) -> None:
+    """Create the missing tables of ``tables``; safe when several processes do it at once."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn = conn.execution_options(perfkit_immediate=True)
+        with conn.begin():
+            _create(conn, tables)
+
+
+def _create(conn: sa.Connection, tables: sa.MetaData) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_DDL_LOCK})
+    for table in tables.sorted_tables:
+        conn.execute(sa.schema.CreateTable(table, if_not_exists=True))
+        for index in table.indexes:
+            conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
+
+
 def create_schema(engine: sa.Engine) -> None:
     """Create the tables that are missing; safe when several processes do it at once."""
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             conn = conn.execution_options(perfkit_immediate=True)
         with conn.begin():
-            if engine.dialect.name == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_DDL_LOCK})
-            for table in metadata.sorted_tables:
-                conn.execute(sa.schema.CreateTable(table, if_not_exists=True))
-                for index in table.indexes:
-                    conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
+            _create(conn, metadata)
             have = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version"))
             if have.first() is None:
                 conn.execute(meta.insert().values(key="schema_version", value=SCHEMA_VERSION))
