@@ -73,7 +73,8 @@ ACTIONS_ENV = "PERFKIT_ACTIONS_STORE_URL"
 
 _OWN = '{__name__=~"perfkit_.+"}'
 _DROP = ("__name__", "job", "perfkit_metric")
-_OPTIONS = {"host_label", "step", "max_points", "max_series", "timeout", "page_points"}
+_OPTIONS = {"host_label", "step", "max_points", "max_series", "timeout", "page_points", "map"}
+_MAX_MAP_BYTES = 1 << 20
 
 
 def _seconds(value: Any, what: str) -> float:
@@ -94,6 +95,27 @@ def _positive_int(value: object, what: str, most: int | None = None) -> int:
     return n
 
 
+def _read_map(path: str) -> dict[str, str]:
+    """The ``?map=FILE`` option: a JSON object of catalogue name → PromQL expression."""
+    import json
+
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(_MAX_MAP_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"map={path!r}: cannot read it ({exc.strerror}); give a JSON file "
+                          'such as {"system.cpu_usage": "<PromQL>"}') from None
+    if len(raw) > _MAX_MAP_BYTES:
+        raise ConfigError(f"map={path!r} is larger than 1 MiB; it should hold a few names")
+    try:
+        doc = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"map={path!r} is not JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"map={path!r} must hold a JSON object of name → PromQL")
+    return doc
+
+
 def _quote(v: str) -> str:
     return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -104,8 +126,10 @@ class PrometheusStore(Store):
     Options come from keyword arguments or the URL's query string
     (``prometheus://h:9090?step=1s&host_label=instance``): ``host_label``,
     ``step``, ``max_points``, ``max_series`` (default 1,000), ``timeout``
-    (seconds, default 10), ``page_points``; ``metrics`` maps catalogue names to
-    PromQL; ``actions_store`` is a SQL store URL or Store.
+    (seconds, default 10), ``page_points``, ``map`` (a JSON file of catalogue name →
+    PromQL, so ``perfkit dashboard --store 'prometheus://…?map=FILE'`` gets a mapping);
+    ``metrics`` maps catalogue names to PromQL (it wins over ``map``); ``actions_store``
+    is a SQL store URL or Store.
     """
 
     def __init__(self, url: str | None = None, *, actions_store: str | Store | None = None,
@@ -130,7 +154,8 @@ class PrometheusStore(Store):
                                          MAX_POINTS)
         self.max_series = _positive_int(given.get("max_series", 1000), "max_series")
         self.client = PromClient(base_url(url), _seconds(given.get("timeout", 10), "timeout"))
-        self.mapping = self._check_mapping(metrics or {})
+        from_file = _read_map(given["map"]) if "map" in given else {}
+        self.mapping = self._check_mapping({**from_file, **(metrics or {})})
         if actions_store is None:
             actions_store = os.environ.get(ACTIONS_ENV) or None
         if isinstance(actions_store, str):

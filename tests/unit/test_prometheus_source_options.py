@@ -88,3 +88,18 @@ def test_actions_store_comes_from_the_environment(monkeypatch: pytest.MonkeyPatc
     aid = src.request_action("memory_optimization", {}, host="h")
     assert list(src.actions()["id"]) == [aid]
     src.close()
+
+
+def test_a_mapping_file_in_the_url(tmp_path) -> None:
+    good = tmp_path / "map.json"
+    good.write_text('{"system.cpu_usage": "avg by (instance) (rate(x[1m]))", "a.b": "y"}')
+    src = Store(f"prometheus://127.0.0.1:9?map={good}", metrics={"a.b": "z"})
+    assert src.mapping == {"system.cpu_usage": "avg by (instance) (rate(x[1m]))", "a.b": "z"}
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="must hold a JSON object"):
+        Store(f"prometheus://127.0.0.1:9?map={tmp_path / 'bad.json'}")
+    with pytest.raises(ConfigError, match="cannot read it"):
+        Store(f"prometheus://127.0.0.1:9?map={tmp_path / 'missing.json'}")
+    (tmp_path / "odd.json").write_text('{"a.b": 3}')
+    with pytest.raises(ConfigError, match=r"not: \['a\.b'\]"):
+        Store(f"prometheus://127.0.0.1:9?map={tmp_path / 'odd.json'}")
