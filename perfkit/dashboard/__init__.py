@@ -13,7 +13,14 @@ from pathlib import Path
 
 from perfkit._downsample import DEFAULT_POINTS, downsample, downsample_series
 from perfkit.dashboard._access import Access, access_from_env
-from perfkit.dashboard._fleet import FLEET_METRICS, fleet_crossings, fleet_overview, fleet_spread
+from perfkit.dashboard._fleet import (
+    FLEET_METRICS,
+    FleetPage,
+    build_fleet,
+    fleet_crossings,
+    fleet_overview,
+    fleet_spread,
+)
 from perfkit.dashboard._page import (
     GROUP_ORDER,
     HORIZONS,
@@ -51,6 +58,7 @@ __all__ = [
     "WINDOWS",
     "Access",
     "ActionTicket",
+    "FleetPage",
     "Page",
     "PageCache",
     "Runtime",
@@ -60,6 +68,7 @@ __all__ = [
     "action_rows",
     "alert_table",
     "already_past",
+    "build_fleet",
     "build_page",
     "costly_metrics",
     "downsample",
