@@ -103,3 +103,22 @@ def test_crossings_rank_the_host_heading_for_its_threshold_first() -> None:
     assert not (cr["host"].str.startswith("flat")).any()
     assert cr["eta_expected"].iloc[0] > pd.Timedelta(0)
     assert set(CORE_METRICS) >= {CPU}
+
+
+def test_build_fleet_reads_a_store_and_fills_every_section(sqlite_url: str) -> None:
+    from perfkit.dashboard import build_fleet
+    from perfkit.store import Store
+
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    frame = pd.concat([_host("web-1", BASE, end=now, seed=1),
+                       _host("web-2", {**BASE, CPU: 97.0}, end=now, seed=2)], ignore_index=True)
+    with Store(sqlite_url) as store:
+        store.write(frame)
+        page = build_fleet(store, window="15min", horizon="1h", now=now)
+    assert not page.errors, page.errors
+    assert list(page.overview["host"]) == ["web-2", "web-1"]
+    for metric in (CPU, P95):
+        sp = page.spread[metric]
+        assert len(sp) and (sp["hosts"] == 2).all()
+    assert (page.spread[CPU]["worst_host"] == "web-2").all()
+    assert {"load", "total"} <= set(page.timings)
