@@ -51,14 +51,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from perfkit._time import duration_seconds
 from perfkit.catalog import find_metric, unknown_name_error
 from perfkit.catalog import metrics as catalog_metrics
-from perfkit.errors import ConfigError, InvalidInputError, ReadOnlyStoreError
+from perfkit.errors import ConfigError, ReadOnlyStoreError
 from perfkit.frames import empty_samples, format_labels
 from perfkit.prometheus import prometheus_name
 from perfkit.store._engine import ENV_VAR
 from perfkit.store._promhttp import MAX_POINTS, PromClient, base_url, pages, step_for
+from perfkit.store._promopts import positive_int, read_map, seconds
 from perfkit.store._reads import label_filter, labels_match, names
 from perfkit.store._records import actions_frame, alerts_frame
 from perfkit.store._store import Store
@@ -74,46 +74,6 @@ ACTIONS_ENV = "PERFKIT_ACTIONS_STORE_URL"
 _OWN = '{__name__=~"perfkit_.+"}'
 _DROP = ("__name__", "job", "perfkit_metric")
 _OPTIONS = {"host_label", "step", "max_points", "max_series", "timeout", "page_points", "map"}
-_MAX_MAP_BYTES = 1 << 20
-
-
-def _seconds(value: Any, what: str) -> float:
-    try:
-        return duration_seconds(value, what)
-    except InvalidInputError as exc:  # a URL option: the setting is what is wrong
-        raise ConfigError(str(exc)) from None
-
-
-def _positive_int(value: object, what: str, most: int | None = None) -> int:
-    try:
-        n = int(str(value))
-    except ValueError:
-        n = 0
-    if n < 1 or (most is not None and n > most):
-        top = f" at most {most:,}" if most else ""
-        raise ConfigError(f"{what}={value!r} must be a positive whole number{top}")
-    return n
-
-
-def _read_map(path: str) -> dict[str, str]:
-    """The ``?map=FILE`` option: a JSON object of catalogue name → PromQL expression."""
-    import json
-
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(_MAX_MAP_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"map={path!r}: cannot read it ({exc.strerror}); give a JSON file "
-                          'such as {"system.cpu_usage": "<PromQL>"}') from None
-    if len(raw) > _MAX_MAP_BYTES:
-        raise ConfigError(f"map={path!r} is larger than 1 MiB; it should hold a few names")
-    try:
-        doc = json.loads(raw)
-    except ValueError as exc:
-        raise ConfigError(f"map={path!r} is not JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise ConfigError(f"map={path!r} must hold a JSON object of name → PromQL")
-    return doc
 
 
 def _quote(v: str) -> str:
@@ -148,13 +108,13 @@ class PrometheusStore(Store):
         self.dialect = "prometheus"
         self.host = ""
         self.host_label = str(given.get("host_label", "instance"))
-        self.step_s = _seconds(given.get("step", "15s"), "step")
-        self.max_points = _positive_int(given.get("max_points", MAX_POINTS), "max_points")
-        self.page_points = _positive_int(given.get("page_points", MAX_POINTS), "page_points",
+        self.step_s = seconds(given.get("step", "15s"), "step")
+        self.max_points = positive_int(given.get("max_points", MAX_POINTS), "max_points")
+        self.page_points = positive_int(given.get("page_points", MAX_POINTS), "page_points",
                                          MAX_POINTS)
-        self.max_series = _positive_int(given.get("max_series", 1000), "max_series")
-        self.client = PromClient(base_url(url), _seconds(given.get("timeout", 10), "timeout"))
-        from_file = _read_map(given["map"]) if "map" in given else {}
+        self.max_series = positive_int(given.get("max_series", 1000), "max_series")
+        self.client = PromClient(base_url(url), seconds(given.get("timeout", 10), "timeout"))
+        from_file = read_map(given["map"]) if "map" in given else {}
         self.mapping = self._check_mapping({**from_file, **(metrics or {})})
         if actions_store is None:
             actions_store = os.environ.get(ACTIONS_ENV) or None
