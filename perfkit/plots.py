@@ -140,7 +140,8 @@ def metric_figure(frame: pd.DataFrame, metric: str, *, forecast: pd.DataFrame | 
 
 def _utc(t: Any) -> pd.Timestamp:
     ts = pd.Timestamp(t)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts  # perfkit's times are UTC
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts  # perfkit's times are UTC
+    return ts.floor("us")  # plotly's JSON keeps microseconds (and warns about dropping ns)
 
 
 def _add_band(fig: go.Figure, f: pd.DataFrame, fc: pd.DataFrame, m: Any) -> None:
@@ -450,7 +451,7 @@ def _time_axis(fig: go.Figure, x_range: tuple[Any, Any] | None, *, empty: bool,
     """Pin the x axis to ``x_range`` and say so when the figure has no data."""
     if x_range is not None:
         # type "date" too: an empty figure would otherwise read the range as numbers
-        fig.update_xaxes(range=list(x_range), type="date")
+        fig.update_xaxes(range=[_utc(x) for x in x_range], type="date")
     if empty:
         fig.add_annotation(text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
     return fig
