@@ -11,11 +11,16 @@ import contextlib
 import os
 import socket
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from perfkit.monitor import Monitor
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 PG_URL = os.environ.get("PERFKIT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -73,6 +78,70 @@ def pg_url() -> Iterator[str]:
 def sqlite_url(tmp_path: object) -> str:
     """A fresh SQLite store URL in the test's temporary directory."""
     return f"sqlite:///{tmp_path}/perfkit.db"
+
+
+# -- monitors and threads ---------------------------------------------------------------
+
+@pytest.fixture
+def make_monitor(sqlite_url: str) -> Iterator[Callable[..., Monitor]]:
+    """``make_monitor(url=None, **kwargs)``: a Monitor (on the test's SQLite store unless
+    ``url`` is given); after the test each one is stopped, the engines it instrumented are
+    disposed and its store is closed."""
+    from perfkit.monitor import Monitor
+
+    made: list[Monitor] = []
+
+    def make(url: str | None = None, **kwargs: Any) -> Monitor:
+        m = Monitor(url or sqlite_url, **kwargs)
+        made.append(m)
+        return m
+
+    yield make
+    for m in made:
+        m.stop_optimization()
+        m.stop()
+        for engine in m.database.engines().values():
+            engine.dispose()
+        m.store.close()
+
+
+@pytest.fixture
+def mon(make_monitor: Callable[..., Monitor]) -> Monitor:
+    """A Monitor on a fresh SQLite store, host ``test-host``, 1 s interval, whose actions
+    are judged without a settling pause."""
+    m = make_monitor(interval=1.0, host="test-host")
+    m.optimizer.configure(settle_s=0.0)
+    return m
+
+
+@pytest.fixture
+def run_threads() -> Callable[..., None]:
+    """``run_threads(calls, timeout=60)``: each callable in its own thread, all started before
+    any is joined. Re-raises the first exception a thread raised; fails the test if a thread
+    is still running after ``timeout`` seconds."""
+
+    def run(calls: Iterable[Callable[[], object]], timeout: float = 60.0) -> None:
+        errors: list[BaseException] = []
+
+        def body(call: Callable[[], object]) -> None:
+            try:
+                call()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=body, args=(c,), daemon=True) for c in calls]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + timeout
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        alive = sum(t.is_alive() for t in threads)
+        if alive:
+            pytest.fail(f"{alive} of {len(threads)} threads still running after {timeout:g} s")
+        if errors:
+            raise errors[0]
+
+    return run
 
 
 # -- a database that goes away and comes back ---------------------------------------

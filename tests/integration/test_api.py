@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pandas as pd
 import pytest
@@ -26,16 +26,15 @@ P = perfkit.api.PREFIX
 
 
 @pytest.fixture
-def mon(sqlite_url: str) -> Iterator[Monitor]:
-    m = Monitor(sqlite_url, interval=0.2, host="api-test")
+def mon(make_monitor: Callable[..., Monitor]) -> Monitor:
+    """A Monitor with three collections of requests and a business metric in its store."""
+    m = make_monitor(interval=0.2, host="api-test")
     for i in range(3):
         with m.track("GET /markets"):
             pass
         m.record("orders.placed", float(10 + i), {"market": "btc"})
         m.collect()
-    yield m
-    m.stop()
-    m.store.close()
+    return m
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import random
 import threading
@@ -186,7 +187,7 @@ def test_two_tier(redis_url, redis_client) -> None:
     c.close()
 
 
-def test_concurrent_exact_counts_redis(redis_url) -> None:
+def test_concurrent_exact_counts_redis(redis_url, run_threads) -> None:
     c = Cache(redis_url, namespace="conc")
     present = [f"p{i}" for i in range(50)]
     c.set_many({k: k for k in present})
@@ -207,11 +208,7 @@ def test_concurrent_exact_counts_redis(redis_url) -> None:
             expected["hits"] += h
             expected["misses"] += m
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    run_threads([functools.partial(work, t) for t in range(8)])
     s = c.stats()
     assert (s["hits"], s["misses"]) == (expected["hits"], expected["misses"])
     assert s["errors"] == 0

@@ -25,16 +25,6 @@ BUILTINS = {"cache_optimization", "memory_optimization", "connection_optimizatio
 
 
 @pytest.fixture
-def mon(sqlite_url):
-    m = Monitor(sqlite_url, interval=1.0, host="opt-host")
-    m.optimizer.configure(settle_s=0.0)
-    yield m
-    m.stop_optimization()
-    m.stop()
-    m.store.close()
-
-
-@pytest.fixture
 def custom():
     """Register throw-away actions; unregister them after the test."""
     made: list[str] = []
@@ -48,7 +38,7 @@ def custom():
         actions.unregister(n)
 
 
-def frame_of(rows, host="opt-host", minutes=5):
+def frame_of(rows, host="test-host", minutes=5):
     """A samples frame: each (metric, value) repeated over the last ``minutes``."""
     now = pd.Timestamp.now(tz="UTC").floor("s")
     out = []

@@ -19,17 +19,6 @@ from perfkit.monitor import Monitor
 ROWS = 100_000
 
 
-@pytest.fixture
-def mon(sqlite_url):
-    m = Monitor(sqlite_url, interval=1.0, host="act-host")
-    m.optimizer.configure(settle_s=0.0)
-    yield m
-    m.stop()
-    for e in m.database.engines().values():
-        e.dispose()
-    m.store.close()
-
-
 # -- memory -------------------------------------------------------------------------------
 class _Node:
     def __init__(self) -> None:

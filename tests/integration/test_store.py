@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import multiprocessing as mp
 import sqlite3
 import sys
-import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -210,7 +211,8 @@ def test_invalid_urls() -> None:
         Store("sqlite://", buffer_limit=-1)
 
 
-def test_default_url_env_and_wal(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_url_env_and_wal(tmp_path, monkeypatch: pytest.MonkeyPatch,
+                                 run_threads: Callable[..., None]) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PERFKIT_STORE_URL", raising=False)
     with Store() as s:
@@ -228,9 +230,7 @@ def test_default_url_env_and_wal(tmp_path, monkeypatch: pytest.MonkeyPatch) -> N
     assert (tmp_path / "env.db").exists()
     with Store("sqlite://") as mem:  # in memory, shared across threads
         mem.write(frame(3))
-        t = threading.Thread(target=lambda: mem.write(frame(3, host="h2")))
-        t.start()
-        t.join()
+        run_threads([lambda: mem.write(frame(3, host="h2"))])
         assert len(mem.samples()) == 6
     s.close()  # idempotent
     with pytest.raises(RuntimeError, match=r"closed"):
@@ -300,31 +300,19 @@ def _write_many(url: str, host: str, batches: int, rows: int) -> int:
         return s.health()["written"]
 
 
-def test_threads_writing_lose_nothing(url: str) -> None:
+def test_threads_writing_lose_nothing(url: str, run_threads: Callable[..., None]) -> None:
     shared = Store(url)
-    errors: list[BaseException] = []
 
     def own(i: int) -> None:
-        try:
-            _write_many(url, f"own-{i}", 20, 50)
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
+        _write_many(url, f"own-{i}", 20, 50)
 
     def via_shared(i: int) -> None:
-        try:
-            for k in range(20):
-                shared.write(frame(50, host=f"shared-{i}", start=NOW - pd.Timedelta(
-                    hours=1) + pd.Timedelta(seconds=k * 50)))
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
+        for k in range(20):
+            shared.write(frame(50, host=f"shared-{i}", start=NOW - pd.Timedelta(
+                hours=1) + pd.Timedelta(seconds=k * 50)))
 
-    threads = [threading.Thread(target=own, args=(i,)) for i in range(4)]
-    threads += [threading.Thread(target=via_shared, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    run_threads([functools.partial(f, i) for f in (own, via_shared) for i in range(4)],
+                timeout=240)
     counts = shared.samples().groupby("host").size()
     assert len(counts) == 8 and (counts == 1000).all()
     assert shared.health()["dropped"] == 0
@@ -376,18 +364,14 @@ def _queue(url: str, n: int) -> list[int]:
         return [s.request_action("gc", {"generation": 2}, host="svc:1") for _ in range(n)]
 
 
-def test_claim_is_atomic_across_threads(url: str) -> None:
+def test_claim_is_atomic_across_threads(url: str, run_threads: Callable[..., None]) -> None:
     ids = _queue(url, 120)
     results: dict[str, list[int]] = {}
     start = time.time() + 0.3
     def run(c: str) -> None:
         results[c] = _claim_all(url, c, start)
 
-    threads = [threading.Thread(target=run, args=(c,)) for c in ("t1", "t2", "t3", "t4")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_threads([functools.partial(run, c) for c in ("t1", "t2", "t3", "t4")], timeout=240)
     claimed = [i for r in results.values() for i in r]
     assert sorted(claimed) == ids                              # each exactly once
     with Store(url) as s:

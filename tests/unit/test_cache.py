@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -156,27 +158,18 @@ def test_threshold_and_level_changes_keep_entries_readable() -> None:
     assert c.stats()["compression_ratio"] > 1
 
 
-def test_compression_contexts_are_thread_safe() -> None:
+def test_compression_contexts_are_thread_safe(run_threads: Callable[..., None]) -> None:
     c = Cache(compress_threshold=64)
-    errors: list[BaseException] = []
 
     def work(tid: int) -> None:
-        try:
-            for i in range(300):
-                v = {"t": tid, "i": i, "data": [tid * i] * 100}
-                c.set(f"{tid}:{i}", v)
-                assert c.get(f"{tid}:{i}") == v
-                if i % 50 == 0:
-                    c.compression_level = 1 + (i // 50) % 5
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
+        for i in range(300):
+            v = {"t": tid, "i": i, "data": [tid * i] * 100}
+            c.set(f"{tid}:{i}", v)
+            assert c.get(f"{tid}:{i}") == v
+            if i % 50 == 0:
+                c.compression_level = 1 + (i // 50) % 5
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    run_threads([functools.partial(work, t) for t in range(6)])
 
 
 def test_stats_shape_and_hit_rate() -> None:
@@ -195,7 +188,7 @@ def test_stats_shape_and_hit_rate() -> None:
     assert s["memory_bytes"] == 2  # header byte + b"1"
 
 
-def test_concurrent_exact_counts() -> None:
+def test_concurrent_exact_counts(run_threads: Callable[..., None]) -> None:
     """8 threads x 10k mixed operations: hits, misses, sets and deletes are exact."""
     c = Cache(max_entries=100_000)
     present = [f"p{i}" for i in range(500)]
@@ -246,11 +239,7 @@ def test_concurrent_exact_counts() -> None:
             for k, v in mine.items():
                 expected[k] += v
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(n_threads)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    run_threads([functools.partial(work, t) for t in range(n_threads)])
     assert not failures
     s = c.stats()
     assert s["hits"] == expected["hits"]

@@ -64,13 +64,9 @@ def test_failing_collector_is_counted_and_others_go_on(sqlite_url):
     mon.stop()
 
 
-def test_start_stop_idempotent_and_thread_safe(sqlite_url):
+def test_start_stop_idempotent_and_thread_safe(sqlite_url, run_threads):
     mon = perfkit.Monitor(sqlite_url, interval=0.05, host="h")
-    threads = [threading.Thread(target=mon.start) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_threads([mon.start] * 8)
     monitor_threads = [t for t in threading.enumerate() if t.name.startswith("perfkit-monitor-h")]
     assert len(monitor_threads) == 1 and mon.running
     time.sleep(0.3)
