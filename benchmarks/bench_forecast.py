@@ -11,10 +11,13 @@
    interval: the vectorised pass against ``statsmodels`` ``OLS(...).fit()
    .get_prediction().summary_frame()`` per series (timed on ``--sm-sample``
    series, best of 3, and scaled to the batch; the same series are compared to 1e-9).
-3. ``method="auto"`` on one series of 2,000 points.
-4. Reference: ``ETSModel`` fit + prediction interval on 1,000 points vs the
-   closed-form ETS used here.
-Times are the best of several repeats (``time.perf_counter``).
+3. ``method="auto"`` on one series of 2,000 points (median of 15 runs; target <= 20 ms).
+4. ``forecast(frame)`` over ``--frame-series`` x 2,000 points (target <= 10 s on 2
+   cores), in one process and with ``jobs=2``.
+5. Reference: statsmodels ``ETSModel`` fit + prediction interval vs perfkit's fit of
+   the same model (the same estimates, ``tests/unit/test_analysis_forecast_engine.py``),
+   2,000 points: the hand-written fit stays only while it is >= 10x faster.
+Times are the best of several repeats (``time.perf_counter``) unless marked median.
 """
 
 from __future__ import annotations
@@ -47,11 +50,25 @@ def best(fn, repeat=5):
     return min(times)
 
 
+def median(fn, repeat=15):
+    """Median wall time and median CPU time of this process (the CPU time is what the
+    code costs when other processes keep the cores busy)."""
+    fn()
+    times, cpu = [], []
+    for _ in range(repeat):
+        t, c = time.perf_counter(), time.process_time()
+        fn()
+        times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return float(np.median(times)), float(np.median(cpu))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--series", type=int, default=10_000)
     ap.add_argument("--points", type=int, default=1_000)
     ap.add_argument("--sm-sample", type=int, default=200)
+    ap.add_argument("--frame-series", type=int, default=1_000)
     a = ap.parse_args(argv)
     import statsmodels.api as sm
     rng = np.random.default_rng(0)
@@ -127,27 +144,45 @@ def main(argv=None) -> int:
                                                              freq="5min", tz="UTC")
         s = pd.Series(y, ii, name="system.cpu_usage")
         model = forecast(s, "30min")["model"].iloc[0]
-        rows.append((f"auto, one series of 2,000 points ({label} -> {model})",
-                     best(lambda s=s: forecast(s, "30min"), 10), "< 200 ms (aim 50)"))
+        wall, cpu = median(lambda s=s: forecast(s, "30min"))
+        rows.append((f"auto, one series of 2,000 points ({label} -> {model}), median",
+                     wall, f"<= 20 ms; CPU time {cpu * 1e3:.1f} ms"))
 
-    # 4. ETS reference
+    # 4. a frame of many series
+    k = a.frame_series
+    fr = pd.concat([pd.DataFrame({"ts": idx, "host": "h", "metric": f"app.m{i}", "labels": "",
+                                  "value": 50 + np.cumsum(rng.normal(0, 0.3, 2000))})
+                    for i in range(k)], ignore_index=True)
+    for jobs in (1, 2):
+        t, c = time.perf_counter(), time.process_time()
+        forecast(fr, "30min", jobs=jobs, progress=False)
+        cpu = time.process_time() - c
+        rows.append((f"auto, frame of {k:,} series x 2,000 points, jobs={jobs}",
+                     time.perf_counter() - t, "<= 10 s on 2 cores" + (
+                         f"; CPU time {cpu:.1f} s" if jobs == 1 else "")))
+
+    # 5. ETS reference: statsmodels against the same estimates computed here
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
-    y = pd.Series(50 + np.cumsum(rng.normal(0, 1, 1000)))
+    y = pd.Series(50 + np.cumsum(rng.normal(0, 0.3, 2000)) + rng.normal(0, 1, 2000))
+    xs = np.arange(2000) / 60
+    for kind, damped in (("SES", False), ("damped Holt", True)):
+        kw = {"trend": "add", "damped_trend": True, "initial_trend": 0.0} if damped else {}
 
-    def sm_ets():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            r = ETSModel(y, error="add", trend="add", damped_trend=True).fit(disp=False)
-            r.get_prediction(start=1000, end=1029).summary_frame(alpha=0.2)
+        def sm_ets(kw=kw):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                mod = ETSModel(y, error="add", initialization_method="known",
+                               initial_level=float(y.iloc[0]), **kw)
+                r = mod.fit(disp=False)
+                r.get_prediction(start=2000, end=2029).summary_frame(alpha=0.2)
 
-    xs = np.arange(1000) / 60
-    rows += [("statsmodels ETSModel damped fit + interval, 1,000 points", best(sm_ets, 3), ""),
-             ("closed-form damped Holt fit + interval, 1,000 points",
-              best(lambda: forecast_array(xs, y.to_numpy(), 1 / 60, 30, 0.8, "damped",
-                                          shift=False)), ""),
-             ("closed-form SES fit + interval, 1,000 points",
-              best(lambda: forecast_array(xs, y.to_numpy(), 1 / 60, 30, 0.8, "ses",
-                                          shift=False)), "")]
+        t_sm = best(sm_ets, 3)
+        meth = "damped" if damped else "ses"
+        t_pk = best(lambda meth=meth: forecast_array(xs, y.to_numpy(), 1 / 60, 30, 0.8, meth,
+                                                     shift=False))
+        rows += [(f"statsmodels ETSModel {kind} fit + interval, 2,000 points", t_sm, ""),
+                 (f"  perfkit {kind}, same estimates", t_pk,
+                  f">= 10x to keep it: {t_sm / t_pk:,.0f}x")]
 
     print("\n| case | time | target / note |\n|---|---:|---|")
     for name, t, note in rows:

@@ -8,7 +8,7 @@ dashboard, HTTP API and Monitor all call these.
 
 from perfkit.analysis._alerts import AlertRule, alert_transitions, alerts, resolve_rules
 from perfkit.analysis._anomaly import AnomalyParams, AnomalyState, anomalies, anomaly_scores
-from perfkit.analysis._forecast import forecast
+from perfkit.analysis._forecast import MAX_HISTORY_POINTS, MAX_HORIZON_STEPS, forecast
 from perfkit.analysis._hosts import score_hosts
 from perfkit.analysis._score import Score, score
 from perfkit.analysis._shift import change_points, last_shift
@@ -17,6 +17,8 @@ from perfkit.analysis._threshold import predicted_alerts, time_to_threshold
 from perfkit.analysis._trend import trends
 
 __all__ = [
+           "MAX_HISTORY_POINTS",
+           "MAX_HORIZON_STEPS",
            "AlertRule",
            "AnomalyParams",
            "AnomalyState",

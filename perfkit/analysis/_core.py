@@ -6,17 +6,20 @@ frames, so the benchmark and the public API run exactly the same code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
-from perfkit.analysis._ets import EtsFit, _phi_sum, fit_ets
+from perfkit.analysis._ets import EtsFit, fit_ets
 from perfkit.analysis._linear import ols_batch, ols_predict, theil_sen
 from perfkit.analysis._shift import last_shift
 from perfkit.errors import UnknownNameError
 
-__all__ = ["METHODS", "MIN_POINTS", "ArrayForecast", "forecast_array", "trend_gate"]
+__all__ = ["AUTO_RULE", "AUTO_RULES", "MAX_HISTORY_POINTS", "MAX_HORIZON_STEPS", "METHODS",
+           "MIN_POINTS", "ArrayForecast", "check_steps", "forecast_array", "trend_gate"]
 
 MIN_POINTS = {"naive": 2, "linear": 3, "theil_sen": 5, "ets": 3, "ses": 3, "damped": 3,
               "auto": 3, "seasonal": 3}
@@ -26,6 +29,13 @@ DAMPED_MIN = 8
 """Below this many points ``damped`` (and auto's trend branch) falls back to SES."""
 
 METHODS = ("auto", "linear", "theil_sen", "ets", "ses", "damped", "seasonal", "naive")
+
+MAX_HISTORY_POINTS = 50_000
+"""Newest points per series a model is fitted on (older ones are ignored): enough for
+two days of 5 s samples (the seasonal model's minimum), and a bound on the cost."""
+
+MAX_HORIZON_STEPS = 20_000
+"""Most forecast steps per series (a 24 h horizon at 5 s is 17,280); more raise ``ValueError``."""
 
 SEASON_HOURS = 24.0
 SEASONAL_STRENGTH = 0.6
@@ -52,10 +62,11 @@ def _r2(y: np.ndarray, resid: np.ndarray) -> float:
 def _const(y: np.ndarray, steps: int) -> ArrayForecast:
     v = np.full(steps, float(y[-1]))
     return ArrayForecast(v, v.copy(), v.copy(), "constant",
-                         {"n": len(y), "r2": float("nan"), "sigma": 0.0})
+                         {"n": len(y), "r2": float("nan"), "sigma": 0.0,
+                          "reason": "constant series: last value, zero-width interval"})
 
 
-def _naive(y: np.ndarray, steps: int, level: float) -> ArrayForecast:
+def _naive(y, steps, level):
     d = np.diff(y)
     s = float(np.sqrt(np.mean(d * d))) if d.size else 0.0
     h = np.arange(1, steps + 1)
@@ -65,7 +76,7 @@ def _naive(y: np.ndarray, steps: int, level: float) -> ArrayForecast:
                          {"n": len(y), "sigma": s, "r2": _r2(y[1:], d) if d.size else np.nan})
 
 
-def _linear(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, level: float) -> ArrayForecast:
+def _linear(x, y, x_new, level):
     fit = ols_batch(x, y)
     p = ols_predict(fit, x_new, level)
     return ArrayForecast(p["mean"][0], p["obs_ci_lower"][0], p["obs_ci_upper"][0], "linear",
@@ -74,8 +85,7 @@ def _linear(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, level: float) -> Ar
                           "sigma": float(np.sqrt(fit.sigma2[0]))})
 
 
-def _theil_sen(x: np.ndarray, y: np.ndarray, x_new: np.ndarray,
-               level: float) -> ArrayForecast:
+def _theil_sen(x, y, x_new, level):
     b, a = theil_sen(x, y)
     r = y - (a + b * x)
     s = 1.4826 * float(np.median(np.abs(r - np.median(r))))
@@ -92,11 +102,7 @@ def _theil_sen(x: np.ndarray, y: np.ndarray, x_new: np.ndarray,
                          {"n": n, "slope_per_hour": b, "sigma": s, "r2": _r2(y, r)})
 
 
-def _ets(y: np.ndarray, steps: int, level: float, kind: str) -> ArrayForecast:
-    return _ets_fit(y, steps, level, kind)[0]
-
-
-def _ets_fit(y: np.ndarray, steps: int, level: float, kind: str) -> tuple[ArrayForecast, EtsFit]:
+def _ets(y, steps, level, kind, fit=False):
     if kind == "damped" and len(y) < DAMPED_MIN:
         kind = "ses"
     f = fit_ets(y, kind)
@@ -107,37 +113,30 @@ def _ets_fit(y: np.ndarray, steps: int, level: float, kind: str) -> tuple[ArrayF
                         {"n": len(y), "aic": f.aicc, "alpha": f.alpha, "beta": f.beta,
                          "phi": f.phi, "sigma": float(np.sqrt(f.sigma2)),
                          "r2": _r2(y[1:], f.resid)})
-    return out, f
+    return (out, f) if fit else out
 
 
-def trend_gate(x: np.ndarray, y: np.ndarray, alpha: float = 0.05,
-               min_change_pct: float = 5.0) -> tuple[str, float, float]:
+def trend_gate(x, y, alpha: float = 0.05, min_change_pct: float = 5.0) -> tuple[str, float, float]:
     """The :func:`perfkit.analysis.trends` test on one series: (label, p-value, change %)."""
     fit = ols_batch(x, y)
     p = float(fit.p_value[0])
     change = float(fit.slope[0] * (x[-1] - x[0]))
     base = abs(float(np.mean(y)))
-    pct = (100.0 * change / base if base > 0
-           else (0.0 if change == 0 else np.copysign(np.inf, change)))
+    pct = 100.0 * change / base if base > 0 else (0.0 if change == 0 else np.copysign(np.inf, change))
     label = "stable"
     if np.isfinite(p) and p < alpha and abs(pct) >= min_change_pct:
         label = "increasing" if change > 0 else "decreasing"
     return label, p, pct
 
 
-def _regular(x: np.ndarray, y: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
+def _regular(x, y, step):
     """Values on a regular grid of ``step`` hours ending at ``x[-1]`` (linear interpolation)."""
-    k = int(np.floor((x[-1] - x[0]) / step + 1e-9))
+    k = min(int(np.floor((x[-1] - x[0]) / step + 1e-9)), MAX_HISTORY_POINTS)
     g = x[-1] - step * np.arange(k, -1, -1)
     return g, np.interp(g, x, y)
 
 
-SeasonalParts = tuple[np.ndarray, np.ndarray, int, float]
-"""(values on the regular grid, seasonal component, period in steps, strength)."""
-
-
-def _seasonal_parts(x: np.ndarray, y: np.ndarray, step: float,
-                    season_hours: float) -> SeasonalParts | None:
+def _seasonal_parts(x, y, step, season_hours):
     """Classical robust decomposition on a regular grid, or None with < 2 seasons.
 
     Trend: centred moving average over one season; seasonal profile: per-phase
@@ -161,11 +160,10 @@ def _seasonal_parts(x: np.ndarray, y: np.ndarray, step: float,
     trend[ok] = (c[hi[ok]] - c[lo[ok]]) / period
     detr = v - trend
     phase = (np.arange(n) - (n - 1)) % period          # phase 0 = the last observation's slot
+    # per-phase median in one grouped pass (a loop over phases is O(n * period))
+    med = pd.Series(detr).groupby(phase).median()
     prof = np.zeros(period)
-    for ph in range(period):
-        d = detr[phase == ph]
-        d = d[np.isfinite(d)]
-        prof[ph] = np.median(d) if d.size else 0.0
+    prof[med.index.to_numpy()] = np.nan_to_num(med.to_numpy())
     prof -= prof.mean()
     seas = prof[phase]
     resid = (detr - seas)[ok]
@@ -175,8 +173,7 @@ def _seasonal_parts(x: np.ndarray, y: np.ndarray, step: float,
     return v, seas, period, strength
 
 
-def _seasonal(x: np.ndarray, y: np.ndarray, step: float, steps: int, level: float,
-              parts: SeasonalParts | None = None) -> ArrayForecast:
+def _seasonal(x, y, step, steps, level, parts=None):
     parts = parts or _seasonal_parts(x, y, step, SEASON_HOURS)
     if parts is None:
         raise ValueError("the seasonal model needs at least two seasons "
@@ -190,87 +187,136 @@ def _seasonal(x: np.ndarray, y: np.ndarray, step: float, steps: int, level: floa
     return out
 
 
-INTERVAL = "hstep"
-"""How ``auto`` sets its interval: ``"hstep"`` (z * RMS of in-sample h-step errors),
-``"blend"`` (RMS of that and the ETS half-width), ``"quantile"`` (empirical
-quantiles of those errors) or ``"model"`` (the ETS half-width). ``hstep`` is the
-one inside 75–85 % on simulated AR(1) for phi 0 to 0.9 and on NAB once level
-shifts are scaled by the long-run noise (``benchmarks/analysis.md``)."""
+def _hstep_interval(y: np.ndarray, path: Callable[[int], np.ndarray], mean: np.ndarray,
+                    level: float, fallback_half: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Interval bounds from the RMS of in-sample h-step errors, in O(n + H) memory.
 
-
-def _hstep_interval(y: np.ndarray, paths: np.ndarray, mean: np.ndarray, level: float,
-                    fallback_half: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Interval half-widths from in-sample h-step errors.
-
-    ``paths[t, h-1]`` is the forecast made at time ``t`` for ``t + h``. Each
-    step's spread is the RMS of those errors (``INTERVAL="hstep"``) or their
-    (1-level)/2 and (1+level)/2 quantiles (``"quantile"``); steps with fewer than
-    10 errors keep the model's half-width.
+    ``path(h)[t]`` is the forecast made at ``t`` for ``t + h``. The RMS is taken at
+    every step up to 8 and at 16 geometrically spaced steps beyond (the curve is
+    smooth in h), made non-decreasing and interpolated in between; a step needs 10
+    such errors, beyond that the model's own half-width (``fallback_half``) is kept
+    if it is wider. Cost O(24 n) however long the horizon.
     """
-    n, H = paths.shape
-    lo = mean - fallback_half
-    hi = mean + fallback_half
-    z = _z(level)
-    prev = 0.0
-    for h in range(1, H + 1):
-        if n - h < 10:
-            break
-        e = y[h:] - paths[:n - h, h - 1]
-        if INTERVAL == "blend":
-            sd = max(float(np.sqrt(np.mean(e * e))), prev)
-            prev = sd
-            half = np.sqrt((fallback_half[h - 1] ** 2 + (z * sd) ** 2) / 2)
-            lo[h - 1], hi[h - 1] = mean[h - 1] - half, mean[h - 1] + half
-        elif INTERVAL == "quantile":
-            ql, qh = np.quantile(e, [(1 - level) / 2, (1 + level) / 2])
-            lo[h - 1], hi[h - 1] = mean[h - 1] + ql, mean[h - 1] + qh
-        else:
-            sd = max(float(np.sqrt(np.mean(e * e))), prev)
-            prev = sd
-            lo[h - 1], hi[h - 1] = mean[h - 1] - z * sd, mean[h - 1] + z * sd
-    return lo, hi
+    n, H = len(y), len(mean)
+    hmax = min(H, n - 10)
+    if hmax < 1:
+        return mean - fallback_half, mean + fallback_half
+    hs = np.unique(np.concatenate([np.arange(1, min(8, hmax) + 1),
+                                   np.geomspace(min(8, hmax), hmax, 16).round().astype(int)]))
+    rms = np.empty(len(hs))
+    for i, h in enumerate(hs):
+        e = y[h:] - path(int(h))[:n - h]
+        rms[i] = np.sqrt(np.einsum("i,i->", e, e) / len(e))
+    rms = np.maximum.accumulate(rms)
+    half = _z(level) * np.interp(np.arange(1, H + 1), hs, rms)
+    half[hmax:] = np.maximum(half[hmax:], fallback_half[hmax:])
+    return mean - half, mean + half
 
 
-def _auto(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, steps: int, level: float,
-          step: float) -> ArrayForecast:
+AUTO_RULE = "gate"
+"""The ``auto`` rule, chosen by leave-series-out cross-validation on the NAB
+development set (``benchmarks/forecast_cv.py``) among the :data:`AUTO_RULES` that
+follow a significant trend (``time_to_threshold`` must see a filling disk fill);
+``benchmarks/analysis.md`` has the scores of all of them."""
+
+AUTO_RULES = ("comb", "comb+median", "gate", "gate+comb", "ses", "ses+median")
+"""Candidates for :data:`AUTO_RULE`. ``comb``: the mean of SES, damped Holt and Theta
+(the M3 "comb" forecast); ``+median`` adds the segment median as a member (a robust
+level); ``gate``: damped Holt when :func:`trend_gate` calls a trend, else the mean of
+SES and the median; ``gate+comb``: damped Holt on a trend, else ``comb``."""
+
+Member = tuple[str, np.ndarray, Callable[[int], np.ndarray]]
+"""One member of a combination: name, point forecast, in-sample h-step path."""
+
+
+def _theta(y: np.ndarray, ses: EtsFit, steps: int) -> Member:
+    """Theta method as SES with drift (Hyndman & Billah 2003): half the OLS slope per step."""
+    t = np.arange(len(y), dtype=float)
+    tc = t - t.mean()
+    b0 = float(tc @ (y - y.mean()) / (tc @ tc))
+    a, n = ses.alpha, len(y)
+    h = np.arange(1, steps + 1)
+    mean = ses.level + b0 / 2 * (h - 1 + (1 - (1 - a) ** n) / a)
+    # origin t has seen t + 1 points: the same drift term with n = t + 1 (bounded as a -> 0)
+    seen = (1 - (1 - a) ** np.arange(1, n + 1)) / a
+    return "theta", mean, lambda k: ses.levels + b0 / 2 * (k - 1 + seen)
+
+
+def _auto(x, y, steps, level, rule: str = "") -> ArrayForecast:
     """The ``auto`` rule (see :func:`perfkit.analysis.forecast`); seasonality is checked
     earlier, in :func:`forecast_array`, on the whole series."""
+    rule = rule or AUTO_RULE
+    if rule not in AUTO_RULES:
+        raise ValueError(f"unknown auto rule {rule!r}; choose one of {AUTO_RULES}")
     label, p, pct = trend_gate(x, y)
-    h = np.arange(1, steps + 1)
-    if label != "stable" and len(y) >= DAMPED_MIN:
-        out, f = _ets_fit(y, steps, level, "damped")
-        paths = f.levels[:, None] + _phi_sum(f.phi, h)[None, :] * f.slopes[:, None]
+    ses_out, fs = _ets(y, steps, level, "ses", fit=True)
+    ses: Member = ("ses", ses_out.mean, fs.path)
+    base, _, extra = rule.partition("+")
+    trend = label != "stable"
+    if len(y) < DAMPED_MIN:
+        members, reason = [ses], f"{len(y)} points: too few for a trend model"
+    elif base == "gate" and trend:
+        members = [_damped_member(y, steps, level)]
+        reason = f"trend test: {label} (p={p:.2g}, change {pct:+.0f}%): damped Holt"
     else:
-        out, f = _ets_fit(y, steps, level, "ses")
-        med = float(np.median(y))
-        m = (out.mean + med) / 2
-        out = ArrayForecast(m, m - (out.mean - out.lower), m + (out.upper - out.mean),
-                            "ses+median", out.stats)
-        paths = np.repeat(((f.levels + med) / 2)[:, None], steps, axis=1)
-    if INTERVAL != "model":
-        out.lower, out.upper = _hstep_interval(y, paths, out.mean, level, out.mean - out.lower)
-    out.stats.update(trend_p=p, trend_change_pct=pct)
-    return out
+        if base == "gate":
+            extra, why = extra or "median", f"no significant trend (p={p:.2g}): "
+        else:
+            extra, why = ("median" if base == "ses+median" else extra), ""
+        members = [ses]
+        if base == "comb" or extra.startswith("comb"):
+            members += [_damped_member(y, steps, level), _theta(y, fs, steps)]
+        if extra.endswith("median") or rule.endswith("median"):
+            members.append(_median_member(y, steps))
+        reason = why + ("mean of " + ", ".join(m[0] for m in members) if len(members) > 1
+                        else "SES")
+    k = len(members)
+    mean = np.sum([m[1] for m in members], axis=0) / k
+
+    def path(hh: int) -> np.ndarray:
+        return np.sum([m[2](hh) for m in members], axis=0) / k
+
+    lo, hi = _hstep_interval(y, path, mean, level, ses_out.mean - ses_out.lower)
+    stats = dict(ses_out.stats, trend_p=p, trend_change_pct=pct, reason=reason)
+    return ArrayForecast(mean, lo, hi, "+".join(m[0] for m in members), stats)
+
+
+def _damped_member(y, steps, level) -> Member:
+    out, f = _ets(y, steps, level, "damped", fit=True)
+    return ("damped", out.mean, f.path)
+
+
+def _median_member(y, steps) -> Member:
+    med = float(np.median(y))
+    return ("median", np.full(steps, med), lambda _h: np.full(len(y), med))
 
 
 def forecast_array(x: np.ndarray, y: np.ndarray, step: float, steps: int, level: float = 0.8,
                    method: str = "auto", *, shift: bool = True,
-                   bounds: tuple[float | None, float | None] = (None, None)) -> ArrayForecast:
+                   bounds: tuple[float | None, float | None] = (None, None),
+                   rule: str = "") -> ArrayForecast:
     """Forecast ``steps`` points spaced ``step`` hours after ``x[-1]`` (``x`` in hours).
 
-    Non-finite points are dropped. Raises ``ValueError`` when fewer than
-    ``MIN_POINTS[method]`` remain. With ``shift`` the model is fitted on the
-    segment after the last level shift (:func:`perfkit.analysis._shift.last_shift`),
-    as long as that segment still has enough points.
+    Non-finite points are dropped and only the newest :data:`MAX_HISTORY_POINTS`
+    are used. Raises ``ValueError`` when fewer than ``MIN_POINTS[method]`` remain,
+    when ``x`` is not increasing, or when ``steps`` exceeds :data:`MAX_HORIZON_STEPS`.
+    With ``shift`` the model is fitted on the segment after the last level shift
+    (:func:`perfkit.analysis._shift.last_shift`), as long as that segment still has
+    enough points. ``rule`` overrides :data:`AUTO_RULE` (for cross-validation).
+    ``stats["reason"]`` says why the model was used.
     """
     if method not in METHODS:
         raise UnknownNameError(f"unknown forecast method {method!r}; choose one of {METHODS}")
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}")
+    check_steps(steps)
     x = np.asarray(x, float)
     y = np.asarray(y, float)
     ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
+    x, y = x[ok][-MAX_HISTORY_POINTS:], y[ok][-MAX_HISTORY_POINTS:]
+    if len(x) > 1 and not np.all(np.diff(x) > 0):
+        raise ValueError("timestamps must be strictly increasing; sort the series and drop "
+                         "duplicate timestamps (or use perfkit.forecast on a frame, which does)")
     n_all = len(y)
     need = MIN_POINTS[method]
     if n_all < need:
@@ -278,11 +324,13 @@ def forecast_array(x: np.ndarray, y: np.ndarray, step: float, steps: int, level:
                          f"got {n_all}")
     start = 0
     if method in ("auto", "seasonal") and n_all >= 20 and np.ptp(y) > 0:
-        step_guess = float(np.median(np.diff(x)))
-        parts = _seasonal_parts(x, y, step, SEASON_HOURS) if step_guess > 0 else None
+        parts = _seasonal_parts(x, y, step, SEASON_HOURS)
         if parts is not None and (method == "seasonal" or parts[3] >= SEASONAL_STRENGTH):
             out = _seasonal(x, y, step, steps, level, parts)
-            out.stats.update(fit_start=0, n_total=n_all)
+            out.stats.update(fit_start=0, n_total=n_all, reason=(
+                f"daily seasonal strength {parts[3]:.2f}" + (
+                    f" >= {SEASONAL_STRENGTH}: " if method == "auto" else ": ")
+                + "seasonal decomposition + SES"))
             return _clip(out, bounds)
     if shift and n_all >= 10:
         start = last_shift(y)
@@ -293,13 +341,24 @@ def forecast_array(x: np.ndarray, y: np.ndarray, step: float, steps: int, level:
         out = _const(ys, steps)
     else:
         x_new = x[-1] + step * np.arange(1, steps + 1)
-        out = _dispatch(xs, ys, x_new, steps, level, method, step)
+        out = _dispatch(xs, ys, x_new, steps, level, method, step, rule)
+    out.stats.setdefault("reason", f"method={method!r}")
+    if start:
+        out.stats["reason"] += f"; fitted after the level shift at point {start} of {n_all}"
     out.stats["fit_start"] = start
     out.stats["n_total"] = n_all
     return _clip(out, bounds)
 
 
-def _clip(out: ArrayForecast, bounds: tuple[float | None, float | None]) -> ArrayForecast:
+def check_steps(steps: int) -> None:
+    """Raise ``ValueError`` when a horizon has more than :data:`MAX_HORIZON_STEPS` steps."""
+    if steps > MAX_HORIZON_STEPS:
+        raise ValueError(f"the horizon spans {steps:,} steps of the series' sampling interval; "
+                         f"at most MAX_HORIZON_STEPS={MAX_HORIZON_STEPS:,} are allowed: "
+                         "shorten the horizon or resample the series to a coarser step")
+
+
+def _clip(out: ArrayForecast, bounds) -> ArrayForecast:
     lo, hi = bounds
     if lo is not None or hi is not None:
         out.mean = np.clip(out.mean, lo, hi)
@@ -308,8 +367,7 @@ def _clip(out: ArrayForecast, bounds: tuple[float | None, float | None]) -> Arra
     return out
 
 
-def _dispatch(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, steps: int, level: float,
-              method: str, step: float) -> ArrayForecast:
+def _dispatch(x, y, x_new, steps, level, method, step, rule=""):
     if method == "naive":
         return _naive(y, steps, level)
     if method == "linear":
@@ -326,4 +384,4 @@ def _dispatch(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, steps: int, level
         return a if a.stats["aic"] <= b.stats["aic"] else b
     if method == "seasonal":
         return _seasonal(x, y, step, steps, level)
-    return _auto(x, y, x_new, steps, level, step)
+    return _auto(x, y, steps, level, rule)

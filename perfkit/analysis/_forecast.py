@@ -9,7 +9,15 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from perfkit._time import Duration, as_timedelta
-from perfkit.analysis._core import METHODS, MIN_POINTS, ArrayForecast, forecast_array
+from perfkit.analysis._core import (
+    MAX_HISTORY_POINTS,
+    MAX_HORIZON_STEPS,
+    METHODS,
+    MIN_POINTS,
+    ArrayForecast,
+    check_steps,
+    forecast_array,
+)
 from perfkit.analysis._input import (
     NS_PER_HOUR,
     SamplesLike,
@@ -21,15 +29,16 @@ from perfkit.analysis._linear import LinearFit, ols_batch, ols_predict, ols_rows
 from perfkit.analysis._shift import last_shift
 from perfkit.errors import UnknownNameError
 
-__all__ = ["FORECAST_COLUMNS", "forecast"]
+__all__ = ["FORECAST_COLUMNS", "MAX_HISTORY_POINTS", "MAX_HORIZON_STEPS", "forecast"]
 
 FORECAST_COLUMNS = ["metric", "labels", "ts", "step", "mean", "lower", "upper", "model", "level",
-                    "n", "r2", "aic", "sigma", "fit_start"]
+                    "n", "r2", "aic", "sigma", "fit_start", "reason"]
 
 
 def forecast(frame: SamplesLike, horizon: Duration = "30min", level: float = 0.8,
              method: str = "auto", *, window: Duration | None = None, shift: bool = True,
-             labels: bool | None = None) -> pd.DataFrame:
+             labels: bool | None = None, jobs: int = 1,
+             progress: bool = True) -> pd.DataFrame:
     """Forecast every series in ``frame`` over ``horizon`` with a ``level`` prediction interval.
 
     ``frame`` is a samples frame or one named Series with a DatetimeIndex.
@@ -56,33 +65,29 @@ def forecast(frame: SamplesLike, horizon: Duration = "30min", level: float = 0.8
     ``theil_sen``
         Robust line (median of pairwise slopes) with a MAD-based interval.
     ``ses`` / ``damped`` / ``ets``
-        Exponential smoothing ETS(A,N,N) / ETS(A,Ad,N) (damped Holt), closed-form
-        with the ETS prediction-interval variances; ``ets`` picks the lower AICc.
+        Exponential smoothing ETS(A,N,N) / ETS(A,Ad,N) (damped Holt) with the
+        estimates and prediction intervals of statsmodels' ``ETSModel`` (SES with
+        an estimated initial level; damped Holt from the first value with slope 0,
+        phi in [0.8, 1]); ``ets`` picks the lower AICc.
     ``seasonal``
         a robust classical decomposition (daily season) + SES on the seasonally
-        adjusted series; needs two
-        full seasons (48 h) of history.
+        adjusted series; needs two full seasons (48 h) of history.
     ``naive``
         Last value, interval ``z * s * sqrt(h)`` from the one-step differences.
     ``auto`` (default)
-        A fixed rule, not a per-file tuning: (1) with >= 48 h of history and a
-        daily seasonal strength >= 0.6, ``seasonal`` (on the whole history, no
-        shift detection); (2) else if the :func:`trends` test calls the segment
-        increasing/decreasing (OLS slope p < 0.05 and a change >= 5 % over the
-        fitted span), damped Holt — the trend is followed but damped, so a burst
-        cannot project a line to a false crossing; (3) else the average of the
-        SES forecast and the segment median (``model="ses+median"``). The
-        interval at step h is ``z * RMS`` of the chosen forecast's in-sample
-        h-step errors (non-decreasing in h; the ETS model's own half-width where
-        fewer than 10 such errors exist; see ``perfkit.analysis._core.INTERVAL``).
-        Why a hypothesis test and not a rolling backtest or an information
-        criterion: on the NAB development set (6 h windows, 30 min ahead) a
-        3-origin in-window backtest over {ses+median, damped, linear} forecast
-        no better (median MASE 0.666 vs 0.665) at three times the cost — a
-        72-point window leaves too few origins to choose reliably — and AICc
-        between SES and damped Holt picked SES almost always and forecast worse
-        (0.699); the test is cheap and keeps forecasts consistent with the
-        trend labels. See ``benchmarks/analysis.md`` for the accuracy table.
+        (1) with >= 48 h of history and a daily seasonal strength >= 0.6,
+        ``seasonal`` (on the whole history, no shift detection); (2) else if the
+        :func:`trends` test calls the segment increasing/decreasing (OLS slope
+        p < 0.05 and a change >= 5 % over the fitted span), damped Holt, so a
+        filling disk is forecast to fill; (3) else the mean of the SES forecast and
+        the segment median (``model="ses+median"``, a robust level). The interval
+        at step h is ``z * RMS`` of the chosen forecast's in-sample h-step errors
+        (non-decreasing in h). The ``reason`` column says which branch was taken
+        and why. This rule was chosen by leave-series-out cross-validation on the
+        NAB development set among combinations (mean of SES, damped Holt and
+        Theta, with and without the median) and simpler rules
+        (``perfkit.analysis._core.AUTO_RULES``, ``benchmarks/forecast_cv.py``,
+        ``benchmarks/analysis.md``).
 
     Level shifts: with ``shift=True`` each series is fitted on the segment after
     its last level shift (``perfkit.analysis._shift.last_shift``; ruptures PELT,
@@ -91,22 +96,41 @@ def forecast(frame: SamplesLike, horizon: Duration = "30min", level: float = 0.8
     forecast and an autocorrelated series is not cut at every excursion. ``theil_sen`` is the robust
     option against bursts.
 
+    Cost: at most :data:`MAX_HISTORY_POINTS` (50,000) newest points per series are
+    used (older ones are ignored) and at most :data:`MAX_HORIZON_STEPS` (20,000)
+    steps are forecast (a series needing more is skipped with that reason, a
+    single Series raises ``ValueError``); memory is O(points + steps) per series.
+    ``jobs > 1`` fits the series in that many worker processes (worth it from a few
+    hundred series: each worker starts a fresh interpreter); a progress bar appears
+    once the work takes a second (``progress=False`` hides it).
+
+    Example::
+
+        fc = forecast(frame, "30min", level=0.8)
+        fc[["metric", "ts", "mean", "lower", "upper", "model", "reason"]]
+
     Minimum data: 3 finite points (``naive`` 2, ``theil_sen`` 5; ``damped`` and
     auto's trend branch fall back to SES below 8 points); a series with fewer is left out and
     named in ``result.attrs["skipped"]`` (a single Series raises ``ValueError``).
     A constant series gives a constant forecast with a zero-width interval
-    (``model="constant"``). NaN / inf samples are dropped; gaps are allowed
-    (ETS treats the remaining samples as consecutive).
+    (``model="constant"``, reason ``"constant series: ..."``). NaN / inf samples
+    are dropped; gaps are allowed (ETS treats the remaining samples as
+    consecutive); a window that a long gap leaves with too few points skips the
+    series with that reason. An unsorted index is sorted (repeated timestamps
+    averaged).
     """
     if method not in METHODS:
         raise UnknownNameError(f"unknown forecast method {method!r}; choose one of {METHODS}")
     if not 0 < float(level) < 1:
         raise ValueError(f"level must be between 0 and 1 (e.g. 0.8), got {level!r}")
     hz = as_timedelta(horizon, "horizon")
-    series = split_series(frame, labels)
+    series = split_series(_newest(frame), labels)
     if window is not None:
         w = as_timedelta(window, "window").value
         series = [s.since(s.ts[-1] - w) for s in series]
+    series = [s if s.n <= MAX_HISTORY_POINTS else
+              Series(s.metric, s.labels, s.ts[-MAX_HISTORY_POINTS:], s.values[-MAX_HISTORY_POINTS:])
+              for s in series]
     skipped: dict[str, str] = {}
     usable = []
     for s in series:
@@ -115,6 +139,11 @@ def forecast(frame: SamplesLike, horizon: Duration = "30min", level: float = 0.8
         if s.n < max(need, 2) or s.step_ns() <= 0:
             skipped[key] = f"{s.n} point(s); {method!r} needs at least {max(need, 3)}"
         else:
+            try:
+                check_steps(_grid(s, hz)[1])
+            except ValueError as exc:
+                skipped[key] = str(exc)
+                continue
             usable.append(s)
     if isinstance(frame, pd.Series) and skipped:
         raise ValueError(f"cannot forecast {next(iter(skipped))}: {next(iter(skipped.values()))}")
@@ -123,14 +152,65 @@ def forecast(frame: SamplesLike, horizon: Duration = "30min", level: float = 0.8
     elif method == "linear":
         out = _linear_batch(usable, hz, float(level), shift)
     else:
-        out = _assemble([_one(s, hz, float(level), method, shift) for s in usable], float(level))
+        out = _assemble(_each(usable, hz, float(level), method, shift, jobs, progress),
+                        float(level))
     out.attrs["skipped"] = skipped
     return out
 
 
+def _each(usable: list[Series], hz: pd.Timedelta, level: float, method: str, shift: bool,
+          jobs: int, progress: bool) -> list[tuple[Series, float, int, ArrayForecast]]:
+    """``_one`` per series, in order, in ``jobs`` processes when asked and worth it; a
+    tqdm bar appears once the work has taken a second (``tqdm.auto``: a widget in a notebook)."""
+    from tqdm.auto import tqdm  # type: ignore[import-untyped]
+
+    bar = tqdm(total=len(usable), desc="forecast", unit="series", delay=1.0, leave=False,
+               disable=not progress or len(usable) < 2)
+    try:
+        if jobs > 1 and len(usable) >= 4 * jobs:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: a fork of a process with running threads (a Monitor) can deadlock
+            chunks = [usable[i::jobs * 8] for i in range(jobs * 8)]
+            with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as ex:
+                futs = [ex.submit(_chunk, c, hz, level, method, shift) for c in chunks]
+                done: dict[int, tuple[Series, float, int, ArrayForecast]] = {}
+                for i, f in enumerate(futs):
+                    for j, r in enumerate(f.result()):
+                        done[i + j * len(chunks)] = r
+                    bar.update(len(chunks[i]))
+            return [done[i] for i in range(len(usable))]
+        out = []
+        for s in usable:
+            out.append(_one(s, hz, level, method, shift))
+            bar.update()
+        return out
+    finally:
+        bar.close()
+
+
+def _chunk(series: list[Series], hz: pd.Timedelta, level: float, method: str,
+           shift: bool) -> list[tuple[Series, float, int, ArrayForecast]]:
+    return [_one(s, hz, level, method, shift) for s in series]
+
+
+def _newest(frame: SamplesLike) -> SamplesLike:
+    """A long sorted Series cut to its newest :data:`MAX_HISTORY_POINTS` finite points
+    before it is turned into a samples frame (a 1 M-row frame costs ~80 MB); anything
+    else unchanged (frames are cut per series, after grouping)."""
+    if (isinstance(frame, pd.Series) and len(frame) > MAX_HISTORY_POINTS
+            and isinstance(frame.index, pd.DatetimeIndex)
+            and frame.index.is_monotonic_increasing):
+        v = pd.to_numeric(frame, errors="coerce").to_numpy(float)
+        keep = np.flatnonzero(np.isfinite(v))[-MAX_HISTORY_POINTS:]
+        return frame.iloc[keep]
+    return frame
+
+
 def _empty() -> pd.DataFrame:
     df = pd.DataFrame({c: pd.Series(dtype=float) for c in FORECAST_COLUMNS})
-    for c in ("metric", "labels", "model"):
+    for c in ("metric", "labels", "model", "reason"):
         df[c] = df[c].astype(object)
     df["ts"] = pd.Series(dtype="datetime64[ns, UTC]")
     df["fit_start"] = pd.Series(dtype="datetime64[ns, UTC]")
@@ -167,7 +247,7 @@ def _utc(ns: np.ndarray) -> pd.DatetimeIndex:
 def _build(series: list[Series], k: np.ndarray, step_ns: np.ndarray, mean: np.ndarray,
            lower: np.ndarray, upper: np.ndarray, model: list[str], level: float,
            n: ArrayLike, r2: ArrayLike, aic: ArrayLike, sigma: ArrayLike,
-           fit_start: ArrayLike) -> pd.DataFrame:
+           fit_start: ArrayLike, reason: list[str]) -> pd.DataFrame:
     """The output frame in one go: per-series arrays (length ``len(series)``) are
     repeated ``k`` times; ``mean``/``lower``/``upper`` are the concatenated steps."""
     total = int(k.sum())
@@ -185,6 +265,7 @@ def _build(series: list[Series], k: np.ndarray, step_ns: np.ndarray, mean: np.nd
         "aic": np.repeat(np.asarray(aic, np.float64), k),
         "sigma": np.repeat(np.asarray(sigma, np.float64), k),
         "fit_start": _utc(np.repeat(np.asarray(fit_start, np.int64), k)),
+        "reason": _str_column(reason, k),
     }, copy=False)                                 # every column is a fresh array
 
 
@@ -201,7 +282,8 @@ def _assemble(parts: list[tuple[Series, float, int, ArrayForecast]], level: floa
                   [float(f.stats.get("r2", np.nan)) for f in fcs],
                   [float(f.stats.get("aic", np.nan)) for f in fcs],
                   [float(f.stats.get("sigma", np.nan)) for f in fcs],
-                  [int(s.ts[st]) for s, _, st, _ in parts])
+                  [int(s.ts[st]) for s, _, st, _ in parts],
+                  [str(f.stats.get("reason", "")) for f in fcs])
 
 
 def _one(s: Series, hz: pd.Timedelta, level: float, method: str,
@@ -246,10 +328,14 @@ def _linear_batch(series: list[Series], hz: pd.Timedelta, level: float,
             lo[rows], hi[rows] = pred["obs_ci_lower"], pred["obs_ci_upper"]
             r2[rows], aic[rows], sigma[rows] = fit.r2, fit.aic, np.sqrt(fit.sigma2)
     model = ["linear"] * k
+    reason = ["method='linear': OLS on elapsed time" + (
+        f"; fitted after the level shift at point {st} of {s.n}" if st else "")
+        for s, st in zip(series, starts)]
     for i, y in enumerate(seg_y):
         if y.min() == y.max():                     # constant segment: zero-width interval
             mean[i] = lo[i] = hi[i] = y[-1]
             model[i] = "constant"
+            reason[i] = "constant series: last value, zero-width interval"
     bounds = [bounds_of(s.metric) for s in series]
     lb = np.array([-np.inf if b[0] is None else b[0] for b in bounds])[:, None]
     ub = np.array([np.inf if b[1] is None else b[1] for b in bounds])[:, None]
@@ -257,7 +343,7 @@ def _linear_batch(series: list[Series], hz: pd.Timedelta, level: float,
     mean, lo, hi = (np.clip(a, lb, ub)[keep] for a in (mean, lo, hi))
     return _build(series, steps, step_ns, mean, lo, hi, model, level,
                   [len(y) for y in seg_y], r2, aic, sigma,
-                  [int(t[0]) for t in seg_ts])
+                  [int(t[0]) for t in seg_ts], reason)
 
 
 def _fit(rows: np.ndarray, seg_ts: list[np.ndarray], seg_y: list[np.ndarray],

@@ -4,7 +4,7 @@ Every quantity is the textbook closed form for a straight line ``y = a + b x``
 (centred sums, so it is numerically stable), evaluated for a whole batch of
 series in one numpy pass. The numbers match ``statsmodels``
 ``OLS(y, add_constant(x)).fit()`` and ``get_prediction(...).summary_frame(alpha)``
-to 1e-9 (tested in ``tests/test_analysis_linear.py``).
+to 1e-9 (tested in ``tests/unit/test_analysis_linear.py``).
 """
 
 from __future__ import annotations

@@ -107,6 +107,8 @@ class ForecastPoint(BaseModel):
     lower: float | None
     upper: float | None
     model: str | None = None
+    level: float | None = Field(None, description="Coverage of the [lower, upper] interval")
+    reason: str | None = Field(None, description="Why this model was used")
 
 
 class PredictionsResponse(BaseModel):

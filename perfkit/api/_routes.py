@@ -170,6 +170,10 @@ def router(monitor: Monitor, *, token: str | None = None) -> APIRouter:
                                       metric=metric, window=win)
         except (ValueError, TypeError) as exc:
             raise unprocessable(str(exc)) from exc
+        too_long = [f"{k}: {v}" for k, v in frame.attrs.get("skipped", {}).items()
+                    if "MAX_HORIZON_STEPS" in v]
+        if too_long:
+            raise unprocessable(too_long[0])
         return m.PredictionsResponse(horizon=horizon, level=level, method=method,
                                      window=str(win),
                                      forecasts=[m.ForecastPoint(**r) for r in records(frame)],

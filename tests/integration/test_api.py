@@ -242,12 +242,14 @@ def test_predictions_forecast_the_recent_window(client: TestClient, mon: Monitor
     assert len(got) == len(want) > 0
     assert [p["mean"] for p in got] == pytest.approx(want["mean"].tolist())
     assert all(p["lower"] <= p["mean"] <= p["upper"] for p in got)
+    assert all(p["level"] == 0.9 and p["model"] and p["reason"] for p in got)
 
 
 @pytest.mark.parametrize("params, fragment", [
     ({"horizon": "soon"}, "horizon="),
     ({"horizon": "-5min"}, "horizon="),
     ({"horizon": "400h"}, "at most"),
+    ({"horizon": "2h"}, "MAX_HORIZON_STEPS=20,000"),     # collections ms apart: millions of steps
     ({"level": 1.5}, "level"),
     ({"level": "nan"}, "level"),
     ({"method": "crystal_ball"}, "crystal_ball"),
