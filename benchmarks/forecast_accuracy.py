@@ -15,7 +15,8 @@ jittery realTraffic clocks.
 MASE of one origin = mean |error| over the horizon / mean |one-step difference|
 inside the trailing window (the in-sample naive error). Coverage = share of
 actual observations inside the ``--level`` interval; the Winkler interval score
-(width + 2 / (1 - level) x the miss distance) is divided by the same scale. Reported: median and mean MASE
+(width + 2 / (1 - level) x the miss distance) is divided by the same scale.
+Reported: median and mean MASE
 over all origins pooled, and coverage pooled; the mean again without the 1 % of
 origins whose window is near-constant (scale under 1 % of the series' median
 scale — a handful of such windows in the network / disk series dominate the

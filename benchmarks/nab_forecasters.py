@@ -6,7 +6,8 @@ candidate: ``auto`` (perfkit's default), one per :data:`AUTO_RULES` entry, the
 plain models, and statsforecast's ``AutoETS`` / ``AutoTheta`` (``[bench]`` extra)::
 
     python /work/shared/eval/forecast_eval.py data/nab --csv /tmp/pk.csv --methods ses,holt \\
-        --forecaster benchmarks/nab_forecasters.py:auto --forecaster benchmarks/nab_forecasters.py:sf_autoets
+        --forecaster benchmarks/nab_forecasters.py:auto \\
+        --forecaster benchmarks/nab_forecasters.py:sf_autoets
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ def _const(y: np.ndarray, steps: int) -> ArrayForecast:
                           "reason": "constant series: last value, zero-width interval"})
 
 
-def _naive(y, steps, level):
+def _naive(y: np.ndarray, steps: int, level: float) -> ArrayForecast:
     d = np.diff(y)
     s = float(np.sqrt(np.mean(d * d))) if d.size else 0.0
     h = np.arange(1, steps + 1)
@@ -76,7 +76,7 @@ def _naive(y, steps, level):
                          {"n": len(y), "sigma": s, "r2": _r2(y[1:], d) if d.size else np.nan})
 
 
-def _linear(x, y, x_new, level):
+def _linear(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, level: float) -> ArrayForecast:
     fit = ols_batch(x, y)
     p = ols_predict(fit, x_new, level)
     return ArrayForecast(p["mean"][0], p["obs_ci_lower"][0], p["obs_ci_upper"][0], "linear",
@@ -85,7 +85,8 @@ def _linear(x, y, x_new, level):
                           "sigma": float(np.sqrt(fit.sigma2[0]))})
 
 
-def _theil_sen(x, y, x_new, level):
+def _theil_sen(x: np.ndarray, y: np.ndarray, x_new: np.ndarray,
+               level: float) -> ArrayForecast:
     b, a = theil_sen(x, y)
     r = y - (a + b * x)
     s = 1.4826 * float(np.median(np.abs(r - np.median(r))))
@@ -102,7 +103,11 @@ def _theil_sen(x, y, x_new, level):
                          {"n": n, "slope_per_hour": b, "sigma": s, "r2": _r2(y, r)})
 
 
-def _ets(y, steps, level, kind, fit=False):
+def _ets(y: np.ndarray, steps: int, level: float, kind: str) -> ArrayForecast:
+    return _ets_fit(y, steps, level, kind)[0]
+
+
+def _ets_fit(y: np.ndarray, steps: int, level: float, kind: str) -> tuple[ArrayForecast, EtsFit]:
     if kind == "damped" and len(y) < DAMPED_MIN:
         kind = "ses"
     f = fit_ets(y, kind)
@@ -113,30 +118,37 @@ def _ets(y, steps, level, kind, fit=False):
                         {"n": len(y), "aic": f.aicc, "alpha": f.alpha, "beta": f.beta,
                          "phi": f.phi, "sigma": float(np.sqrt(f.sigma2)),
                          "r2": _r2(y[1:], f.resid)})
-    return (out, f) if fit else out
+    return out, f
 
 
-def trend_gate(x, y, alpha: float = 0.05, min_change_pct: float = 5.0) -> tuple[str, float, float]:
+def trend_gate(x: np.ndarray, y: np.ndarray, alpha: float = 0.05,
+               min_change_pct: float = 5.0) -> tuple[str, float, float]:
     """The :func:`perfkit.analysis.trends` test on one series: (label, p-value, change %)."""
     fit = ols_batch(x, y)
     p = float(fit.p_value[0])
     change = float(fit.slope[0] * (x[-1] - x[0]))
     base = abs(float(np.mean(y)))
-    pct = 100.0 * change / base if base > 0 else (0.0 if change == 0 else np.copysign(np.inf, change))
+    pct = (100.0 * change / base if base > 0
+           else (0.0 if change == 0 else np.copysign(np.inf, change)))
     label = "stable"
     if np.isfinite(p) and p < alpha and abs(pct) >= min_change_pct:
         label = "increasing" if change > 0 else "decreasing"
     return label, p, pct
 
 
-def _regular(x, y, step):
+def _regular(x: np.ndarray, y: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
     """Values on a regular grid of ``step`` hours ending at ``x[-1]`` (linear interpolation)."""
     k = min(int(np.floor((x[-1] - x[0]) / step + 1e-9)), MAX_HISTORY_POINTS)
     g = x[-1] - step * np.arange(k, -1, -1)
     return g, np.interp(g, x, y)
 
 
-def _seasonal_parts(x, y, step, season_hours):
+SeasonalParts = tuple[np.ndarray, np.ndarray, int, float]
+"""(values on the regular grid, seasonal component, period in steps, strength)."""
+
+
+def _seasonal_parts(x: np.ndarray, y: np.ndarray, step: float,
+                    season_hours: float) -> SeasonalParts | None:
     """Classical robust decomposition on a regular grid, or None with < 2 seasons.
 
     Trend: centred moving average over one season; seasonal profile: per-phase
@@ -173,7 +185,8 @@ def _seasonal_parts(x, y, step, season_hours):
     return v, seas, period, strength
 
 
-def _seasonal(x, y, step, steps, level, parts=None):
+def _seasonal(x: np.ndarray, y: np.ndarray, step: float, steps: int, level: float,
+              parts: SeasonalParts | None = None) -> ArrayForecast:
     parts = parts or _seasonal_parts(x, y, step, SEASON_HOURS)
     if parts is None:
         raise ValueError("the seasonal model needs at least two seasons "
@@ -242,14 +255,15 @@ def _theta(y: np.ndarray, ses: EtsFit, steps: int) -> Member:
     return "theta", mean, lambda k: ses.levels + b0 / 2 * (k - 1 + seen)
 
 
-def _auto(x, y, steps, level, rule: str = "") -> ArrayForecast:
+def _auto(x: np.ndarray, y: np.ndarray, steps: int, level: float,
+          rule: str = "") -> ArrayForecast:
     """The ``auto`` rule (see :func:`perfkit.analysis.forecast`); seasonality is checked
     earlier, in :func:`forecast_array`, on the whole series."""
     rule = rule or AUTO_RULE
     if rule not in AUTO_RULES:
         raise ValueError(f"unknown auto rule {rule!r}; choose one of {AUTO_RULES}")
     label, p, pct = trend_gate(x, y)
-    ses_out, fs = _ets(y, steps, level, "ses", fit=True)
+    ses_out, fs = _ets_fit(y, steps, level, "ses")
     ses: Member = ("ses", ses_out.mean, fs.path)
     base, _, extra = rule.partition("+")
     trend = label != "stable"
@@ -281,12 +295,12 @@ def _auto(x, y, steps, level, rule: str = "") -> ArrayForecast:
     return ArrayForecast(mean, lo, hi, "+".join(m[0] for m in members), stats)
 
 
-def _damped_member(y, steps, level) -> Member:
-    out, f = _ets(y, steps, level, "damped", fit=True)
+def _damped_member(y: np.ndarray, steps: int, level: float) -> Member:
+    out, f = _ets_fit(y, steps, level, "damped")
     return ("damped", out.mean, f.path)
 
 
-def _median_member(y, steps) -> Member:
+def _median_member(y: np.ndarray, steps: int) -> Member:
     med = float(np.median(y))
     return ("median", np.full(steps, med), lambda _h: np.full(len(y), med))
 
@@ -358,7 +372,7 @@ def check_steps(steps: int) -> None:
                          "shorten the horizon or resample the series to a coarser step")
 
 
-def _clip(out: ArrayForecast, bounds) -> ArrayForecast:
+def _clip(out: ArrayForecast, bounds: tuple[float | None, float | None]) -> ArrayForecast:
     lo, hi = bounds
     if lo is not None or hi is not None:
         out.mean = np.clip(out.mean, lo, hi)
@@ -367,7 +381,8 @@ def _clip(out: ArrayForecast, bounds) -> ArrayForecast:
     return out
 
 
-def _dispatch(x, y, x_new, steps, level, method, step, rule=""):
+def _dispatch(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, steps: int, level: float,
+              method: str, step: float, rule: str = "") -> ArrayForecast:
     if method == "naive":
         return _naive(y, steps, level)
     if method == "linear":

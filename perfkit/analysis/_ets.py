@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.optimize import minimize, minimize_scalar
 from scipy.signal import lfilter
 
@@ -68,7 +69,8 @@ class EtsFit:
         return self.level + phi_sum(self.phi, h) * self.slope
 
     def path(self, h: int) -> np.ndarray:
-        """In-sample ``h``-step forecasts: element ``t`` is the forecast made at ``t`` for ``t + h``."""
+        """In-sample ``h``-step forecasts: element ``t`` is the forecast made at ``t``
+        for ``t + h``."""
         return self.levels + float(phi_sum(self.phi, np.array([h]))[0]) * self.slopes
 
     def variance(self, h: np.ndarray) -> np.ndarray:
@@ -89,8 +91,8 @@ def phi_sum(phi: float, h: np.ndarray) -> np.ndarray:
     return phi * (1 - phi ** h) / (1 - phi)
 
 
-def ets_filter(y: np.ndarray, alpha, beta, phi, l0: float, b0: float = 0.0,
-               history: bool = False):
+def ets_filter(y: np.ndarray, alpha: ArrayLike, beta: ArrayLike, phi: ArrayLike, l0: float,
+               b0: float = 0.0, history: bool = False) -> tuple[np.ndarray, ...]:
     """Run the (A,Ad,N) recursion for one or many parameter sets at once (reference code).
 
     ``alpha``, ``beta`` and ``phi`` broadcast to a common shape ``(k,)``. Returns
@@ -109,7 +111,8 @@ def ets_filter(y: np.ndarray, alpha, beta, phi, l0: float, b0: float = 0.0,
     E = np.zeros((m, k))
     L = np.empty((m, k))
     B = np.empty((m, k))
-    L[0] = lev; B[0] = slo
+    L[0] = lev
+    B[0] = slo
     for t in range(1, n):
         pb = p * slo
         e = y[t] - lev - pb
@@ -117,7 +120,7 @@ def ets_filter(y: np.ndarray, alpha, beta, phi, l0: float, b0: float = 0.0,
         lev = lev + pb + a * e
         slo = pb + b * e
         if history:
-            E[t] = e; L[t] = lev; B[t] = slo
+            E[t], L[t], B[t] = e, lev, slo
     if history:
         return sse, lev, slo, E, L, B
     return sse, lev, slo
@@ -234,7 +237,8 @@ def _fit_damped(z: np.ndarray) -> tuple[float, float, float]:
     return a, a * rel, p
 
 
-def _history(y: np.ndarray, a: float, b: float, p: float):
+def _history(y: np.ndarray, a: float, b: float,
+             p: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One-step errors e_1..e_{n-1} and level / slope paths for one parameter set."""
     z = y[1:] - y[0]
     e = _errors(z, a, b, p)

@@ -159,7 +159,7 @@ def test_seasonal_with_less_than_two_seasons_says_what_it_needs():
     s = pd.Series(np.sin(np.arange(1440) / 1440 * 2 * np.pi * 1.5), IDX[:1440].append(
         pd.date_range(IDX[1439] + pd.Timedelta("1min"), periods=0, freq="1min")),
         name="orders.custom")
-    with pytest.raises(ValueError, match="two seasons .48 h"):
+    with pytest.raises(ValueError, match=r"two seasons \(48 h"):
         forecast(s, "30min", method="seasonal")
     # auto on the same day of data: not seasonal, and the reason says what it used
     f = forecast(s, "30min")
