@@ -15,6 +15,7 @@ import pandas as pd
 
 from perfkit._anomaly_watch import AnomalyWatch
 from perfkit._host import default_host
+from perfkit._ratelog import RepeatLog
 from perfkit._time import Duration, as_timedelta
 from perfkit.catalog import _NAME
 from perfkit.collectors import (
@@ -92,6 +93,12 @@ class Monitor:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._hooks: list[Hook] = []
+        self._hooks_thread: threading.Thread | None = None
+        self._hooks_due = threading.Event()
+        self._last_frame: pd.DataFrame | None = None
+        self._repeats = RepeatLog(log)
+        self.collections = 0
+        """Collections run (on demand or by the background thread)."""
         self.add_collector(SystemCollector(disk_path))
         self.add_collector(ApplicationCollector(self.recorder))
         self.add_hook(lambda mon, _frame: mon._evaluate_alerts())
@@ -151,7 +158,13 @@ class Monitor:
 
     # -- collection --------------------------------------------------------------------
     def collect(self) -> pd.DataFrame:
-        """Run every collector once now, write the samples, and return them as a frame."""
+        """Run every collector once now, write the samples, run the hooks (alerts, queued
+        actions), and return the samples as a frame."""
+        frame = self._collect_once(wait=True)
+        self._run_hooks(frame)
+        return frame
+
+    def _collect_once(self, wait: bool) -> pd.DataFrame:
         ts = pd.Timestamp.now(tz="UTC")
         rows: list[tuple[Any, ...]] = []
         with self._lock:
@@ -163,29 +176,53 @@ class Monitor:
                 st.errors += 1
                 st.last_error = f"{type(exc).__name__}: {exc}"
                 st.failing = True
-                log.warning("collector %s failed: %s", st.collector.name, st.last_error)
+                self._repeats.log(logging.WARNING, f"collector:{st.collector.name}:{st.last_error}",
+                                  "collector %s failed: %s", st.collector.name,
+                                  st.last_error[:300])
                 continue
             finally:
                 st.runs += 1
+            if st.failing:
+                self._repeats.clear(f"collector:{st.collector.name}:{st.last_error}")
             st.last_ok, st.failing = ts, False
             rows += [(ts, self.host, r.metric, r.value, r.labels) for r in readings]
         frame = (as_samples(pd.DataFrame(rows, columns=list(SAMPLE_COLUMNS)), drop_invalid=True)
                  if rows else empty_samples())
-        self.store.write(frame)
+        self.store.write(frame, on_invalid="drop", wait=wait)
+        self.collections += 1
+        return frame
+
+    def _run_hooks(self, frame: pd.DataFrame) -> None:
         for hook in list(self._hooks):
             try:
                 hook(self, frame)
-            except Exception:  # hooks (alerts, actions) must not stop collection
-                log.exception("monitor hook %r failed", hook)
-        return frame
+            except Exception as exc:  # noqa: BLE001 - hooks (alerts, actions) must not stop collection
+                self._repeats.log(logging.WARNING, f"hook:{hook!r}:{type(exc).__name__}",
+                                  "monitor hook %r failed: %s: %s", hook, type(exc).__name__,
+                                  str(exc)[:300])
+
+    def _hooks_loop(self) -> None:
+        # Hooks read the store (alerts replay the window, actions are claimed), so a
+        # hung database would hold them: they run here, never in the collection loop.
+        # A collection that lands while the hooks still run is picked up next time.
+        while not self._stop.is_set():
+            self._hooks_due.wait()
+            self._hooks_due.clear()
+            if self._stop.is_set():
+                return
+            frame, self._last_frame = self._last_frame, None
+            if frame is not None:
+                self._run_hooks(frame)
 
     def _run(self) -> None:
         next_at = time.monotonic()
         while not self._stop.is_set():
             try:
-                self.collect()
-            except Exception:  # the loop outlives any single failure
-                log.exception("collection failed")
+                self._last_frame = self._collect_once(wait=False)
+                self._hooks_due.set()
+            except Exception as exc:  # noqa: BLE001 - the loop outlives any single failure
+                self._repeats.log(logging.ERROR, f"collect:{type(exc).__name__}",
+                                  "collection failed: %s: %s", type(exc).__name__, str(exc)[:300])
             next_at += self.interval
             delay = next_at - time.monotonic()
             if delay < 0:  # fell behind (suspended process): skip, do not burst
@@ -205,19 +242,27 @@ class Monitor:
             if self.running:
                 return self
             self._stop.clear()
+            self._hooks_due.clear()
             _ = self.optimizer  # serve queued action requests from the store every interval
             self._thread = threading.Thread(target=self._run, name=f"perfkit-monitor-{self.host}",
                                             daemon=True)
+            self._hooks_thread = threading.Thread(target=self._hooks_loop, daemon=True,
+                                                  name=f"perfkit-hooks-{self.host}")
             self._thread.start()
+            self._hooks_thread.start()
         return self
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop collecting and the optimisation loop, then flush the store (no-op when stopped)."""
         with self._lock:
             t, self._thread = self._thread, None
+            h, self._hooks_thread = self._hooks_thread, None
             self._stop.set()
-        if t is not None:
-            t.join(timeout if timeout is not None else max(self.interval, 5.0) + 5.0)
+            self._hooks_due.set()
+        wait = timeout if timeout is not None else max(self.interval, 5.0) + 5.0
+        for thread in (t, h):
+            if thread is not None:
+                thread.join(wait)
         opt = self._optimizer
         if opt is not None:
             opt.stop()
@@ -250,6 +295,7 @@ class Monitor:
             "running": self.running,
             "host": self.host,
             "interval": self.interval,
+            "collections": self.collections,
             "collectors": {
                 s.collector.name: {
                     "ok": s.runs > 0 and not s.failing,

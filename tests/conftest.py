@@ -147,10 +147,14 @@ def run_threads() -> Callable[..., None]:
 # -- a database that goes away and comes back ---------------------------------------
 
 class Proxy:
-    """A TCP forwarder in front of PostgreSQL that can be cut and restored."""
+    """A TCP forwarder in front of PostgreSQL that can be cut and restored (``close`` /
+    ``open``), or frozen: after ``pause()`` it accepts and reads but forwards nothing,
+    like a server that hangs, until ``resume()``."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
+        self.flowing = threading.Event()
+        self.flowing.set()
         self.port = 0
         self.conns: list[socket.socket] = []
         self.lock = threading.Lock()
@@ -178,10 +182,18 @@ class Proxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pump(a: socket.socket, b: socket.socket) -> None:
+    def pause(self) -> None:
+        """Stop forwarding (connections stay open, bytes are read and held)."""
+        self.flowing.clear()
+
+    def resume(self) -> None:
+        """Forward again, including what was held."""
+        self.flowing.set()
+
+    def _pump(self, a: socket.socket, b: socket.socket) -> None:
         try:
             while data := a.recv(65536):
+                self.flowing.wait()
                 b.sendall(data)
         except OSError:
             pass
@@ -209,6 +221,7 @@ def proxied_pg(pg_url: str) -> Iterator[tuple[Proxy, str]]:
     u = sa.engine.make_url(pg_url)
     proxy = Proxy((u.host or "127.0.0.1", u.port or 5432))
     yield proxy, u.set(port=proxy.port).render_as_string(hide_password=False)
+    proxy.resume()
     if proxy.listener is not None:
         proxy.close()
 

@@ -9,9 +9,11 @@ automatic attempt waits 0.5 s, doubling up to 30 s (``flush()`` ignores the wait
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from perfkit._ratelog import RepeatLog
@@ -28,13 +30,16 @@ WARN_EVERY = 10.0             # seconds between repeated overflow warnings
 
 
 def _describe(during: str, exc: BaseException) -> str:
-    return f"{during}: {type(exc).__name__}: {exc}".strip()[:2000]
+    code = sqlstate(exc)
+    state = f" (SQLSTATE {code})" if code else ""
+    return f"{during}: {type(exc).__name__}{state}: {exc}".strip()[:500]
 
 
 class WriteBuffer:
     """Rows waiting to be written, the counters of ``Store.health()`` and the retry clock.
 
-    Not thread-safe by itself: the Store calls it under its lock.
+    Not thread-safe by itself: the Store calls it under its buffer lock (which
+    :meth:`drain` releases while the database works).
     """
 
     def __init__(self, limit: int, where: str) -> None:
@@ -42,7 +47,7 @@ class WriteBuffer:
         self.where = where  # the store's masked URL, for log messages
         self.samples: collections.deque[Batch] = collections.deque()
         self.events: collections.deque[dict[str, Any]] = collections.deque()
-        self.buffered = 0     # sample rows in ``samples``
+        self.buffered = 0     # sample rows waiting, including those being written now
         self.dropped = 0
         self.written = 0
         self.rejected = 0     # rows the database refused for good (poison), not retried
@@ -119,53 +124,69 @@ class WriteBuffer:
 
     # -- writing --------------------------------------------------------------------
     def drain(self, write_samples: Callable[[Batch], None],
-              write_events: Callable[[list[dict[str, Any]]], None]) -> None:
+              write_events: Callable[[list[dict[str, Any]]], None],
+              lock: AbstractContextManager[Any] | None = None) -> None:
         """Write everything waiting, oldest first, in transactions of at most MAX_BATCH rows.
 
-        A transient error propagates with the unwritten rows still here. Any other
-        error means that batch can never be written: it is dropped (counted, logged)
-        and draining goes on with the rest.
+        ``lock`` guards the buffer's state and is held only to take rows out or put
+        them back, never while the database works, so writers can keep adding and
+        ``health()`` keeps answering. A transient error propagates with the unwritten
+        rows back in the buffer. A permanent one (the database refuses some rows) is
+        isolated: the refused series are rejected, the rest written. Any other error
+        means the batch can never be written: it is dropped (counted, logged).
         """
-        while self.samples:
-            frames: list[Batch] = []
-            rows = 0
-            for f in self.samples:
-                if frames and rows + len(f) > MAX_BATCH:
-                    break
-                frames.append(f)
-                rows += len(f)
-            batch = Batch.concat(frames)
+        lock = lock if lock is not None else contextlib.nullcontext()
+        while True:
+            with lock:
+                frames: list[Batch] = []
+                rows = 0
+                while self.samples and (not frames or rows + len(self.samples[0]) <= MAX_BATCH):
+                    f = self.samples.popleft()
+                    frames.append(f)
+                    rows += len(f)
+            if not frames:
+                break
             try:
-                write_samples(batch)
-            except Exception as exc:
-                if transient(exc):
-                    raise
-                if permanent(exc):
-                    self._isolate(write_samples, batch, exc)
-                else:
-                    self.dropped += rows
-                    self.last_error = _describe("write", exc)
-                    self.repeats.log(logging.ERROR, f"drop:{type(exc).__name__}",
-                                     "store %s failed a batch of %d sample(s), dropped: %s",
-                                     self.where, rows, self.last_error)
-            else:
-                self.written += rows
-            for _ in frames:
-                self.samples.popleft()
-            self.buffered -= rows
-        if self.events:
+                self._write_batch(write_samples, Batch.concat(frames), rows)
+            except BaseException:
+                with lock:
+                    self.samples.extendleft(reversed(frames))
+                raise
+            with lock:
+                self.buffered -= rows
+        with lock:
             events = list(self.events)
+            self.events.clear()
+        if events:
             try:
                 write_events(events)
             except Exception as exc:
                 if transient(exc):
+                    with lock:
+                        self.events.extendleft(reversed(events))
                     raise
                 self.dropped += len(events)
                 self.last_error = _describe("write_alert_events", exc)
-                log.error("store %s rejected %d alert event(s), dropped: %s",
-                          self.where, len(events), self.last_error)
-            for _ in events:
-                self.events.popleft()
+                self.repeats.log(logging.ERROR, "drop-events", "store %s rejected %d alert "
+                                 "event(s), dropped: %s", self.where, len(events), self.last_error)
+
+    def _write_batch(self, write_samples: Callable[[Batch], None], batch: Batch,
+                     rows: int) -> None:
+        try:
+            write_samples(batch)
+        except Exception as exc:
+            if transient(exc):
+                raise
+            if permanent(exc):
+                self._isolate(write_samples, batch, exc)
+            else:
+                self.dropped += rows
+                self.last_error = _describe("write", exc)
+                self.repeats.log(logging.ERROR, f"drop:{type(exc).__name__}",
+                                 "store %s failed a batch of %d sample(s), dropped: %s",
+                                 self.where, rows, self.last_error)
+        else:
+            self.written += rows
 
     def _isolate(self, write_samples: Callable[[Batch], None], batch: Batch,
                  exc: BaseException) -> None:

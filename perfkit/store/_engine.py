@@ -18,8 +18,15 @@ DEFAULT_URL = "sqlite:///.perfkit/perfkit.db"
 ENV_VAR = "PERFKIT_STORE_URL"
 ACCEPTED = ("'sqlite:///path/to/perfkit.db' (a file; 'sqlite://' for memory) or "
             "'postgresql://user:password@host:5432/dbname'")
-BUSY_TIMEOUT_MS = 30_000
-PG_CONNECT_TIMEOUT_S = 5
+# How long perfkit waits on the database. The Monitor never waits on these (its writes
+# go through the background writer); they bound how long rows sit in flight.
+BUSY_TIMEOUT_MS = 10_000          # SQLite: wait this long for another writer's lock
+PG_CONNECT_TIMEOUT_S = 5          # PostgreSQL: TCP connect + startup
+PG_STATEMENT_TIMEOUT_MS = 20_000  # server side: one statement
+PG_LOCK_TIMEOUT_MS = 5_000        # server side: waiting for a lock another client holds
+# TCP: notice a peer that vanished (keepalives) or stopped acknowledging (user timeout)
+PG_TCP: dict[str, int] = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+                          "keepalives_count": 3, "tcp_user_timeout": 20_000}
 CACHE_KIB = 32_768  # SQLite page cache per connection (grows only as used)
 
 
@@ -66,24 +73,35 @@ def normalise_url(url: str | os.PathLike[str] | sa.URL | None) -> sa.URL:
     raise _invalid(url, f"unsupported database {backend!r}")
 
 
-def make_engine(u: sa.URL) -> sa.Engine:
+def make_engine(u: sa.URL, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sa.Engine:
     """An engine for ``u`` with perfkit's connection settings."""
     if u.get_backend_name() == "sqlite":
-        return _sqlite_engine(u)
+        return _sqlite_engine(u, busy_timeout_ms)
     if importlib.util.find_spec("psycopg") is None:
         raise MissingExtraError(f"{mask(u.render_as_string(hide_password=False))} needs the "
                                 "PostgreSQL driver psycopg, which is not "
                                 'installed: pip install "perfkit[postgres]"')
-    connect_args: dict[str, Any] = {}
-    if "connect_timeout" not in u.query:
-        connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
-    return sa.create_engine(u, pool_pre_ping=True, connect_args=connect_args)
+    return sa.create_engine(u, pool_pre_ping=True, connect_args=pg_connect_args(u))
 
 
-def _sqlite_engine(u: sa.URL) -> sa.Engine:
+def pg_connect_args(u: sa.URL) -> dict[str, Any]:
+    """perfkit's timeouts for a PostgreSQL URL; anything the URL sets itself wins."""
+    args: dict[str, Any] = {k: v for k, v in {"connect_timeout": PG_CONNECT_TIMEOUT_S,
+                                              **PG_TCP}.items() if k not in u.query}
+    opts = u.query.get("options", "")
+    opts = " ".join(opts) if isinstance(opts, tuple) else opts
+    extra = [f"-c {name}={ms}" for name, ms in (("statement_timeout", PG_STATEMENT_TIMEOUT_MS),
+                                                 ("lock_timeout", PG_LOCK_TIMEOUT_MS))
+             if name not in opts]
+    if extra:
+        args["options"] = " ".join([opts, *extra]).strip()
+    return args
+
+
+def _sqlite_engine(u: sa.URL, busy_ms: int) -> sa.Engine:
     memory = u.database in (None, "", ":memory:")
     kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False,
-                                               "timeout": BUSY_TIMEOUT_MS / 1000}}
+                                               "timeout": busy_ms / 1000}}
     if memory:
         kwargs["poolclass"] = StaticPool
     else:
@@ -97,7 +115,7 @@ def _sqlite_engine(u: sa.URL) -> sa.Engine:
         # waits for a concurrent opener instead of failing.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
         if not memory:
             cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")

@@ -323,7 +323,7 @@ class PrometheusStore(Store):
                 "`perfkit dashboard --store prometheus://… --actions-store postgresql://…`")
         return self.actions_store
 
-    def write(self, frame: pd.DataFrame, *, on_invalid: str = "raise") -> int:
+    def write(self, frame: pd.DataFrame, *, on_invalid: str = "raise", wait: bool = True) -> int:
         """Refused: samples reach Prometheus by scraping (``perfkit serve`` exports /metrics)."""
         raise ReadOnlyStoreError(
             f"{self!r} is a read-only source: samples reach Prometheus by scraping. Write them "

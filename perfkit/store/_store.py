@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import pandas as pd
@@ -19,10 +20,19 @@ from perfkit.store import _records as records
 from perfkit.store import _retention as retention
 from perfkit.store import _schema as sc
 from perfkit.store._buffer import WriteBuffer
-from perfkit.store._engine import DEFAULT_URL, ENV_VAR, connect, make_engine, mask, normalise_url
+from perfkit.store._engine import (
+    BUSY_TIMEOUT_MS,
+    DEFAULT_URL,
+    ENV_VAR,
+    connect,
+    make_engine,
+    mask,
+    normalise_url,
+)
 from perfkit.store._failures import permanent, transient
 from perfkit.store._reads import label_filter, names
 from perfkit.store._validate import Batch, InvalidSamplesError, prepare
+from perfkit.store._watch import IOWatch
 from perfkit.store._when import ACCEPTED_WHEN, to_ns
 from perfkit.store._writer import SampleWriter
 
@@ -34,6 +44,16 @@ log = logging.getLogger("perfkit.store")
 # in Store.__new__, so no method has to ask which backend it is.
 _BACKENDS = {scheme: ("perfkit.store._prometheus", "PrometheusStore")
              for scheme in ("prometheus", "prometheus+http", "prometheus+https")}
+
+
+HUNG_AFTER_S = 2.0  # a database call running longer than this is reported as hung
+DEFAULT_TIMEOUT_S = 30.0
+
+
+def _check_timeout(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {value!r}")
+    return float(value)
 
 
 def _check_limit(value: object) -> int:
@@ -50,6 +70,10 @@ class Store:
     for the actions queue and audit log, ``prune(older_than="7d")`` for retention,
     ``health()`` for the buffer and connection state. ``buffer_limit`` bounds the rows
     kept while the database is unreachable; ``host`` is written for frames without one.
+    ``timeout`` (seconds) is the longest one database call may run before perfkit gives
+    up on its connection (see :mod:`perfkit.store._watch`; on SQLite it also caps the
+    busy timeout, 10 s by default); ``write(..., wait=False)``
+    hands the rows to a background writer thread and returns at once.
     """
 
     def __new__(cls, url: str | None = None, **options: Any) -> Store:
@@ -64,26 +88,36 @@ class Store:
         return super().__new__(cls)
 
     def __init__(self, url: str | None = None, *, buffer_limit: int = 200_000,
-                 host: str | None = None, **options: Any) -> None:
+                 host: str | None = None, timeout: float = DEFAULT_TIMEOUT_S,
+                 **options: Any) -> None:
         if options:
             raise TypeError(f"Store({mask(str(url))!r}) got option(s) {sorted(options)} that "
                             "only a prometheus:// source takes (actions_store, metrics, step…)")
         _check_limit(buffer_limit)
+        timeout = _check_timeout(timeout)
         u = normalise_url(url)
         self.url: str = u.render_as_string(hide_password=False)
-        self.engine: sa.Engine = make_engine(u)
+        self.engine: sa.Engine = make_engine(u, min(BUSY_TIMEOUT_MS, int(timeout * 1000)))
         self.dialect: str = self.engine.dialect.name
         self.host: str = host or default_host()
+        # _lock guards the buffer and is never held while the database works; _io
+        # serialises the writes themselves. health() needs only _lock.
         self._lock = threading.RLock()
+        self._io = threading.RLock()
         self._buf = WriteBuffer(buffer_limit, mask(self.url))
         self._writer = SampleWriter(self.engine)
+        self._watch = IOWatch(self.engine, timeout, mask(self.url))
         self._schema_ok = False
         self._closed = False
+        self._bg: threading.Thread | None = None
+        self._bg_wake = threading.Event()
         try:
-            self._ensure_schema()
+            with self._watch.op("open"):
+                self._ensure_schema()
         except Exception as exc:  # a store that is down must not stop collection
             if not transient(exc):
                 self.engine.dispose()
+                self._watch.close()
                 raise
             self._failed(exc, "open")
 
@@ -107,31 +141,57 @@ class Store:
             self._schema_ok = True
             self._buf.ok()
 
+    @contextlib.contextmanager
+    def _connect(self, write: bool) -> Iterator[sa.Connection]:
+        """A connection whose use is watched (a hung call is cut after ``timeout``)."""
+        with self._watch.op("write" if write else "read"), connect(self.engine, write) as conn:
+            yield conn
+
+    @property
+    def timeout(self) -> float:
+        """Seconds one database call may run before its connection is given up."""
+        return self._watch.timeout
+
     def _failed(self, exc: BaseException, during: str) -> None:
-        self._buf.failed(exc, during)
-        self._schema_ok = False  # re-check the tables once it answers again
+        with self._lock:
+            self._buf.failed(exc, during)
+            self._schema_ok = False  # re-check the tables once it answers again
         if self.dialect == "postgresql":
             self.engine.dispose()  # drop pooled connections to the server that went away
 
     def health(self) -> dict[str, Any]:
-        """reachable, buffered, dropped, written, last_error, url (password masked), dialect,
-        buffer_limit, events_buffered; rejected / last_rejection: rows the database refused
-        for good (isolated from their batch, whose other rows were written)."""
+        """The store's state without touching the database (so it answers at once).
+
+        ``state``: ``"ok"``, ``"unreachable"`` (the last call failed) or ``"hung"`` (a
+        call has run over 2 s: ``stalled_s`` says how long, ``stalled_in`` in what);
+        reachable, buffered, dropped, written, last_error, url (password masked),
+        dialect, buffer_limit, events_buffered; rejected / last_rejection: rows the
+        database refused for good (isolated from their batch, whose other rows were
+        written); timeouts: calls ended by the ``timeout`` watchdog.
+        """
+        old = self._watch.oldest()
+        hung = old is not None and old[0] > HUNG_AFTER_S
         with self._lock:
             b = self._buf
-            return {"reachable": b.reachable, "buffered": b.buffered,
+            reachable = b.reachable and not hung
+            return {"state": "hung" if hung else "ok" if reachable else "unreachable",
+                    "reachable": reachable, "buffered": b.buffered,
                     "dropped": b.dropped, "written": b.written,
                     "last_error": b.last_error, "url": mask(self.url),
                     "dialect": self.dialect, "buffer_limit": b.limit,
                     "events_buffered": len(b.events), "rejected": b.rejected,
-                    "last_rejection": b.last_rejection}
+                    "last_rejection": b.last_rejection, "timeouts": self._watch.timeouts,
+                    "stalled_s": round(old[0], 3) if hung and old else 0.0,
+                    "stalled_in": old[1] if hung and old else None}
 
     # -- writing ------------------------------------------------------------------------
-    def write(self, frame: pd.DataFrame, *, on_invalid: str = "raise") -> int:
+    def write(self, frame: pd.DataFrame, *, on_invalid: str = "raise", wait: bool = True) -> int:
         """Write a samples frame; returns the rows accepted (written or buffered).
 
         Invalid rows are rejected and the valid ones kept; then
         :class:`InvalidSamplesError` is raised (``on_invalid="drop"``: a warning).
+        ``wait=False`` only buffers the rows and wakes the background writer thread,
+        so the caller never waits on the database (the Monitor's collection loop).
         """
         if on_invalid not in ("raise", "drop"):
             raise ValueError(f"on_invalid must be 'raise' or 'drop', got {on_invalid!r}")
@@ -140,41 +200,72 @@ class Store:
         good, rejected, problems = prepare(frame, self.host)
         with self._lock:
             self._buf.add_samples(good)
-            if self._buf.samples and self._buf.retry_due():
-                self._flush_locked()
             self._buf.trim()
+            due = bool(self._buf.samples) and self._buf.retry_due()
+        if due:
+            if wait:
+                self._drain()
+            else:
+                self._kick()
         if rejected:
             msg = (f"rejected {rejected} of {rejected + len(good)} sample(s), kept the other "
                    f"{len(good)}: " + "; ".join(problems))
             if on_invalid == "raise":
                 raise InvalidSamplesError(msg, accepted=len(good), rejected=rejected,
                                           problems=problems)
-            log.warning("%s", msg)
+            self._buf.repeats.log(logging.WARNING, "invalid", "%s", msg)
         return len(good)
 
     def flush(self) -> int:
         """Write everything buffered now (ignoring the retry back-off); rows written."""
-        with self._lock:
-            if self._closed:
-                return 0
-            n = self._flush_locked()
-            self._buf.trim()
-            return n
-
-    def _flush_locked(self) -> int:
-        b = self._buf
-        if not b.samples and not b.events:
+        if self._closed:
             return 0
-        before = b.written
-        try:
-            self._ensure_schema()
-            b.drain(self._insert_samples, self._insert_events)
-            b.ok()
-        except Exception as exc:
-            if not transient(exc):
-                raise
-            self._failed(exc, "write")
-        return b.written - before
+        return self._drain()
+
+    def _drain(self) -> int:
+        """Write what is buffered (serialised by ``_io``); rows written."""
+        b = self._buf
+        with self._io:
+            if not b.samples and not b.events:
+                return 0
+            before = b.written
+            try:
+                with self._watch.op("write"):
+                    self._ensure_schema()
+                    b.drain(self._insert_samples, self._insert_events, self._lock)
+                with self._lock:
+                    b.ok()
+            except Exception as exc:
+                if not transient(exc):
+                    raise
+                self._failed(exc, "write")
+            with self._lock:
+                b.trim()
+            return b.written - before
+
+    # -- the background writer (write(wait=False)) ----------------------------------------
+    def _kick(self) -> None:
+        if self._bg is None:
+            with self._lock:
+                if self._bg is None and not self._closed:
+                    self._bg = threading.Thread(target=self._bg_loop, daemon=True,
+                                                name=f"perfkit-store-writer {mask(self.url)}")
+                    self._bg.start()
+        self._bg_wake.set()
+
+    def _bg_loop(self) -> None:
+        while not self._closed:
+            self._bg_wake.wait(1.0)
+            self._bg_wake.clear()
+            if self._closed:
+                return
+            with self._lock:
+                due = bool(self._buf.samples or self._buf.events) and self._buf.retry_due()
+            if due:
+                try:
+                    self._drain()
+                except Exception:
+                    log.debug("store %s: background write failed", mask(self.url), exc_info=True)
 
     def _insert_samples(self, batch: Batch) -> None:
         try:
@@ -190,7 +281,7 @@ class Store:
             self._writer.insert(batch)
 
     def _insert_events(self, rows: list[dict[str, Any]]) -> None:
-        with connect(self.engine, write=True) as conn, conn.begin():
+        with self._connect(write=True) as conn, conn.begin():
             conn.execute(sc.alert_events.insert(), rows)
 
     # -- reading samples ----------------------------------------------------------------
@@ -199,16 +290,14 @@ class Store:
         if self._closed:
             raise RuntimeError(f"{self!r} is closed; open a new Store to read")
         if self._buf.samples and self._buf.retry_due():
-            with self._lock:
-                self._flush_locked()
-                self._buf.trim()
+            self._drain()
         if not self._schema_ok:
             try:
-                self._ensure_schema()
+                with self._watch.op("read"):
+                    self._ensure_schema()
             except Exception as exc:
                 if transient(exc):
-                    with self._lock:
-                        self._failed(exc, "read")
+                    self._failed(exc, "read")
                 raise
 
     def samples(self, metric: str | list[str] | None = None, host: str | list[str] | None = None,
@@ -224,25 +313,25 @@ class Store:
         lo, hi = to_ns(since, "since"), to_ns(until, "until")
         want_labels = label_filter(labels)
         self._read_ready()
-        with connect(self.engine, write=False) as conn, conn.begin():
+        with self._connect(write=False) as conn, conn.begin():
             return reads.samples(conn, metrics, hosts, want_labels, lo, hi)
 
     def metric_names(self) -> list[str]:
         """Distinct metric names in the store, sorted."""
         self._read_ready()
-        with connect(self.engine, write=False) as conn:
+        with self._connect(write=False) as conn:
             return sorted(conn.execute(sa.select(sc.series.c.metric).distinct()).scalars())
 
     def hosts(self) -> list[str]:
         """Distinct hosts in the store, sorted."""
         self._read_ready()
-        with connect(self.engine, write=False) as conn:
+        with self._connect(write=False) as conn:
             return sorted(conn.execute(sa.select(sc.series.c.host).distinct()).scalars())
 
     def latest(self, host: str | None = None) -> pd.DataFrame:
         """The last sample of each (host, metric, labels), sorted by host, metric, labels."""
         self._read_ready()
-        with connect(self.engine, write=False) as conn:
+        with self._connect(write=False) as conn:
             return reads.latest(conn, host)
 
     # -- alert events --------------------------------------------------------------------
@@ -254,8 +343,9 @@ class Store:
             return 0
         with self._lock:
             self._buf.add_events(rows)
-            if self._buf.retry_due():
-                self._flush_locked()
+            due = self._buf.retry_due()
+        if due:
+            self._drain()
         return len(rows)
 
     def alert_events(self, since: Any = None, host: str | list[str] | None = None,
@@ -264,13 +354,13 @@ class Store:
         lo, hi = to_ns(since, "since"), to_ns(until, "until")
         hosts, metrics = names(host, "host"), names(metric, "metric")
         self._read_ready()
-        with connect(self.engine, write=False) as conn:
+        with self._connect(write=False) as conn:
             return reads.alert_events(conn, lo, hi, hosts, metrics)
 
     # -- actions queue and audit log ------------------------------------------------------
     def _new_action(self, values: dict[str, Any]) -> int:
         self._read_ready()
-        with connect(self.engine, write=True) as conn, conn.begin():
+        with self._connect(write=True) as conn, conn.begin():
             return queue.insert(conn, values)
 
     def request_action(self, action: str, params: dict | None = None, *, host: str,
@@ -295,13 +385,12 @@ class Store:
             raise ValueError(f"limit must be a positive int, got {limit!r}")
         try:
             self._read_ready()
-            with connect(self.engine, write=True) as conn, conn.begin():
+            with self._connect(write=True) as conn, conn.begin():
                 got = queue.claim(conn, host, claimer, limit)
         except Exception as exc:
             if not transient(exc):
                 raise
-            with self._lock:
-                self._failed(exc, "claim_actions")
+            self._failed(exc, "claim_actions")
             return []
         return sorted((records.action_record(r) for r in got), key=lambda d: d["id"])
 
@@ -312,7 +401,7 @@ class Store:
         """Close a pending/running action with its outcome (status done/failed/rejected)."""
         values = queue.finish_values(status, before, after, verdict, detail, error, duration_s)
         self._read_ready()
-        with connect(self.engine, write=True) as conn, conn.begin():
+        with self._connect(write=True) as conn, conn.begin():
             queue.finish(conn, action_id, values)
 
     def reject_action(self, action_id: int, error: str) -> None:
@@ -326,7 +415,7 @@ class Store:
         q = queue.select(to_ns(since, "since"), names(host, "host"), names(status, "status"),
                          names(action, "action"))
         self._read_ready()
-        with connect(self.engine, write=False) as conn:
+        with self._connect(write=False) as conn:
             rows = conn.execute(q).mappings().all()
         return records.actions_frame(rows)
 
@@ -347,7 +436,7 @@ class Store:
             raise ValueError(f"older_than must not be None; use {ACCEPTED_WHEN}")
         tables = retention.tables(what)
         self._read_ready()
-        with connect(self.engine, write=True) as conn, conn.begin():
+        with self._connect(write=True) as conn, conn.begin():
             deleted = retention.prune(conn, cutoff, tables)
         log.info("store %s: pruned rows older than %s: %s", mask(self.url),
                  pd.Timestamp(cutoff, unit="ns", tz="UTC"), deleted)
@@ -366,16 +455,22 @@ class Store:
         with self._lock:
             if self._closed:
                 return
-            try:
-                self._flush_locked()
-            except Exception:  # closing must not raise over unwritable data
-                log.exception("store %s: final flush failed", mask(self.url))
-            lost = self._buf.discard()
-            if lost:
-                log.warning("store %s closed while unreachable: %d buffered row(s) not written",
-                            mask(self.url), lost)
             self._closed = True
-            self.engine.dispose()
+        bg = self._bg
+        if bg is not None:
+            self._bg_wake.set()
+            bg.join(self.timeout + 1)
+        try:
+            self._drain()
+        except Exception:  # closing must not raise over unwritable data
+            log.exception("store %s: final flush failed", mask(self.url))
+        with self._lock:
+            lost = self._buf.discard()
+        if lost:
+            log.warning("store %s closed while unreachable: %d buffered row(s) not written",
+                        mask(self.url), lost)
+        self._watch.close()
+        self.engine.dispose()
 
     def __enter__(self) -> Store:
         return self

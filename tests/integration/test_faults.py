@@ -14,6 +14,7 @@ import secrets
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 import perfkit
 from perfkit.errors import InvalidInputError
@@ -186,3 +187,137 @@ def test_to_wide_names_the_missing_column() -> None:
     frame = rows(3).drop(columns="value")
     with pytest.raises(InvalidInputError, match=r"lacks \['value'\]"):
         perfkit.frames.to_wide(frame)
+
+
+# -- a database that hangs ----------------------------------------------------------------
+
+def wait_for(cond, what: str, timeout: float = 60.0) -> None:
+    """A bounded wait for an event (polling); the bound is only a safety net."""
+    import time
+
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def answers_promptly(call) -> object:
+    """``call()`` from a thread; it must be done within 1 s however the database behaves."""
+    import threading
+
+    out: list[object] = []
+    t = threading.Thread(target=lambda: out.append(call()), daemon=True)
+    t.start()
+    t.join(1.0)
+    assert not t.is_alive(), f"{call} did not answer within 1 s"
+    return out[0]
+
+
+class Ticks:
+    """A collector whose n-th run reports the value n: a lost interval shows as a gap."""
+
+    name = "ticks"
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def collect(self) -> list:
+        from perfkit.collectors import Reading
+
+        self.n += 1
+        return [Reading("test.ticks", float(self.n))]
+
+
+def assert_every_tick_stored(mon: perfkit.Monitor, ticks: Ticks) -> None:
+    got = mon.store.samples(metric="test.ticks", host=mon.host)["value"].tolist()
+    assert got == [float(i) for i in range(1, ticks.n + 1)]
+
+
+@pytest.mark.postgres
+def test_hung_postgres_does_not_stop_collection_or_health(proxied_pg) -> None:
+    proxy, url = proxied_pg
+    mon = perfkit.Monitor(store=Store(url, timeout=120), interval=0.05, host="svc")
+    ticks = Ticks()
+    mon.add_collector(ticks)
+    mon.start()
+    try:
+        wait_for(lambda: mon.store.health()["written"] > 0, "a first write")
+        proxy.pause()  # PostgreSQL now accepts and reads, and never answers
+        wait_for(lambda: mon.store.health()["state"] == "hung", "health to report hung")
+        hung_at = mon.collections
+        # collection goes on while a write is stuck: 20 more intervals, rows buffered
+        wait_for(lambda: mon.collections >= hung_at + 20, "collections during the hang")
+        h = answers_promptly(mon.health)
+        assert h["store"]["state"] == "hung" and not h["store"]["reachable"]  # type: ignore[index]
+        assert h["store"]["buffered"] > 0 and h["store"]["stalled_in"] == "write"  # type: ignore[index]
+        proxy.resume()
+        wait_for(lambda: mon.store.health()["state"] == "ok", "recovery")
+    finally:
+        mon.stop()
+    h = mon.store.health()
+    assert (h["buffered"], h["dropped"], h["rejected"]) == (0, 0, 0)
+    assert_every_tick_stored(mon, ticks)  # every interval collected, none lost
+    mon.store.close()
+
+
+@pytest.mark.postgres
+def test_watchdog_ends_a_hung_call_and_keeps_the_rows(proxied_pg) -> None:
+    proxy, url = proxied_pg
+    store = Store(url, timeout=0.5)
+    store.write(rows(3, metric="orders.placed"))
+    proxy.pause()
+    assert store.write(rows(7, metric="orders.paid"), wait=False) == 7
+    wait_for(lambda: store.health()["timeouts"] >= 1, "the watchdog to cut the call")
+    h = answers_promptly(store.health)
+    assert h["buffered"] == 7 and h["dropped"] == 0  # type: ignore[index]
+    proxy.resume()
+    wait_for(lambda: store.flush() >= 0 and store.health()["buffered"] == 0, "delivery")
+    assert len(store.samples(metric="orders.paid")) == 7
+    store.close()
+
+
+@pytest.mark.postgres
+def test_lock_timeout_is_transient_and_the_rows_arrive(pg_url: str) -> None:
+    url = pg_url + "%20-clock_timeout%3D300"
+    with Store(url) as store:
+        assert store.write(rows(2)) == 2
+        holder = sa.create_engine(pg_url)
+        with holder.connect() as conn:
+            tx = conn.begin()
+            conn.exec_driver_sql("LOCK TABLE perfkit_samples IN ACCESS EXCLUSIVE MODE")
+            store.write(rows(5, metric="orders.paid"))  # waits 0.3 s for the lock, then buffers
+            h = store.health()
+            assert h["buffered"] == 5 and h["rejected"] == 0 and "55P03" in h["last_error"]
+            tx.rollback()
+        holder.dispose()
+        store.flush()
+        assert len(store.samples(metric="orders.paid")) == 5
+        assert store.health()["buffered"] == 0
+
+
+def test_sqlite_write_lock_held_elsewhere_does_not_stall_collection(tmp_path) -> None:
+    import sqlite3
+
+    path = tmp_path / "perfkit.db"
+    mon = perfkit.Monitor(store=Store(f"sqlite:///{path}", timeout=0.2), interval=0.05,
+                          host="svc")
+    ticks = Ticks()
+    mon.add_collector(ticks)
+    mon.collect()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    mon.start()
+    try:
+        start = mon.collections
+        wait_for(lambda: mon.collections >= start + 20, "collections while locked")
+        wait_for(lambda: mon.store.health()["buffered"] > 0, "rows buffered")
+        assert "locked" in (mon.store.health()["last_error"] or "")
+        other.execute("ROLLBACK")
+        other.close()
+        wait_for(lambda: mon.store.health()["buffered"] == 0, "delivery after the lock")
+    finally:
+        mon.stop()
+    assert mon.store.health()["dropped"] == 0
+    assert_every_tick_stored(mon, ticks)
+    mon.store.close()
