@@ -8,12 +8,14 @@ of text, and keeping the dependency out lets any store be scraped.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from typing import Any
 
 import pandas as pd
 
+from perfkit._ratelog import RepeatLog
 from perfkit._time import Duration, as_timedelta
 from perfkit.catalog import find_metric
 from perfkit.frames import parse_labels
@@ -24,6 +26,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The HTTP Content-Type Prometheus expects for the text format."""
 
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
+
+
+_repeats = RepeatLog(logging.getLogger("perfkit.prometheus"))
 
 
 def prometheus_name(metric: str, prefix: str = "perfkit_") -> str:
@@ -78,20 +83,35 @@ def exposition(store: Any, *, host: str | None = None, max_age: str | pd.Timedel
 
 
 def render(frame: pd.DataFrame, *, prefix: str = "perfkit_") -> str:
-    """Exposition text for a samples frame holding one row per series (its latest value)."""
+    """Exposition text for a samples frame holding one row per series (its latest value).
+
+    A series that cannot be rendered (malformed labels written by an old version, a
+    name that maps to nothing) is skipped rather than failing the whole scrape; the
+    number skipped is exported as ``<prefix>exposition_skipped_series`` and logged.
+    """
     if frame.empty:
         return ""
     names: dict[str, str] = {}
-    rows = sorted(
-        (names.setdefault(m, prometheus_name(m, prefix)), m, str(h), str(lab), float(v))
-        for m, h, lab, v in zip(frame["metric"], frame["host"], frame["labels"], frame["value"]))
+    rows = []
+    skipped = 0
+    for m, h, lab, v in zip(frame["metric"], frame["host"], frame["labels"], frame["value"]):
+        try:
+            fam = names[m] if m in names else names.setdefault(m, prometheus_name(m, prefix))
+            pairs = {_label_name(k): val for k, val in parse_labels(str(lab)).items()}
+            rows.append((fam, m, str(h), str(lab), float(v), pairs))
+        except (ValueError, TypeError, KeyError) as exc:
+            skipped += 1
+            _repeats.log(logging.WARNING, f"render:{type(exc).__name__}",
+                         "/metrics skipped series %s{%s}: %s", str(m)[:80], str(lab)[:80],
+                         str(exc)[:200])
+    rows.sort(key=lambda r: r[:5])
     sources: dict[str, list[str]] = {}
     for m, fam_name in names.items():
         sources.setdefault(fam_name, []).append(m)
     lines: list[str] = []
     family: str | None = None
     seen: set[tuple[tuple[str, str], ...]] = set()
-    for fam, metric, host, labels, value in rows:
+    for fam, metric, host, _lab, value, labels in rows:
         shared = len(sources[fam]) > 1
         if fam != family:
             family, seen = fam, set()
@@ -101,8 +121,8 @@ def render(frame: pd.DataFrame, *, prefix: str = "perfkit_") -> str:
             lines.append(f"# HELP {fam} {_escape_help(text)}")
             lines.append(f"# TYPE {fam} gauge")
         pairs = {"host": host}
-        for k, v in parse_labels(labels).items():
-            pairs.setdefault(_label_name(k), v)
+        for k, v in labels.items():
+            pairs.setdefault(k, v)
         if shared:  # two perfkit names mapped onto one family: keep them apart
             pairs["perfkit_metric"] = metric
         key = tuple(sorted(pairs.items()))
@@ -111,4 +131,8 @@ def render(frame: pd.DataFrame, *, prefix: str = "perfkit_") -> str:
         seen.add(key)
         body = ",".join(f'{k}="{_escape_value(v)}"' for k, v in key)
         lines.append(f"{fam}{{{body}}} {_format_value(value)}")
-    return "\n".join(lines) + "\n"
+    if skipped:
+        fam = f"{prefix}exposition_skipped_series"
+        lines += [f"# HELP {fam} Series of this scrape that could not be rendered (see the log)",
+                  f"# TYPE {fam} gauge", f"{fam} {skipped}"]
+    return "\n".join(lines) + "\n" if lines else ""

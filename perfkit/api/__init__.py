@@ -63,7 +63,8 @@ def app(monitor: Monitor, *, token: str | None = None, all_hosts: bool = True,
         max_age: str | None = None) -> FastAPI:
     """A standalone FastAPI app: the API under :data:`PREFIX` and Prometheus at ``/metrics``.
 
-    As the standalone server is usually the one exporter of its store, it
+    Request bodies over 1 MiB get 413 before they are read, and validation errors
+    echo at most 100 characters of a value. As the standalone server is usually the one exporter of its store, it
     exports every host by default (``all_hosts``). The Monitor (and its
     optimisation loop) is stopped, and its store flushed, when the app shuts down.
     """
@@ -82,6 +83,12 @@ def app(monitor: Monitor, *, token: str | None = None, all_hosts: bool = True,
     application = FastAPI(title="perfkit", version=__version__, lifespan=lifespan,
                           description="Performance monitoring, forecasts and optimisation "
                                       "actions of one perfkit Monitor.")
+    from fastapi.exceptions import RequestValidationError
+
+    from perfkit.api._limits import BodyLimit, validation_error
+
+    application.add_middleware(BodyLimit)
+    application.add_exception_handler(RequestValidationError, validation_error)
     application.include_router(router(monitor, token=token), prefix=PREFIX)
     application.include_router(metrics_router(monitor, all_hosts=all_hosts, max_age=max_age))
     return application

@@ -12,7 +12,12 @@ __all__ = ["store_errors", "unprocessable"]
 
 
 def unprocessable(message: str, **extra: Any) -> HTTPException:
-    """A 422 whose body says what is wrong (``detail.message``) plus any ``extra`` fields."""
+    """A 422 whose body says what is wrong (``detail.message``) plus any ``extra`` fields.
+
+    The message is cut to 500 characters: it may quote what the client sent.
+    """
+    if len(message) > 500:
+        message = message[:500] + f"... ({len(message)} characters)"
     return HTTPException(status_code=422, detail={"message": message, **extra})
 
 

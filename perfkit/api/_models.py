@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 __all__ = [
     "ActionRow", "ActionType", "ActionsResponse", "AnomaliesResponse", "AnomalyEvent",
@@ -187,13 +187,14 @@ class TriggerRequest(BaseModel):
     """Run one registered optimisation action now (or queue it for the Monitor)."""
 
     model_config = ConfigDict(extra="forbid")
-    optimization_type: str = Field(description="A registered action name, e.g. "
-                                               "'memory_optimization'")
+    optimization_type: str = Field(max_length=100, description="A registered action name, "
+                                                               "e.g. 'memory_optimization'")
     parameters: dict[str, Any] = Field(default_factory=dict,
                                        description="The action's parameters, checked against "
                                                    "its schema")
-    dry_run: bool = Field(False, description="Decide and report, change nothing")
-    queue: bool = Field(False, description="Queue the request in the store for the Monitor's "
+    dry_run: StrictBool = Field(False, description="Decide and report, change nothing "
+                                                   "(true or false; 'yes' is refused)")
+    queue: StrictBool = Field(False, description="Queue the request in the store for the Monitor's "
                                            "optimisation loop instead of running it now")
 
 

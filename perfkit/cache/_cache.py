@@ -34,7 +34,8 @@ class Cache:
                  default_ttl: float | None = 300, max_entries: int = 10_000,
                  max_bytes: int = 64 * 2**20, compress_threshold: int = 1024,
                  compression_level: int = 3, allow_pickle: bool = False, strict: bool = False,
-                 memory_tier: int = 0, timeout: float = 0.5) -> None:
+                 memory_tier: int = 0, timeout: float = 0.5,
+                 max_entry_bytes: int | None = None) -> None:
         if url is not None and not isinstance(url, str):
             raise TypeError(f"url must be a str or None, not {type(url).__name__}")
         if not isinstance(namespace, str) or not namespace:
@@ -51,7 +52,10 @@ class Cache:
         self.allow_pickle = bool(allow_pickle)
         self._strict = bool(strict)
         self.timeout = timeout_s
-        self._codec = Codec(level, threshold, self.allow_pickle)
+        # The largest entry this cache writes is also the largest it will decompress.
+        self._max_entry = int_arg("max_entry_bytes", max_entry_bytes if max_entry_bytes
+                                  is not None else self._max_bytes, 1)
+        self._codec = Codec(level, threshold, self.allow_pickle, self._max_entry)
         self._knob_lock = threading.Lock()
         self._mem: MemoryStore | None = None
         self._remote: RemoteCache | None = None  # with Redis
@@ -180,6 +184,9 @@ class Cache:
         if mem is not None:
             return mem.set(key, entry, ttl, raw)
         assert self._remote is not None
+        if raw > self._max_entry:
+            self._remote.refuse(1)
+            return False
         return self._remote.put([(key, entry)], raw, ttl) == 1
 
     def delete(self, key: str) -> bool:
@@ -223,6 +230,9 @@ class Cache:
             if type(k) is not str:
                 raise key_error(k)
             entry, raw = encode(v)
+            if self._remote is not None and raw > self._max_entry:
+                self._remote.refuse(1)
+                continue
             raw_total += raw
             items.append((k, entry))
         if not items:
@@ -301,7 +311,9 @@ class Cache:
         failed Redis call is a miss), ``hit_rate`` (% over the lifetime, None before the
         first lookup), ``entry_count``, ``memory_bytes`` (stored entry bytes: header +
         payload after compression), ``evictions``, ``expirations``, ``sets``, ``deletes``,
-        ``errors`` (failed Redis calls), ``corrupt`` (foreign entries read),
+        ``errors`` (failed Redis calls), ``corrupt`` (foreign entries read, including a
+        compressed entry that claims more than ``max_entry_bytes`` decompressed: refused
+        from its header), ``rejected`` (values over ``max_entry_bytes``, not stored),
         ``compression_ratio`` (serialised / stored bytes over all sets, None before the
         first), ``backend``, ``bounded``, ``last_error`` and :meth:`settings`.
 
@@ -312,7 +324,7 @@ class Cache:
         they are None while Redis is unreachable. With a memory tier, ``tier_*`` keys too.
         """
         s: dict[str, Any] = dict.fromkeys(("hits", "misses", "sets", "deletes", "errors",
-                                           "corrupt", "raw_bytes", "stored_bytes"), 0)
+                                           "corrupt", "rejected", "raw_bytes", "stored_bytes"), 0)
         if self._mem is not None:
             self._mem.purge_expired()
             s.update(self._mem.snapshot())

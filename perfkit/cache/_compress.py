@@ -30,17 +30,21 @@ from perfkit.cache._serialize import (
 )
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-# Decompressed entries larger than this are refused (a foreign zstd bomb).
+# Default cap on a decompressed entry; a Cache sets ``max_size`` to the largest entry it
+# would write itself, so a planted frame that claims more (a zstd bomb) is refused
+# from its header, before any memory is spent on it.
 MAX_DECOMPRESSED = 1 << 30
 
 
 class Codec:
     """Turns values into stored entries and back. Thread-safe."""
 
-    __slots__ = ("_local", "allow_pickle", "level", "threshold")
+    __slots__ = ("_local", "allow_pickle", "level", "max_size", "threshold")
 
-    def __init__(self, level: int, threshold: int, allow_pickle: bool) -> None:
+    def __init__(self, level: int, threshold: int, allow_pickle: bool,
+                 max_size: int = MAX_DECOMPRESSED) -> None:
         self._local = threading.local()
+        self.max_size = max_size
         self.level = level
         self.threshold = threshold
         self.allow_pickle = allow_pickle
@@ -94,9 +98,12 @@ class Codec:
                 raise ForeignEntry("compressed flag without a zstd frame")
             try:
                 size = zstandard.frame_content_size(entry[1:])
-                if size < 0 or size > MAX_DECOMPRESSED:
-                    raise ForeignEntry(f"zstd frame of unknown or huge size {size}")
-                payload = self._decompressor().decompress(entry[1:])
+                if size < 0:
+                    raise ForeignEntry("zstd frame without a content size (perfkit writes one)")
+                if size > self.max_size:
+                    raise ForeignEntry(f"zstd frame claims {size} bytes decompressed, over the "
+                                       f"cache's largest entry ({self.max_size} bytes)")
+                payload = self._decompressor().decompress(entry[1:], max_output_size=size)
             except zstandard.ZstdError as exc:
                 raise ForeignEntry(f"corrupt zstd frame: {exc}") from exc
             return deserialize(fmt, payload, self.allow_pickle)

@@ -31,7 +31,7 @@ from perfkit.cache._memory import MemoryStore
 from perfkit.cache._redis import RedisStore
 from perfkit.cache._serialize import ForeignEntry
 
-_COUNTERS = ("hits", "misses", "sets", "deletes", "errors", "corrupt", "tier_hits",
+_COUNTERS = ("hits", "misses", "sets", "deletes", "errors", "corrupt", "rejected", "tier_hits",
              "raw_bytes", "stored_bytes")
 
 
@@ -182,6 +182,10 @@ class RemoteCache:
             misses += 1
         self._count(hits=hits, misses=misses, corrupt=corrupt)
         return out
+
+    def refuse(self, n: int) -> None:
+        """Count ``n`` values not stored because they exceed the cache's largest entry."""
+        self._count(rejected=n)
 
     def put(self, items: list[tuple[str, bytes]], raw: int, ttl: float | None) -> int:
         """Store encoded ``items`` (one SET, or one pipeline for several); how many were

@@ -9,6 +9,7 @@ stops answering, a lock held by another connection.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 
 import numpy as np
@@ -320,4 +321,143 @@ def test_sqlite_write_lock_held_elsewhere_does_not_stall_collection(tmp_path) ->
         mon.stop()
     assert mon.store.health()["dropped"] == 0
     assert_every_tick_stored(mon, ticks)
+    mon.store.close()
+
+
+# -- cache limits --------------------------------------------------------------------------
+
+REDIS_FAULTS_DB = 14  # this suite's own Redis database; only its own namespace is touched
+
+
+def _bomb(claimed: int = 1 << 30) -> bytes:
+    """A real zstd frame of ``claimed`` zero bytes (about 32 KB), built in 1 MiB pieces."""
+    import zstandard
+
+    from perfkit.cache._serialize import BYTES, ZSTD_HEADERS
+
+    z = zstandard.ZstdCompressor(write_content_size=True).compressobj(size=claimed)
+    chunk = bytes(1 << 20)
+    parts = [z.compress(chunk) for _ in range(claimed // len(chunk))]
+    return ZSTD_HEADERS[BYTES] + b"".join(parts) + z.flush()
+
+
+def test_a_frame_claiming_more_than_the_largest_entry_is_refused_from_its_header() -> None:
+    from perfkit.cache._compress import Codec
+    from perfkit.cache._serialize import ForeignEntry
+
+    codec = Codec(3, 1024, allow_pickle=False, max_size=1 << 20)
+    bomb = _bomb(64 << 20)
+    with pytest.raises(ForeignEntry, match="claims 67108864 bytes"):
+        codec.decode(bomb)
+    with pytest.raises(ForeignEntry, match="claims 67108864 bytes"):
+        codec.decode(bomb[:64])  # the header alone decides: nothing is decompressed
+    entry, _ = codec.encode("x" * 500_000)  # what the cache writes itself still reads back
+    assert codec.decode(entry) == "x" * 500_000
+
+
+@pytest.mark.redis
+def test_decompression_bomb_in_shared_redis_is_a_counted_miss() -> None:
+    import redis
+
+    from perfkit.cache import Cache
+
+    client = redis.Redis(db=REDIS_FAULTS_DB, socket_timeout=5, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"service needed under CI but unavailable: Redis ({exc})")
+        pytest.skip(f"Redis not reachable at 127.0.0.1:6379 ({exc})")
+    ns = f"faults-{secrets.token_hex(4)}"
+    cache = Cache(f"redis://127.0.0.1:6379/{REDIS_FAULTS_DB}", namespace=ns,
+                  max_entry_bytes=16 << 20)
+    try:
+        client.set(f"{ns}:bomb", _bomb())
+        assert cache.get("bomb", "default") == "default"
+        assert cache.set("big", "y" * (17 << 20)) is False  # it would not write one either
+        assert cache.set("ok", "z" * 100) is True and cache.get("ok") == "z" * 100
+        s = cache.stats()
+        assert (s["corrupt"], s["rejected"], s["hits"]) == (1, 1, 1)
+    finally:
+        cache.clear()
+        client.delete(f"{ns}:bomb")
+        client.close()
+
+
+# -- /metrics and the HTTP API at the boundary ------------------------------------------------
+
+def test_metrics_skips_and_counts_a_series_it_cannot_render(tmp_path) -> None:
+    from perfkit.prometheus import exposition
+
+    store = Store(f"sqlite:///{tmp_path}/p.db", host="svc")
+    store.write(rows(1, labels="k=ok"))
+    with store.engine.begin() as conn:  # a row written before labels were validated
+        conn.exec_driver_sql("INSERT INTO perfkit_series (host, metric, labels) "
+                             "VALUES ('svc', 'orders.placed', 'a=1,b')")
+        sid = conn.exec_driver_sql("SELECT id FROM perfkit_series WHERE labels='a=1,b'").scalar()
+        conn.exec_driver_sql(f"INSERT INTO perfkit_samples VALUES ({sid}, 1, 2.0)")
+    text = exposition(store)
+    assert 'perfkit_orders_placed{host="h1",k="ok"} 0' in text
+    assert "perfkit_exposition_skipped_series 1" in text
+    store.close()
+
+
+@pytest.fixture
+def api_client(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from perfkit.api import app
+
+    mon = perfkit.Monitor(store=f"sqlite:///{tmp_path}/api.db", interval=60, host="svc")
+    with TestClient(app(mon, token="s3cret")) as client:
+        yield client
+    mon.store.close()
+
+
+def test_api_body_limit_short_errors_and_strict_booleans(api_client) -> None:
+    url = "/api/v1/advanced-performance/trigger-optimization"
+    auth = {"Authorization": "Bearer s3cret"}
+    big = b'{"optimization_type": "' + b"x" * (2 << 20) + b'"}'
+    r = api_client.post(url, content=big, headers={**auth, "Content-Type": "application/json"})
+    assert r.status_code == 413 and r.json()["detail"]["limit_bytes"] == 1 << 20
+    r = api_client.post(url, content=big, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413  # refused before it is read, token or not
+
+    def chunks():
+        for _ in range(40):
+            yield b"x" * 65536
+
+    r = api_client.post(url, content=chunks(), headers=auth)  # no Content-Length
+    assert r.status_code == 413
+
+    long_name = "y" * 50_000
+    r = api_client.post(url, json={"optimization_type": long_name}, headers=auth)
+    assert r.status_code == 422 and len(r.text) < 2000
+
+    r = api_client.post(url, json={"optimization_type": "memory_optimization",
+                                   "dry_run": "yes"}, headers=auth)
+    assert r.status_code == 422 and "dry_run" in r.text
+    r = api_client.post(url, json={"optimization_type": "memory_optimization",
+                                   "dry_run": True}, headers=auth)
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.postgres
+def test_health_endpoint_answers_while_the_store_hangs(proxied_pg) -> None:
+    from fastapi.testclient import TestClient
+
+    from perfkit.api import app
+
+    proxy, url = proxied_pg
+    mon = perfkit.Monitor(store=Store(url, timeout=120), interval=60, host="svc")
+    with TestClient(app(mon)) as client:
+        proxy.pause()
+        mon.store.write(rows(3), wait=False)  # the background writer now hangs
+        wait_for(lambda: mon.store.health()["state"] == "hung", "the write to hang")
+        r = answers_promptly(lambda: client.get("/api/v1/advanced-performance/health"))
+        assert r.status_code == 200  # type: ignore[attr-defined]
+        body = r.json()  # type: ignore[attr-defined]
+        assert body["status"] == "degraded" and body["store"]["state"] == "hung"
+        proxy.resume()
+        wait_for(lambda: mon.store.health()["buffered"] == 0, "delivery after the hang")
     mon.store.close()
