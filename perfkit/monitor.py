@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -33,7 +34,10 @@ from perfkit.store import Store
 if TYPE_CHECKING:
     from perfkit.actions import ActionResult, Optimizer
 
-__all__ = ["Monitor", "default_host"]
+__all__ = ["SERVICE_ENV", "Monitor", "default_host"]
+
+SERVICE_ENV = "PERFKIT_SERVICE"
+"""Environment variable giving a Monitor its stable service name (see ``Monitor.service``)."""
 
 log = logging.getLogger("perfkit.monitor")
 
@@ -66,11 +70,14 @@ class Monitor:
     background thread starts with :meth:`start` (or ``await start_monitoring()``);
     :meth:`collect` runs one collection on demand. A collector that raises is
     logged, counted in :meth:`health` and skipped; the others go on.
+    ``service`` (or ``PERFKIT_SERVICE``) is a stable name action requests can be
+    addressed to, besides ``host`` (``hostname:pid`` by default, new at each restart).
     """
 
     def __init__(self, store: str | Store | None = None, interval: float = 5.0, *,
                  host: str | None = None, disk_path: str = "/", window: Duration = "1h",
-                 alert_rules: Any = None, anomaly_min_score: float = 0.5) -> None:
+                 alert_rules: Any = None, anomaly_min_score: float = 0.5,
+                 service: str | None = None) -> None:
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) \
                 or not math.isfinite(interval) or interval <= 0:
             raise ValueError(f"interval must be a positive number of seconds, got {interval!r}")
@@ -80,6 +87,13 @@ class Monitor:
         self.store: Store = store if isinstance(store, Store) else Store(store)
         self.interval = float(interval)
         self.host = host or default_host()
+        service = service if service is not None else os.environ.get(SERVICE_ENV) or None
+        if service is not None and (not isinstance(service, str) or not service.strip()):
+            raise ValueError(f"service must be a non-empty name such as 'orders-api', got "
+                             f"{service!r}")
+        self.service: str | None = service
+        """A stable name for this service: action requests addressed to it are claimed
+        too, so they outlive the process (``host`` is ``hostname:pid`` by default)."""
         self.window: Duration = window if isinstance(window, str) else td
         self.alert_rules = alert_rules
         self._alert_state: dict[tuple[str, str, str], tuple[pd.Timestamp, str]] | None = None
@@ -103,6 +117,12 @@ class Monitor:
         self.add_collector(ApplicationCollector(self.recorder))
         self.add_hook(lambda mon, _frame: mon._evaluate_alerts())
         self.add_hook(lambda mon, frame: mon._score_anomalies(frame))
+
+    @property
+    def addresses(self) -> list[str]:
+        """The names action requests for this Monitor may use: ``host``, and ``service``."""
+        return [self.host] + ([self.service] if self.service and self.service != self.host
+                              else [])
 
     # -- instrumentation ---------------------------------------------------------------
     def track(self, name: str) -> _Span:

@@ -251,7 +251,8 @@ class Optimizer:
     # -- requests and the automatic loop --------------------------------------------
     def process_requests(self, limit: int = 10) -> list[ActionResult]:
         """Claim this host's queued requests (atomically) and run them in id order."""
-        rows = self.monitor.store.claim_actions(self.monitor.host, self.claimer, limit=limit)
+        names = getattr(self.monitor, "addresses", None) or self.monitor.host
+        rows = self.monitor.store.claim_actions(names, self.claimer, limit=limit)
         results = []
         for row in rows:
             try:

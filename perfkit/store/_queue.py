@@ -41,7 +41,25 @@ def insert(conn: sa.Connection, values: dict[str, Any]) -> int:
     return int(key[0])
 
 
-def claim(conn: sa.Connection, host: str, claimer: str, limit: int) -> list[Any]:
+def expire(conn: sa.Connection, lease_ns: int, pending_ttl_ns: int) -> tuple[int, int]:
+    """Close what can no longer finish: (running past their lease -> 'abandoned',
+    pending past ``pending_ttl`` -> 'expired')."""
+    a = sc.actions
+    now = now_ns()
+    gone = conn.execute(a.update().where(a.c.status == "running",
+                                         a.c.claimed_at < now - lease_ns).values(
+        status="abandoned", finished_at=now,
+        error=f"lease of {lease_ns / 1e9:g} s ran out: the Monitor that claimed it stopped "
+              "before finishing (killed or restarted); its effect is unknown")).rowcount
+    stale = conn.execute(a.update().where(a.c.status == "pending",
+                                          a.c.requested_at < now - pending_ttl_ns).values(
+        status="expired", finished_at=now,
+        error=f"no Monitor of this host claimed it within {pending_ttl_ns / 1e9:g} s; "
+              "request it again for a running host or service name")).rowcount
+    return int(gone or 0), int(stale or 0)
+
+
+def claim(conn: sa.Connection, host: str | list[str], claimer: str, limit: int) -> list[Any]:
     """Move up to ``limit`` pending actions of ``host`` to 'running'; the rows claimed.
 
     PostgreSQL: one UPDATE over ``FOR UPDATE SKIP LOCKED``. SQLite: the write
@@ -49,8 +67,9 @@ def claim(conn: sa.Connection, host: str, claimer: str, limit: int) -> list[Any]
     re-checks 'pending' all the same.
     """
     a = sc.actions
+    hosts = [host] if isinstance(host, str) else list(host)
     values = {"status": "running", "claimed_at": now_ns(), "claimed_by": claimer}
-    pending = sa.select(a.c.id).where(a.c.host == host, a.c.status == "pending") \
+    pending = sa.select(a.c.id).where(a.c.host.in_(hosts), a.c.status == "pending") \
         .order_by(a.c.id).limit(limit)
     if conn.dialect.name == "postgresql":
         return list(conn.execute(

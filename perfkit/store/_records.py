@@ -13,8 +13,10 @@ import pandas as pd
 from perfkit._json import jsonable
 
 ALERT_STATES = ("pending", "firing", "resolved")
-ACTION_STATUSES = ("pending", "running", "done", "failed", "rejected")
-FINAL_STATUSES = ("done", "failed", "rejected")
+ACTION_STATUSES = ("pending", "running", "done", "failed", "rejected", "abandoned", "expired")
+# abandoned: claimed, and its lease ran out (the Monitor died mid-run); expired: pending
+# longer than the store's pending_ttl (no Monitor of that host claimed it)
+FINAL_STATUSES = ("done", "failed", "rejected", "abandoned", "expired")
 ALERT_COLUMNS = ("ts", "host", "metric", "labels", "severity", "state", "value", "threshold",
                  "message")
 ACTION_COLUMNS = ("id", "host", "action", "params", "requested_by", "dry_run", "status",

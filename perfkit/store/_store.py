@@ -50,9 +50,9 @@ HUNG_AFTER_S = 2.0  # a database call running longer than this is reported as hu
 DEFAULT_TIMEOUT_S = 30.0
 
 
-def _check_timeout(value: object) -> float:
+def _check_timeout(value: object, name: str = "timeout") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {value!r}")
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
     return float(value)
 
 
@@ -70,6 +70,9 @@ class Store:
     for the actions queue and audit log, ``prune(older_than="7d")`` for retention,
     ``health()`` for the buffer and connection state. ``buffer_limit`` bounds the rows
     kept while the database is unreachable; ``host`` is written for frames without one.
+    ``action_lease`` (seconds, default 900: longer than any action's timeout) is how long
+    a claimed action may stay 'running' before it counts as abandoned; ``pending_ttl``
+    (seconds, default 3600) how long a request may wait to be claimed.
     ``timeout`` (seconds) is the longest one database call may run before perfkit gives
     up on its connection (see :mod:`perfkit.store._watch`; on SQLite it also caps the
     busy timeout, 10 s by default); ``write(..., wait=False)``
@@ -89,12 +92,15 @@ class Store:
 
     def __init__(self, url: str | None = None, *, buffer_limit: int = 200_000,
                  host: str | None = None, timeout: float = DEFAULT_TIMEOUT_S,
+                 action_lease: float = 900.0, pending_ttl: float = 3600.0,
                  **options: Any) -> None:
         if options:
             raise TypeError(f"Store({mask(str(url))!r}) got option(s) {sorted(options)} that "
                             "only a prometheus:// source takes (actions_store, metrics, step…)")
         _check_limit(buffer_limit)
         timeout = _check_timeout(timeout)
+        self.action_lease: float = _check_timeout(action_lease, "action_lease")
+        self.pending_ttl: float = _check_timeout(pending_ttl, "pending_ttl")
         u = normalise_url(url)
         self.url: str = u.render_as_string(hide_password=False)
         self.engine: sa.Engine = make_engine(u, min(BUSY_TIMEOUT_MS, int(timeout * 1000)))
@@ -264,7 +270,7 @@ class Store:
             if due:
                 try:
                     self._drain()
-                except Exception:
+                except Exception:  # counted in health(); the thread goes on
                     log.debug("store %s: background write failed", mask(self.url), exc_info=True)
 
     def _insert_samples(self, batch: Batch) -> None:
@@ -375,17 +381,21 @@ class Store:
         return self._new_action(queue.new_action_values(action, params, host, requested_by,
                                                         dry_run, "running"))
 
-    def claim_actions(self, host: str, claimer: str, limit: int = 10) -> list[dict[str, Any]]:
+    def claim_actions(self, host: str | list[str], claimer: str, limit: int = 10
+                      ) -> list[dict[str, Any]]:
         """Atomically move up to ``limit`` pending actions of ``host`` to 'running'.
 
-        Two claimers (threads, processes, machines) never get the same row. An
-        unreachable store yields ``[]`` (recorded in health()) rather than raising.
+        ``host`` may be several names (a Monitor's ``hostname:pid`` and its service
+        name). Two claimers (threads, processes, machines) never get the same row.
+        Each claim first closes what can no longer finish (:meth:`expire_actions`).
+        An unreachable store yields ``[]`` (recorded in health()) rather than raising.
         """
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ValueError(f"limit must be a positive int, got {limit!r}")
         try:
             self._read_ready()
             with self._connect(write=True) as conn, conn.begin():
+                queue.expire(conn, int(self.action_lease * 1e9), int(self.pending_ttl * 1e9))
                 got = queue.claim(conn, host, claimer, limit)
         except Exception as exc:
             if not transient(exc):
@@ -393,6 +403,16 @@ class Store:
             self._failed(exc, "claim_actions")
             return []
         return sorted((records.action_record(r) for r in got), key=lambda d: d["id"])
+
+    def expire_actions(self) -> dict[str, int]:
+        """Mark running actions past ``action_lease`` seconds 'abandoned' (their Monitor
+        died mid-run) and pending ones past ``pending_ttl`` seconds 'expired' (no Monitor
+        of that host claimed them); returns how many of each."""
+        self._read_ready()
+        with self._connect(write=True) as conn, conn.begin():
+            gone, stale = queue.expire(conn, int(self.action_lease * 1e9),
+                                       int(self.pending_ttl * 1e9))
+        return {"abandoned": gone, "expired": stale}
 
     def finish_action(self, action_id: int, *, status: str, before: dict | None = None,
                       after: dict | None = None, verdict: str | None = None,

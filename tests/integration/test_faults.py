@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -461,3 +463,125 @@ def test_health_endpoint_answers_while_the_store_hangs(proxied_pg) -> None:
         proxy.resume()
         wait_for(lambda: mon.store.health()["buffered"] == 0, "delivery after the hang")
     mon.store.close()
+
+
+# -- actions cannot get stuck; crash durability ----------------------------------------------
+
+def _run_child(code: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+
+
+_CLAIM_AND_DIE = """
+import os, signal, sys
+from perfkit.store import Store
+s = Store(sys.argv[1])
+got = s.claim_actions("worker:1", "worker:1")
+print(len(got), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # dies mid-run, before finish_action
+"""
+
+
+def test_an_action_whose_monitor_died_is_abandoned_after_its_lease(url: str) -> None:
+    store = Store(url, action_lease=0.3, pending_ttl=3600)
+    aid = store.request_action("memory_optimization", {}, host="worker:1", dry_run=True)
+    child = _run_child(_CLAIM_AND_DIE, url)
+    assert child.stdout is not None and child.stdout.readline().strip() == "1"
+    assert child.wait() == -9
+    assert store.actions()["status"].tolist() == ["running"]
+    wait_for(lambda: store.expire_actions()["abandoned"] == 1, "the lease to run out")
+    row = store.actions().iloc[0]
+    assert (row["id"], row["status"]) == (aid, "abandoned") and "lease" in row["error"]
+    store.close()
+
+
+def test_requests_for_a_host_that_is_gone_expire(url: str) -> None:
+    store = Store(url, pending_ttl=0.2)
+    store.request_action("memory_optimization", {}, host="vanished:4242")
+    fresh = Store(url)  # default TTL: a request just made stays pending
+    assert fresh.expire_actions() == {"abandoned": 0, "expired": 0}
+    fresh.close()
+    wait_for(lambda: store.claim_actions("other:1", "other:1") == []
+             and store.actions()["status"].tolist() == ["expired"], "the request to expire")
+    assert "claimed it within 0.2 s" in store.actions()["error"].iloc[0]
+    store.close()
+
+
+def test_requests_addressed_to_a_service_name_are_served(url: str) -> None:
+    mon = perfkit.Monitor(store=Store(url), interval=60, host="box:1", service="orders-api")
+    assert mon.addresses == ["box:1", "orders-api"]
+    aid = mon.store.request_action("memory_optimization", {}, host="orders-api", dry_run=True)
+    assert len(mon.optimizer.process_requests()) == 1
+    row = mon.store.actions().set_index("id").loc[aid]
+    assert row["status"] == "done" and row["claimed_by"]
+    mon.store.close()
+
+
+_WRITE_UNTIL_KILLED = """
+import sys
+import pandas as pd
+from perfkit.store import Store
+s = Store(sys.argv[1], host="crash")
+base = pd.Timestamp("2026-01-01", tz="UTC")
+for i in range(100_000):
+    s.write(pd.DataFrame({"ts": [base + pd.Timedelta(seconds=i)], "metric": ["orders.placed"],
+                          "value": [float(i)]}))
+    print(i, flush=True)  # acknowledged: write() returned
+"""
+
+
+def test_no_acknowledged_sample_is_lost_on_kill_9(url: str) -> None:
+    child = _run_child(_WRITE_UNTIL_KILLED, url)
+    assert child.stdout is not None
+    acked = -1
+    for line in child.stdout:
+        acked = int(line)
+        if acked >= 300:
+            break
+    child.kill()  # SIGKILL: no flush, no close
+    child.wait()
+    with Store(url) as store:
+        got = store.samples(metric="orders.placed", host="crash")["value"].astype(int).tolist()
+    assert got[: acked + 1] == list(range(acked + 1))
+
+
+# -- dry runs are read-only ------------------------------------------------------------------
+
+@pytest.mark.postgres
+def test_query_optimization_dry_run_leaves_sequences_and_volatile_functions_alone(
+        pg_url: str, tmp_path) -> None:
+    app = sa.create_engine(pg_url)
+    with app.begin() as conn:
+        conn.exec_driver_sql("CREATE SEQUENCE seq")
+        conn.exec_driver_sql("CREATE TABLE calls (n int)")
+        conn.exec_driver_sql("INSERT INTO calls VALUES (0)")
+        conn.exec_driver_sql("CREATE FUNCTION bump() RETURNS int LANGUAGE sql VOLATILE AS "
+                             "$$ UPDATE calls SET n = n + 1 RETURNING n $$")
+        conn.exec_driver_sql("CREATE TABLE orders (id int PRIMARY KEY, customer int)")
+        conn.exec_driver_sql("INSERT INTO orders SELECT i, mod(i, 500) FROM generate_series(1, 20000) i")
+    mon = perfkit.Monitor(store=f"sqlite:///{tmp_path}/m.db", interval=60, host="svc")
+    mon.instrument_engine(app)
+    with app.connect() as conn:
+        for k in range(3):  # the application's own statement: nextval and bump() run per row
+            conn.execute(sa.text("SELECT nextval('seq'), bump(), id FROM orders "
+                                 "WHERE customer = :c"), {"c": k}).all()
+        conn.commit()
+
+    def state() -> tuple[int, int]:
+        with app.connect() as conn:
+            return (conn.exec_driver_sql("SELECT last_value FROM seq").scalar_one(),
+                    conn.exec_driver_sql("SELECT n FROM calls").scalar_one())
+
+    before = state()
+    assert before == (120, 120)  # 40 matching rows, 3 times
+    dry = mon.run_action("query_optimization", dry_run=True)
+    assert dry.status == "done", dry.error
+    stmt = dry.detail["statements"][0]
+    assert stmt["plan_before"] and "ms_before" not in stmt  # planned, never executed
+    assert any("orders" in p for p in stmt["proposals"])
+    assert state() == before
+    measured = mon.run_action("query_optimization")  # not a dry run: timed read-only
+    assert "not measured: the statement writes" in measured.detail["statements"][0]["skipped"]
+    assert state() == before
+    mon.store.close()
+    app.dispose()

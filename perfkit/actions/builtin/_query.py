@@ -7,8 +7,12 @@ full table scans on filtered or joined columns and proposes ``CREATE INDEX``.
 With ``apply=True`` it creates the index and reports the plan and the median
 query time before and after.
 
-Safety: the only SQL run is the application's own SELECT (read-only, rolled back,
-PostgreSQL ``statement_timeout``) behind ``EXPLAIN``; index DDL is built only from
+Safety: a dry run only plans: ``EXPLAIN`` without ANALYZE executes nothing, so a
+volatile function or a sequence in the statement is untouched, and no time is
+measured. Otherwise the application's own SELECT is timed inside a read-only
+transaction (PostgreSQL ``SET TRANSACTION READ ONLY`` and ``statement_timeout``,
+SQLite ``PRAGMA query_only``), rolled back: a statement that would write (``nextval``)
+fails there and is reported as not measured. Index DDL is built only from
 names the database's catalogue returned, quoted by the dialect's identifier
 preparer. Nothing from a request reaches SQL. Measurements use a raw DBAPI
 connection so they do not count in the application's own statement metrics.
@@ -116,19 +120,37 @@ def _time_ms(raw: Any, sql: str, params: Any, repeat: int) -> float:
         cur.close()
 
 
-def _measure(engine: sa.Engine, sql: str, params: Any, repeat: int, timeout_s: float
-             ) -> tuple[Any, float]:
+def _measure(engine: sa.Engine, sql: str, params: Any, repeat: int, timeout_s: float,
+             execute: bool = True) -> tuple[Any, float | str | None]:
+    """(the plan, the median time in ms) of ``sql``; the time is None when not
+    ``execute``, and a reason (str) when the read-only transaction refused the statement."""
     raw = engine.raw_connection()
+    sqlite = engine.dialect.name == "sqlite"
     try:
-        if engine.dialect.name == "postgresql":
-            cur = raw.cursor()
+        cur = raw.cursor()
+        if sqlite:
+            cur.execute("PRAGMA query_only = ON")
+        else:
+            cur.execute("SET TRANSACTION READ ONLY")  # the first statement of the transaction
             cur.execute("SELECT set_config('statement_timeout', %s, true)",
                         (str(int(timeout_s * 1000)),))
-            cur.close()
+        cur.close()
         plan = _explain(raw, engine.dialect.name, sql, params)
-        return plan, _time_ms(raw, sql, params, repeat)
+        if not execute:
+            return plan, None
+        try:
+            return plan, _time_ms(raw, sql, params, repeat)
+        except Exception as exc:  # the DBAPI's error for a write in read-only
+            if not re.search(r"read.only|readonly|query_only", str(exc), re.IGNORECASE):
+                raise
+            return plan, (f"not measured: the statement writes ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0][:200]})")
     finally:
         raw.rollback()
+        if sqlite:
+            cur = raw.cursor()
+            cur.execute("PRAGMA query_only = OFF")
+            cur.close()
         raw.close()
 
 
@@ -235,8 +257,13 @@ def query_optimization(monitor: ActionContext, *, dry_run: bool, apply: bool = F
             entry["skipped"] = run
             continue
         sql, params = run
-        plan, ms = _measure(eng, sql, params, repeat, timeout_s)
-        entry.update(plan_before=plan_lines(plan), ms_before=ms)
+        plan, ms = _measure(eng, sql, params, repeat, timeout_s, execute=not dry_run)
+        entry["plan_before"] = plan_lines(plan)
+        if isinstance(ms, str):
+            entry["skipped"] = ms
+            continue
+        if ms is not None:
+            entry["ms_before"] = ms
         inspector = sa.inspect(eng)
         found: list[dict[str, Any]] = []
         for scan in _scans(eng.dialect.name, plan, sql):
@@ -260,6 +287,7 @@ def query_optimization(monitor: ActionContext, *, dry_run: bool, apply: bool = F
             _create_index(eng, p)
             p["applied"] = True
         plan2, ms2 = _measure(eng, sql, params, repeat, timeout_s)
+        assert isinstance(ms, float) and isinstance(ms2, float)  # measured before: not a write
         lines = plan_lines(plan2)
         entry.update(plan_after=lines, ms_after=ms2,
                      index_used=any(p["index"] in line for p in found for line in lines))
