@@ -64,9 +64,10 @@ def app(monitor: Monitor, *, token: str | None = None, all_hosts: bool = True,
     """A standalone FastAPI app: the API under :data:`PREFIX` and Prometheus at ``/metrics``.
 
     Request bodies over 1 MiB get 413 before they are read, and validation errors
-    echo at most 100 characters of a value. As the standalone server is usually the one exporter of its store, it
-    exports every host by default (``all_hosts``). The Monitor (and its
-    optimisation loop) is stopped, and its store flushed, when the app shuts down.
+    echo at most 100 characters of a value. As the standalone server is usually the
+    one exporter of its store, it exports every host by default (``all_hosts``). The
+    Monitor (and its optimisation loop) is stopped, and its store flushed, when the app
+    shuts down.
     """
     from collections.abc import AsyncIterator
     from contextlib import asynccontextmanager

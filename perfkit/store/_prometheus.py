@@ -358,7 +358,8 @@ class PrometheusStore(Store):
         return self._side("the actions log").record_action(
             action, params, host=host, requested_by=requested_by, dry_run=dry_run)
 
-    def claim_actions(self, host: str, claimer: str, limit: int = 10) -> list[dict[str, Any]]:
+    def claim_actions(self, host: str | list[str], claimer: str, limit: int = 10
+                      ) -> list[dict[str, Any]]:
         """Claimed from the actions store (ReadOnlyStoreError without one)."""
         return self._side("the actions queue").claim_actions(host, claimer, limit)
 

@@ -87,7 +87,7 @@ class IOWatch:
             try:
                 fd = conn.pgconn.socket
                 s = socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM)
-            except Exception:  # noqa: BLE001, S112 - closed, or not a socket: nothing to cut
+            except Exception:  # noqa: BLE001 - closed, or not a socket: nothing to cut
                 continue
             try:
                 s.shutdown(socket.SHUT_RDWR)

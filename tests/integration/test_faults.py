@@ -558,7 +558,8 @@ def test_query_optimization_dry_run_leaves_sequences_and_volatile_functions_alon
         conn.exec_driver_sql("CREATE FUNCTION bump() RETURNS int LANGUAGE sql VOLATILE AS "
                              "$$ UPDATE calls SET n = n + 1 RETURNING n $$")
         conn.exec_driver_sql("CREATE TABLE orders (id int PRIMARY KEY, customer int)")
-        conn.exec_driver_sql("INSERT INTO orders SELECT i, mod(i, 500) FROM generate_series(1, 20000) i")
+        conn.exec_driver_sql("INSERT INTO orders SELECT i, mod(i, 500) "
+                             "FROM generate_series(1, 20000) i")
     mon = perfkit.Monitor(store=f"sqlite:///{tmp_path}/m.db", interval=60, host="svc")
     mon.instrument_engine(app)
     with app.connect() as conn:
