@@ -586,3 +586,48 @@ def test_query_optimization_dry_run_leaves_sequences_and_volatile_functions_alon
     assert state() == before
     mon.store.close()
     app.dispose()
+
+
+# -- logs --------------------------------------------------------------------------------------
+
+@pytest.mark.postgres
+def test_an_outage_is_logged_once_with_a_count_not_per_attempt(proxied_pg, caplog) -> None:
+    import logging
+
+    proxy, url = proxied_pg
+    store = Store(url)
+    proxy.close()
+    with caplog.at_level(logging.WARNING, logger="perfkit.store"):
+        for i in range(20):
+            store.write(rows(1, metric="orders.placed", labels=f"k=v{i}"))
+            store.flush()  # an attempt each time, ignoring the back-off
+    lines = [r for r in caplog.records if "unreachable" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].exc_info is None
+    assert store.health()["buffered"] == 20
+    caplog.clear()
+    proxy.open()
+    store.flush()
+    assert store.health()["buffered"] == 0
+    proxy.close()
+    with caplog.at_level(logging.WARNING, logger="perfkit.store"):
+        store.write(rows(1))
+        store.flush()
+    assert len([r for r in caplog.records if "unreachable" in r.getMessage()]) == 1
+    proxy.open()
+    store.close()
+
+
+def test_repeat_log_counts_what_it_suppressed(caplog) -> None:
+    import logging
+
+    from perfkit._ratelog import RepeatLog
+
+    rl = RepeatLog(logging.getLogger("perfkit.test"), every=3600)
+    with caplog.at_level(logging.WARNING, logger="perfkit.test"):
+        assert [rl.log(logging.WARNING, "a", "boom %d", i) for i in range(5)] == \
+            [True, False, False, False, False]
+        assert rl.log(logging.WARNING, "b", "other")  # a different failure logs at once
+        rl.every = 0
+        assert rl.log(logging.WARNING, "a", "boom %d", 5)
+    assert [r.getMessage() for r in caplog.records] == [
+        "boom 0", "other", "boom 5 (repeated 4 more time(s) in the last 0 s)"]
