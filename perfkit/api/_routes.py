@@ -250,7 +250,10 @@ def router(monitor: Monitor, *, token: str | None = None) -> APIRouter:
         return [m.ActionType(**row) for row in _ops.action_types()]
 
     @r.get("/health", response_model=m.HealthResponse, summary="The Monitor's own health")
-    def health() -> m.HealthResponse:
+    async def health() -> m.HealthResponse:
+        # async on purpose: health() does no I/O, and on the event loop it still answers
+        # when every worker thread is stuck on a hung database
+
         h = jsonable(monitor.health())
         failing = any(not c.get("ok", True) and c.get("runs", 0) > 0
                       for c in h.get("collectors", {}).values())

@@ -21,17 +21,31 @@ Writing
     names the fields and metrics concerned (``on_invalid="drop"`` logs a warning
     instead of raising).
 
-A store that is down
-    ``write`` never fails because the database is unreachable or locked: the
-    rows wait in a bounded buffer (``buffer_limit`` rows) and are written on a
-    later ``write`` or ``flush`` once it answers again (retries back off from
-    0.5 s to 30 s; ``flush()`` always tries). When the buffer is full the
-    *oldest* rows are dropped; they are counted in ``health()["dropped"]`` and
-    logged. Alert events are buffered the same way.
+A store that is down, hung, or refuses a row
+    ``write`` never fails because the database is unreachable, locked or hung:
+    the rows wait in a bounded buffer (``buffer_limit`` rows) and are written on
+    a later ``write`` or ``flush``, or by the background writer, once it answers
+    again (retries back off from 0.5 s to 30 s; ``flush()`` always tries). When
+    the buffer is full the *oldest* rows are dropped; they are counted in
+    ``health()["dropped"]`` and logged (once, then once a minute). Alert events
+    are buffered the same way. ``write(frame, wait=False)`` only buffers and
+    wakes the background writer: the Monitor's collection never waits on the
+    database. A database call running longer than ``Store(timeout=30)`` seconds
+    is ended by the store's watchdog (a server that accepts but never answers
+    trips no server-side timeout); PostgreSQL connections also carry
+    ``connect_timeout``, ``statement_timeout``, ``lock_timeout`` and TCP
+    keepalives (``perfkit.store._engine``; the URL's own settings win).
+    ``health()`` never touches the database: ``state`` is ``ok``,
+    ``unreachable`` or ``hung``. Rows the database refuses for good (SQLSTATE
+    22/23/54: a value, a constraint, a key over an index limit) are isolated by
+    bisecting the batch: those series are rejected (``health()["rejected"]``,
+    ``["last_rejection"]``), the rest written. Limits on hosts, metrics and
+    labels: ``perfkit.frames`` (``MAX_HOST_CHARS`` …); docs/reliability.md lists
+    every promise and its test.
 
 Several writers
     Threads share a Store (one lock) or open their own; processes open their
-    own. SQLite: WAL, ``busy_timeout`` 30 s and ``BEGIN IMMEDIATE`` for every
+    own. SQLite: WAL, ``busy_timeout`` 10 s and ``BEGIN IMMEDIATE`` for every
     write transaction, so concurrent writers queue instead of failing.
     (``sqlite://``, in memory, is one connection: for tests and notebooks.)
 
@@ -48,7 +62,9 @@ Actions
     ``request_action`` queues a row ('pending'); the target host's Monitor
     ``claim_actions`` it atomically ('running'), runs it and calls
     ``finish_action`` ('done' / 'failed' / 'rejected') with the metrics before
-    and after. ``record_action`` logs an action run locally. ``actions()`` is the
+    and after. A running action older than ``action_lease`` becomes
+    'abandoned' (its Monitor died), a pending one older than ``pending_ttl``
+    'expired' (``expire_actions()``, also done by every claim). ``record_action`` logs an action run locally. ``actions()`` is the
     audit log. JSON columns are TEXT holding JSON; times are int64 ns UTC in the
     database and ``datetime64[ns, UTC]`` in frames.
 

@@ -299,6 +299,25 @@ def test_lock_timeout_is_transient_and_the_rows_arrive(pg_url: str) -> None:
         assert store.health()["buffered"] == 0
 
 
+@pytest.mark.postgres
+def test_postgres_sessions_carry_timeouts_and_the_url_wins(pg_url: str) -> None:
+    from perfkit.store._engine import pg_connect_args
+
+    def settings(url: str) -> list[str]:
+        with Store(url) as store, store.engine.connect() as conn:
+            return [conn.exec_driver_sql(f"SHOW {n}").scalar_one()
+                    for n in ("statement_timeout", "lock_timeout", "search_path")]
+
+    assert settings(pg_url)[:2] == ["20s", "5s"]
+    mine = settings(pg_url + "%20-cstatement_timeout%3D1234")
+    assert mine[0] == "1234ms" and mine[1] == "5s" and mine[2].startswith("perfkit_test_")
+    args = pg_connect_args(sa.engine.make_url(pg_url))
+    assert args["connect_timeout"] == 5 and args["keepalives"] == 1
+    assert args["tcp_user_timeout"] == 20_000
+    assert "connect_timeout" not in pg_connect_args(sa.engine.make_url(
+        pg_url + "&connect_timeout=2"))  # the URL's own value is what SQLAlchemy passes
+
+
 def test_sqlite_write_lock_held_elsewhere_does_not_stall_collection(tmp_path) -> None:
     import sqlite3
 
