@@ -65,7 +65,8 @@ Actions
     and after. A running action older than ``action_lease`` becomes
     'abandoned' (its Monitor died), a pending one older than ``pending_ttl``
     'expired' (``expire_actions()``, also done by every claim).
-    ``record_action`` logs an action run locally. ``actions()`` is the audit log. JSON columns are TEXT holding JSON; times are int64 ns UTC in the
+    ``record_action`` logs an action run locally. ``actions()`` is the audit
+    log. JSON columns are TEXT holding JSON; times are int64 ns UTC in the
     database and ``datetime64[ns, UTC]`` in frames.
 
 Retention
