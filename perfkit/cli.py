@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
+
+from perfkit import _launch
 
 __all__ = ["main"]
 
@@ -18,7 +20,8 @@ def _monitor(args: argparse.Namespace) -> int:
     from perfkit.catalog import find_metric
     from perfkit.monitor import Monitor
 
-    mon = Monitor(args.store, interval=args.interval, disk_path=args.disk_path)
+    mon = Monitor(_launch.open_store(args.store), interval=args.interval,
+                  disk_path=args.disk_path)
     print(f"perfkit: monitoring {mon.host} every {mon.interval:g}s into {mon.store.health()['url']}"
           " (Ctrl-C to stop)", flush=True)
     n = 0
@@ -53,20 +56,66 @@ def _dashboard(args: argparse.Namespace) -> int:
         print('perfkit dashboard needs the dashboard extra: pip install "perfkit[dashboard]"',
               file=sys.stderr)
         return 2
-    from perfkit.dashboard import SCRIPT as app
-    env = dict(os.environ)
+    from perfkit.dashboard import (
+        EMBEDDED_ENV,
+        HOST_ENV,
+        SCRIPT,
+        TOKEN_ENV,
+        resolve_mode,
+        shared_runtime,
+    )
+
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    _launch.check_bind(args.host, token, option=f"--token or {TOKEN_ENV}")
+    _launch.check_port(args.host, args.port)
+    # The page runs in this process and reads its settings from the environment.
     if args.store:
-        env["PERFKIT_STORE_URL"] = args.store
+        os.environ["PERFKIT_STORE_URL"] = args.store
     if args.actions_store:
         from perfkit.store._prometheus import ACTIONS_ENV
 
-        env[ACTIONS_ENV] = args.actions_store
+        os.environ[ACTIONS_ENV] = args.actions_store
     if args.mode:
-        env["PERFKIT_EMBEDDED"] = "1" if args.mode == "all-in-one" else "0"
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-           "--server.headless", str(args.headless).lower(), "--browser.gatherUsageStats", "false",
-           "--client.toolbarMode", "viewer", "--server.fileWatcherType", "none"]
-    return subprocess.call(cmd, env=env)
+        os.environ[EMBEDDED_ENV] = "1" if args.mode == "all-in-one" else "0"
+    os.environ[HOST_ENV] = args.host
+    if token:
+        os.environ[TOKEN_ENV] = token
+    store_url = os.environ.get("PERFKIT_STORE_URL") or None
+    _launch.open_store(store_url).close()
+    embedded = resolve_mode(store_url)
+    # Collection starts with the command, not with the first browser that connects.
+    rt = shared_runtime(store_url, embedded)
+    url = f"http://{_shown_host(args.host)}:{args.port}"
+    mode = "all-in-one: Monitor and demo running" if embedded else "viewer"
+    print(f"perfkit dashboard: {url} ({mode}; store {rt.store.health()['url']}; "
+          "Ctrl-C to stop)", flush=True)
+    if not args.no_browser and _launch.has_display():
+        _launch.open_browser_when_up(url, _shown_host(args.host), args.port)
+    try:
+        _run_streamlit(str(SCRIPT), args.host, args.port)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        rt.close()
+    return 0
+
+
+def _shown_host(host: str) -> str:
+    return socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+
+
+def _run_streamlit(script: str, host: str, port: int) -> None:
+    """Streamlit's server in this process: its signal handlers stop it, then this returns."""
+    from streamlit import config as st_config
+    from streamlit.web import bootstrap
+
+    flags = {"server_port": port, "server_address": host, "server_headless": True,
+             "browser_gatherUsageStats": False, "client_toolbarMode": "viewer",
+             "server_fileWatcherType": "none", "server_runOnSave": False,
+             "logger_hideWelcomeMessage": True, "logger_level": "warning"}
+    st_config._main_script_path = script
+    bootstrap.load_config_options(flag_options=flags)
+    bootstrap.run(script, False, [], flags)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -80,17 +129,28 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     from perfkit.monitor import Monitor
 
-    mon = Monitor(args.store, interval=args.interval, disk_path=args.disk_path)
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    _launch.check_bind(args.host, token, option=f"--token or {TOKEN_ENV}")
+    _launch.check_port(args.host, args.port)
+    store = _launch.open_store(args.store)
+    mon = Monitor(store, interval=args.interval, disk_path=args.disk_path)
     if not args.no_monitor:
         mon.start()
-    guarded = "token required" if os.environ.get(TOKEN_ENV) else f"open: set {TOKEN_ENV} to guard"
-    print(f"perfkit: API on http://{args.host}:{args.port}{PREFIX} (POST endpoints {guarded}), "
-          f"Prometheus at /metrics; store {mon.store.health()['url']}", flush=True)
+    guarded = ("token required for POST and for other hosts' data" if token
+               else f"open: set {TOKEN_ENV} to guard")
+    print(f"perfkit serve: API on http://{_shown_host(args.host)}:{args.port}{PREFIX} "
+          f"({guarded}), Prometheus at /metrics; store {store.health()['url']}", flush=True)
     try:
-        uvicorn.run(app(mon, all_hosts=not args.own_host_only, max_age=args.max_age),
-                    host=args.host, port=args.port, log_level=args.log_level)
+        # uvicorn stops on SIGINT/SIGTERM itself and re-raises the signal afterwards
+        with _launch.stop_on_signals():
+            uvicorn.run(app(mon, token=token or "", all_hosts=not args.own_host_only,
+                            max_age=args.max_age),
+                        host=args.host, port=args.port, log_level=args.log_level)
+    except KeyboardInterrupt:
+        pass
     finally:
         mon.stop()
+        store.close()
     return 0
 
 
@@ -110,12 +170,10 @@ def _phases(text: str) -> list:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import time
-
     from perfkit.demo import DEFAULT_PHASES, Demo
     from perfkit.monitor import Monitor
 
-    mon = Monitor(args.store, interval=args.interval)
+    mon = Monitor(_launch.open_store(args.store), interval=args.interval)
     demo = Demo(mon, rate=args.rate, phases=args.phases or DEFAULT_PHASES,
                 n_orders=args.orders, seed=args.seed)
     print(f"perfkit demo: prediction-market service on {mon.host}, {args.rate:g} req/s, "
@@ -157,13 +215,18 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--count", type=int, default=None, help="stop after this many collections")
     m.set_defaults(func=_monitor)
 
-    d = sub.add_parser("dashboard", help="open the Streamlit dashboard (streamlit run app.py)")
+    d = sub.add_parser("dashboard", help="serve the Streamlit dashboard and open it in a browser")
     d.add_argument("--store", default=None, help="store URL (default: the embedded SQLite store)")
     d.add_argument("--actions-store", default=None,
                    help="SQL store for alert events and the actions queue when --store is a "
                    "read-only prometheus://HOST:9090 source (e.g. postgresql://user@db/perf)")
+    d.add_argument("--host", default="127.0.0.1", help="address to bind (default: localhost "
+                   "only; any other address needs --token)")
     d.add_argument("--port", type=int, default=8501)
-    d.add_argument("--headless", action="store_true", help="do not open a browser")
+    d.add_argument("--token", default=None, help="token the page asks for before anything "
+                   "acts (default: $PERFKIT_DASHBOARD_TOKEN); required beyond localhost")
+    d.add_argument("--no-browser", "--headless", dest="no_browser", action="store_true",
+                   help="do not open a browser (none is opened without a display anyway)")
     d.add_argument("--mode", choices=["all-in-one", "viewer"], default=None,
                    help="all-in-one: run a Monitor and the demo inside the dashboard (default "
                    "without --store); viewer: only read the store (default with --store)")
@@ -190,8 +253,11 @@ def _parser() -> argparse.ArgumentParser:
                        "perfkit[api]); POST endpoints need PERFKIT_API_TOKEN when it is set")
     s.add_argument("--store", default=None, help="store URL (default: PERFKIT_STORE_URL or "
                    "sqlite:///.perfkit/perfkit.db)")
-    s.add_argument("--host", default="127.0.0.1", help="address to bind (default: localhost only)")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default: localhost "
+                   "only; any other address needs a token)")
     s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--token", default=None, help="bearer token for POST endpoints and for "
+                   "other hosts' data (default: $PERFKIT_API_TOKEN); required beyond localhost")
     s.add_argument("--interval", type=float, default=5.0, help="seconds between collections")
     s.add_argument("--disk-path", default="/", help="path whose disk usage is watched")
     s.add_argument("--no-monitor", action="store_true",
@@ -210,7 +276,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``perfkit`` command."""
     args = _parser().parse_args(argv)
     func: Command = args.func
-    return func(args)
+    try:
+        # SIGTERM gets the same clean stop as Ctrl-C: every command's ``finally`` runs
+        with _launch.stop_on_signals():
+            return func(args)
+    except _launch.LaunchError as exc:
+        print(f"perfkit {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
 
 
 if __name__ == "__main__":

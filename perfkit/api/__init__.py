@@ -11,6 +11,7 @@ format, and ``app(monitor)`` is a standalone application with both (what
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 try:
@@ -34,21 +35,28 @@ PREFIX = "/api/v1/advanced-performance"
 
 
 def metrics_router(monitor: Monitor, *, all_hosts: bool = False,
-                   max_age: str | None = None) -> APIRouter:
+                   max_age: str | None = None, token: str | None = None) -> APIRouter:
     """``GET /metrics``: the store's latest values for Prometheus to scrape.
 
     By default only this Monitor's host, so that every service of a shared
     store can expose its own series without duplicating the others';
     ``all_hosts=True`` exports every host (one exporter for the whole store).
     ``max_age`` (e.g. ``"15min"``) drops series that stopped reporting.
+    ``token`` (``""`` or None: open) guards the endpoint when it exports
+    other hosts' data (``all_hosts``): the scraper sends ``Authorization: Bearer``.
     """
+    from fastapi import Depends
+
+    from perfkit.api._routes import _auth_dependency
     from perfkit.prometheus import CONTENT_TYPE, exposition, parse_max_age
 
     if max_age is not None:
         parse_max_age(max_age)  # a typo in the server's settings fails at start, not per scrape
     r = APIRouter(tags=["prometheus"])
 
-    @r.get("/metrics", response_class=PlainTextResponse,
+    guarded = [Depends(_auth_dependency(token or None))] if all_hosts else []
+
+    @r.get("/metrics", response_class=PlainTextResponse, dependencies=guarded,
            summary="Latest values in the Prometheus text exposition format")
     def prometheus_metrics() -> PlainTextResponse:
         with store_errors(monitor):
@@ -65,7 +73,8 @@ def app(monitor: Monitor, *, token: str | None = None, all_hosts: bool = True,
 
     Request bodies over 1 MiB get 413 before they are read, and validation errors
     echo at most 100 characters of a value. As the standalone server is usually the
-    one exporter of its store, it exports every host by default (``all_hosts``). The
+    one exporter of its store, it exports every host by default (``all_hosts``);
+    ``token`` (default ``PERFKIT_API_TOKEN``) then guards ``/metrics`` too. The
     Monitor (and its optimisation loop) is stopped, and its store flushed, when the app
     shuts down.
     """
@@ -91,5 +100,7 @@ def app(monitor: Monitor, *, token: str | None = None, all_hosts: bool = True,
     application.add_middleware(BodyLimit)
     application.add_exception_handler(RequestValidationError, validation_error)
     application.include_router(router(monitor, token=token), prefix=PREFIX)
-    application.include_router(metrics_router(monitor, all_hosts=all_hosts, max_age=max_age))
+    token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
+    application.include_router(metrics_router(monitor, all_hosts=all_hosts, max_age=max_age,
+                                              token=token))
     return application

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 __all__ = [
     "ActionRow", "ActionType", "ActionsResponse", "AnomaliesResponse", "AnomalyEvent",
-    "AnomalyNow", "ForecastPoint", "HealthResponse",
+    "AnomalyNow", "ForecastPoint", "HealthResponse", "HostsSummaryResponse",
     "MetricSummary", "MonitoringState", "OptimizationState", "PredictionSummary",
     "PredictionsResponse", "Sample", "SamplesResponse", "SummaryResponse", "TriggerRequest",
     "TriggerResponse",
@@ -76,6 +76,13 @@ class SummaryResponse(BaseModel):
                                                     "horizon")
     score_breakdown: Any = Field(None, description="Per group and per metric points, and the "
                                                    "metrics with no data")
+    host: str | None = Field(None, description="The host summarised")
+
+
+class HostsSummaryResponse(BaseModel):
+    """One summary per host, when several hosts (or ``all``) are asked for."""
+
+    hosts: dict[str, SummaryResponse]
 
 
 class Sample(BaseModel):
@@ -109,10 +116,11 @@ class ForecastPoint(BaseModel):
     model: str | None = None
     level: float | None = Field(None, description="Coverage of the [lower, upper] interval")
     reason: str | None = Field(None, description="Why this model was used")
+    host: str | None = None
 
 
 class PredictionsResponse(BaseModel):
-    """Forecasts of this Monitor's metrics over its recent window."""
+    """Forecasts of the requested hosts' metrics over their recent history."""
 
     horizon: str
     level: float

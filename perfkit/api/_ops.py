@@ -13,7 +13,8 @@ import pandas as pd
 
 from perfkit._time import Duration
 
-__all__ = ["action_names", "action_types", "anomaly_events", "forecast", "trigger"]
+__all__ = ["action_names", "action_types", "anomaly_events", "forecast", "host_summary",
+           "trigger"]
 
 
 def action_names() -> list[str]:
@@ -47,28 +48,59 @@ def anomaly_events(monitor: Any, since: Any) -> pd.DataFrame:
 
 
 def forecast(monitor: Any, *, horizon: str, level: float, method: str, metric: str | None,
-             window: Duration) -> pd.DataFrame:
-    """Forecast this Monitor's unlabelled series over ``window`` of history.
+             since: Any, hosts: list[str] | None) -> pd.DataFrame:
+    """Forecast the unlabelled series of ``hosts`` (None: every host) since ``since``.
 
     Labelled breakdowns (per endpoint, per statement) are left out: they can be
     many, and the API's forecasts answer "where is this service heading".
+    Each host's series are fitted on their own; the result has a ``host`` column.
     """
     from perfkit.analysis._forecast import forecast as _forecast
-    frame = monitor.recent(window)
+    frame = monitor.store.samples(host=hosts, since=since)
     frame = frame[frame["labels"] == ""]
+    where = f"host {hosts[0]!r}" if hosts and len(hosts) == 1 else "the requested hosts"
     if metric is not None:
         known = sorted(set(frame["metric"]))
         if metric not in known:
             close = difflib.get_close_matches(metric, known, n=3, cutoff=0.5)
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
-            raise ValueError(f"no unlabelled samples of {metric!r} on host {monitor.host!r} in "
-                             f"the last {window}.{hint} Metrics with samples: {', '.join(known)}")
+            raise ValueError(f"no unlabelled samples of {metric!r} on {where} since {since}."
+                             f"{hint} Metrics with samples: {', '.join(known)}")
         frame = frame[frame["metric"] == metric]
-    if frame.empty:
-        out = pd.DataFrame(columns=["metric", "ts", "mean", "lower", "upper", "model"])
-        out.attrs["skipped"] = {}
-        return out
-    return _forecast(frame, horizon=horizon, level=level, method=method)
+    parts, skipped = [], {}
+    for host, part in frame.groupby("host", sort=True):
+        out = _forecast(part, horizon=horizon, level=level, method=method)
+        skipped.update({(k if hosts and len(hosts) == 1 else f"{host}/{k}"): v
+                        for k, v in out.attrs.get("skipped", {}).items()})
+        parts.append(out.assign(host=host))
+    if not parts:
+        out = pd.DataFrame(columns=["metric", "ts", "mean", "lower", "upper", "model", "host"])
+    else:
+        out = pd.concat(parts, ignore_index=True)
+    out.attrs["skipped"] = skipped
+    return out
+
+
+def host_summary(monitor: Any, host: str, *, since: Any, horizon: str = "30min") -> dict:
+    """The summary of ``host``'s samples since ``since`` (the Monitor's own host or another).
+
+    For another host, ``monitoring_active`` means "its latest sample is recent"
+    (within three of this Monitor's intervals, at least a minute), and
+    ``optimization_active`` is only known for this Monitor's own host.
+    """
+    from perfkit.analysis import summary
+
+    frame = monitor.store.samples(host=host, since=since)
+    if host == monitor.host:
+        active, optimizing = monitor.running, bool(monitor.optimization_active)
+    else:
+        fresh = pd.Timedelta(seconds=max(60.0, 3 * monitor.interval))
+        active = bool(len(frame)) and frame["ts"].max() >= pd.Timestamp.now(tz="UTC") - fresh
+        optimizing = False
+    out = summary(frame, monitoring_active=active, optimization_active=optimizing,
+                  actions=monitor.store.actions(host=host, since=since), horizon=horizon)
+    out["host"] = host
+    return out
 
 
 def trigger(monitor: Any, action: str, params: dict[str, Any], *, dry_run: bool,

@@ -24,6 +24,7 @@ from perfkit._time import Duration, as_timedelta
 from perfkit.api import _models as m
 from perfkit.api import _ops
 from perfkit.api._errors import store_errors, unprocessable
+from perfkit.api._hosts import resolve_hosts
 from perfkit.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -38,6 +39,16 @@ MAX_HORIZON = pd.Timedelta(hours=24)
 MAX_WINDOW = pd.Timedelta(days=7)
 MAX_SAMPLES = 100_000
 _Name = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+_Hosts = Annotated[list[_Name] | None, Query(
+    max_length=50, description="Host(s); repeat the parameter for several, or 'all' for every "
+                               "host of the store. Unknown names are a 422 listing the known "
+                               "ones.")]
+_Since = Annotated[str | None, Query(max_length=64, description=(
+    "Start of the history: an ISO time, or a duration before now such as '15min'. Overrides "
+    "window."))]
+_Window = Annotated[str | None, Query(max_length=32, description=(
+    "History to read, a duration such as '15min' or '2h' (at most 7 days); default the "
+    "Monitor's window (1h unless the server set another)"))]
 _bearer = HTTPBearer(auto_error=False, description=f"Set by the server's {TOKEN_ENV}")
 
 
@@ -72,12 +83,20 @@ def router(monitor: Monitor, *, token: str | None = None) -> APIRouter:
 
     Mount it with ``app.include_router(router(mon), prefix="/api/v1/advanced-performance")``.
     ``token`` (default: the ``PERFKIT_API_TOKEN`` environment variable, read
-    now; ``""`` turns it off) makes every POST endpoint require
-    ``Authorization: Bearer <token>``. GET endpoints stay open; without a
-    token the POST endpoints are open too, so bind the server to localhost.
+    now; ``""`` turns it off) makes every POST endpoint, and every GET endpoint
+    that reads stored samples or the action history (``summary``, ``metrics``,
+    ``predictions``, ``optimization-actions``), require
+    ``Authorization: Bearer <token>``; ``health`` and ``optimization-types``
+    stay open. Without a token everything is open, so bind the server to localhost.
     """
     token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
     guarded = [Depends(_auth_dependency(token))]
+
+    def span(since: str | None, window: str | None) -> str | pd.Timedelta:
+        if since is not None:
+            return since
+        win = window or monitor.window
+        return _duration(str(win), "window", MAX_WINDOW)
     r = APIRouter(tags=["perfkit"])
 
     @r.post("/start-monitoring", response_model=m.MonitoringState, dependencies=guarded,
@@ -112,32 +131,50 @@ def router(monitor: Monitor, *, token: str | None = None) -> APIRouter:
         return m.OptimizationState(optimization_active=monitor.optimization_active,
                                    changed=was, host=monitor.host)
 
-    @r.get("/summary", response_model=m.SummaryResponse,
-           summary="Current values, trends, forecasts, alerts and the health score")
-    def summary() -> Any:
-        with store_errors(monitor):
-            return jsonable(monitor.summary())
+    @r.get("/summary", response_model=m.SummaryResponse | m.HostsSummaryResponse,
+           dependencies=guarded,
+           summary="Current values, trends, forecasts, alerts and the health score",
+           description="Default: this Monitor's host over the Monitor's window. With several "
+                       "hosts (or host=all) the answer is {hosts: {name: summary}}.")
+    def summary(host: _Hosts = None, window: _Window = None, since: _Since = None) -> Any:
+        start = span(since, window)
+        try:
+            with store_errors(monitor):
+                hosts = resolve_hosts(monitor, host)
+                if hosts is None:
+                    hosts = monitor.store.hosts()
+                    many = True
+                else:
+                    many = len(hosts) > 1
+                out = {h: jsonable(_ops.host_summary(monitor, h, since=start)) for h in hosts}
+        except (ValueError, TypeError) as exc:
+            raise unprocessable(str(exc)) from exc
+        return {"hosts": out} if many else out[hosts[0]]
 
-    @r.get("/metrics", response_model=m.SamplesResponse, summary="Stored samples")
+    @r.get("/metrics", response_model=m.SamplesResponse, dependencies=guarded,
+           summary="Stored samples",
+           description="Default: every host of the store, over the Monitor's window when "
+                       "neither since nor until is given.")
     def metrics(
         metric: Annotated[list[_Name] | None, Query(
             max_length=50, description="Metric name(s) such as 'system.cpu_usage'; repeat "
                                        "the parameter for several")] = None,
-        host: Annotated[list[_Name] | None, Query(
-            max_length=50, description="Host(s); repeat the parameter for several")] = None,
-        since: Annotated[str | None, Query(max_length=64, description=(
-            "ISO time or a duration before now such as '15min'; default the Monitor's "
-            "window when neither since nor until is given"))] = None,
+        host: _Hosts = None,
+        since: _Since = None,
         until: Annotated[str | None, Query(max_length=64)] = None,
+        window: _Window = None,
         labels: Annotated[str | None, Query(max_length=500,
                                             description="Only samples with exactly these "
                                                         "labels, 'k=v,k=v'")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_SAMPLES)] = 10_000,
     ) -> m.SamplesResponse:
-        start: Duration | None = monitor.window if since is None and until is None else since
+        start: Any = since
+        if since is None and (until is None or window is not None):
+            start = span(None, window)
         try:
             with store_errors(monitor):
-                frame = monitor.store.samples(metric=metric, host=host, since=start,
+                hosts = resolve_hosts(monitor, host, default_all=True)
+                frame = monitor.store.samples(metric=metric, host=hosts, since=start,
                                               until=until, labels=labels)
         except (ValueError, TypeError) as exc:
             raise unprocessable(str(exc)) from exc
@@ -148,8 +185,9 @@ def router(monitor: Monitor, *, token: str | None = None) -> APIRouter:
         return m.SamplesResponse(count=len(rows), truncated=truncated,
                                  samples=[m.Sample(**row) for row in rows])
 
-    @r.get("/predictions", response_model=m.PredictionsResponse,
-           summary="Forecasts with prediction intervals of this Monitor's metrics")
+    @r.get("/predictions", response_model=m.PredictionsResponse, dependencies=guarded,
+           summary="Forecasts with prediction intervals",
+           description="Default: this Monitor's host, fitted on the Monitor's window.")
     def predictions(
         horizon: Annotated[str, Query(max_length=32)] = "30min",
         level: Annotated[float, Query(gt=0, lt=1, description="Interval coverage, e.g. "
@@ -157,17 +195,18 @@ def router(monitor: Monitor, *, token: str | None = None) -> APIRouter:
         method: Annotated[str, Query(max_length=32, description="'auto' or a method name of "
                                                                 "perfkit.forecast")] = "auto",
         metric: Annotated[str | None, Query(max_length=200)] = None,
-        window: Annotated[str | None, Query(max_length=32, description="History to fit on; "
-                                                                       "default the Monitor's "
-                                                                       "window")] = None,
+        window: _Window = None,
+        host: _Hosts = None,
+        since: _Since = None,
     ) -> m.PredictionsResponse:
         _duration(horizon, "horizon", MAX_HORIZON)
-        win: Duration = window or monitor.window
-        _duration(win, "window", MAX_WINDOW)
+        start = span(since, window)
+        win = since if since is not None else (window or monitor.window)
         try:
             with store_errors(monitor):
+                hosts = resolve_hosts(monitor, host)
                 frame = _ops.forecast(monitor, horizon=horizon, level=level, method=method,
-                                      metric=metric, window=win)
+                                      metric=metric, since=start, hosts=hosts)
         except (ValueError, TypeError) as exc:
             raise unprocessable(str(exc)) from exc
         too_long = [f"{k}: {v}" for k, v in frame.attrs.get("skipped", {}).items()
@@ -196,7 +235,7 @@ def router(monitor: Monitor, *, token: str | None = None) -> APIRouter:
             now=[m.AnomalyNow(**row) for row in records(monitor.anomalies())],
             events=[m.AnomalyEvent(**row) for row in records(events.tail(limit))])
 
-    @r.get("/optimization-actions", response_model=m.ActionsResponse,
+    @r.get("/optimization-actions", response_model=m.ActionsResponse, dependencies=guarded,
            summary="Pending requests and the history of executed actions")
     def optimization_actions(
         since: Annotated[str | None, Query(max_length=64)] = None,

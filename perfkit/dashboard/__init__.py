@@ -12,7 +12,7 @@ per-tick cache shared by sessions (:class:`PageCache`), the fleet overview
 from pathlib import Path
 
 from perfkit._downsample import DEFAULT_POINTS, downsample, downsample_series
-from perfkit.dashboard._access import Access, access_from_env
+from perfkit.dashboard._access import HOST_ENV, TOKEN_ENV, Access, access_from_env
 from perfkit.dashboard._fleet import (
     FLEET_METRICS,
     FleetPage,
@@ -31,7 +31,14 @@ from perfkit.dashboard._page import (
     build_page,
     fit_window,
 )
-from perfkit.dashboard._runtime import ActionTicket, Runtime, open_runtimes, resolve_mode
+from perfkit.dashboard._runtime import (
+    EMBEDDED_ENV,
+    ActionTicket,
+    Runtime,
+    open_runtimes,
+    resolve_mode,
+    shared_runtime,
+)
 from perfkit.dashboard._state import (
     ARROWS,
     STATE_RULE,
@@ -49,12 +56,15 @@ SCRIPT = Path(__file__).with_name("_app.py")
 __all__ = [
     "ARROWS",
     "DEFAULT_POINTS",
+    "EMBEDDED_ENV",
     "FLEET_METRICS",
     "GROUP_ORDER",
     "HORIZONS",
+    "HOST_ENV",
     "MIN_HISTORY",
     "SCRIPT",
     "STATE_RULE",
+    "TOKEN_ENV",
     "WINDOWS",
     "Access",
     "ActionTicket",
@@ -84,4 +94,5 @@ __all__ = [
     "parse_window",
     "probe_store",
     "resolve_mode",
+    "shared_runtime",
 ]

@@ -28,6 +28,7 @@ from perfkit.dashboard import (
     access_from_env,
     failed_status,
     resolve_mode,
+    shared_runtime,
 )
 from perfkit.dashboard import _sections as sections
 from perfkit.dashboard._fleet_view import HOST_KEY, fleet_section, take_open_request
@@ -46,7 +47,7 @@ st.html("<style>div[data-stale='true']{opacity:1 !important;transition:none !imp
 @st.cache_resource(show_spinner="Starting perfkit: store, Monitor and demo service…")
 def runtime(store_url: str | None, embedded: bool) -> Runtime:
     """One Runtime per server and store URL, shared by every session and rerun."""
-    return Runtime(store_url, embedded=embedded).open()
+    return shared_runtime(store_url, embedded)
 
 
 access = access_from_env(st.get_option("server.address"))

@@ -30,7 +30,8 @@ from perfkit.dashboard._status import StoreStatus, failed_status, probe_store
 from perfkit.dashboard._window import WindowLoader
 from perfkit.errors import InvalidInputError
 
-__all__ = ["DEMO_ENV", "EMBEDDED_ENV", "ActionTicket", "Runtime", "open_runtimes", "resolve_mode"]
+__all__ = ["DEMO_ENV", "EMBEDDED_ENV", "ActionTicket", "Runtime", "open_runtimes",
+           "resolve_mode", "shared_runtime"]
 
 log = logging.getLogger("perfkit.dashboard")
 
@@ -41,6 +42,7 @@ DEMO_ENV = "PERFKIT_DEMO"
 """``0`` runs an all-in-one dashboard without the demo workload (it watches only itself)."""
 
 _opened: weakref.WeakSet[Runtime] = weakref.WeakSet()
+_shared_lock = threading.Lock()
 
 
 def open_runtimes() -> list[Runtime]:
@@ -57,6 +59,19 @@ def _flag(name: str, default: bool) -> bool:
     if v in ("0", "false", "no", "off"):
         return False
     raise ValueError(f"{name}={v!r} is not understood; use 1 or 0")
+
+
+def shared_runtime(store_url: str | None, embedded: bool) -> Runtime:
+    """The open runtime of this process for ``(store_url, embedded)``, opened if there is none.
+
+    ``perfkit dashboard`` opens it before the server starts, so collection begins
+    with the command and the first visitor finds history already collected.
+    """
+    with _shared_lock:
+        for rt in list(_opened):
+            if rt.store_url == store_url and rt.embedded == embedded:
+                return rt
+        return Runtime(store_url, embedded=embedded).open()
 
 
 def resolve_mode(store_url: str | None, embedded: bool | None = None) -> bool:
@@ -93,6 +108,7 @@ class Runtime:
         from perfkit.store import Store
 
         self.embedded = resolve_mode(store_url, embedded)
+        self.store_url = store_url
         self.store = Store(store_url)
         self.loader = WindowLoader(self.store)
         self.pages = PageCache(self.store, self.loader)

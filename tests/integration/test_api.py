@@ -72,7 +72,9 @@ def test_metrics_filters_by_labels_host_and_time(client: TestClient, mon: Monito
                                                    "labels": "market=btc"}).json()
     assert [s["value"] for s in labelled["samples"]] == [10.0, 11.0, 12.0]
     assert {s["labels"] for s in labelled["samples"]} == {"market=btc"}
-    assert client.get(f"{P}/metrics", params={"host": "elsewhere"}).json()["count"] == 0
+    unknown = client.get(f"{P}/metrics", params={"host": "elsewhere"})
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"]["known_hosts"] == ["api-test"]
     cut = mon.store.samples(metric="orders.placed")["ts"].iloc[1]
     later = client.get(f"{P}/metrics", params={"metric": "orders.placed",
                                                 "since": cut.isoformat()}).json()
@@ -157,7 +159,7 @@ def test_prometheus_endpoint_is_mounted_at_root(client: TestClient, mon: Monitor
     assert f'perfkit_system_cpu_usage{{host="api-test"}} {float(cpu)!r}\n' in r.text
 
 
-def test_token_guards_post_endpoints_only(mon: Monitor) -> None:
+def test_token_guards_post_endpoints_and_stored_data(mon: Monitor) -> None:
     app = FastAPI()
     app.include_router(perfkit.api.router(mon, token="s3cret"), prefix=P)
     with TestClient(app) as c:
@@ -173,6 +175,12 @@ def test_token_guards_post_endpoints_only(mon: Monitor) -> None:
         assert c.post(f"{P}/trigger-optimization",
                       json={"optimization_type": "memory_optimization"}).status_code == 401
         assert c.get(f"{P}/health").status_code == 200
+        assert c.get(f"{P}/optimization-types").status_code == 200
+        # other hosts' samples and the action history follow the same token
+        for path in ("summary", "metrics", "predictions", "optimization-actions"):
+            assert c.get(f"{P}/{path}").status_code == 401, path
+        assert c.get(f"{P}/metrics", headers={"Authorization": "Bearer s3cret"}).status_code \
+            == 200
 
 
 def test_token_from_environment(mon: Monitor, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -206,22 +214,27 @@ def test_perfkit_serve_runs_the_api(tmp_path: object) -> None:
                             stderr=subprocess.STDOUT, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
+        auth = {"Authorization": "Bearer t0k"}
         text = ""
         deadline = time.monotonic() + 45
         while "perfkit_system_cpu_usage{" not in text:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             assert time.monotonic() < deadline, f"no CPU sample served: {text!r}"
             with contextlib.suppress(httpx.TransportError):
-                text = httpx.get(f"{base}/metrics", timeout=2).text
+                text = httpx.get(f"{base}/metrics", timeout=2, headers=auth).text
             time.sleep(0.2)
+        # every host's series: the scrape needs the token once one is set
+        assert httpx.get(f"{base}/metrics", timeout=5).status_code == 401
         health = httpx.get(f"{base}{P}/health", timeout=5).json()
         assert health["running"] is True
         assert httpx.post(f"{base}{P}/stop-monitoring", timeout=5).status_code == 401
         r = httpx.post(f"{base}{P}/stop-monitoring", timeout=10,
                        headers={"Authorization": "Bearer t0k"})
         assert r.json()["monitoring_active"] is False
-    finally:
         proc.terminate()
+        assert proc.wait(timeout=60) == 0      # SIGTERM: a clean stop, not a kill
+    finally:
+        proc.kill()
         proc.wait(timeout=20)
 
 
@@ -374,7 +387,7 @@ def test_request_text_never_reaches_sql(client: TestClient, mon: Monitor) -> Non
     before = len(mon.store.samples())
     hostile = "system.cpu_usage'; DROP TABLE samples; --"
     assert client.get(f"{P}/metrics", params={"metric": hostile}).status_code == 422
-    assert client.get(f"{P}/metrics", params={"host": hostile}).json()["count"] == 0
+    assert client.get(f"{P}/metrics", params={"host": hostile}).status_code == 422
     assert client.get(f"{P}/metrics", params={"labels": "a=1' OR '1'='1"}).json()["count"] == 0
     assert len(mon.store.samples()) == before > 0
 
