@@ -3,17 +3,25 @@
 On a machine without the services the tests that need them skip with a
 one-line reason; under CI (``CI=true``) that skip becomes a failure, because
 CI machines always run both.
+
+The run touches only temporary files: the default store (``PERFKIT_STORE_URL``)
+and ``HOME`` point into a temporary directory for the whole session, and the
+session fails if the checkout has files afterwards that it did not have before.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -24,8 +32,71 @@ if TYPE_CHECKING:
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 PG_URL = os.environ.get("PERFKIT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-# Redis db 0 belongs to users; perfkit's tests use db 11 and flush only their own keys.
-REDIS_TEST_DB = 11
+# Redis db 0 belongs to users; perfkit's tests use db 11 (xdist worker gwN: 11 + N, so parallel
+# workers never flush each other's keys) and flush only that db.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+REDIS_TEST_DB = 11 + int(_WORKER[2:] or 0) % 5
+
+# Set at import, before any test or fixture runs (each xdist worker gets its own directory).
+_RUN_DIR = Path(tempfile.mkdtemp(prefix="perfkit-tests-"))
+os.environ.setdefault("PYENV_ROOT", str(Path.home() / ".pyenv"))  # pyenv shims read HOME
+os.environ["HOME"] = str(_RUN_DIR / "home")
+(_RUN_DIR / "home").mkdir()
+os.environ["PERFKIT_STORE_URL"] = f"sqlite:///{_RUN_DIR / 'default-store' / 'perfkit.db'}"
+os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
+
+# -- the checkout stays as it was --------------------------------------------------------
+
+_ROOT = Path(__file__).resolve().parents[1]
+_SCRATCH = ("__pycache__/", ".pytest_cache/", "test-artifacts/", ".egg-info/")
+_before: set[str] | None = None
+
+
+def _checkout_files() -> set[str] | None:
+    """``git status`` entries, ignored files included (with size and mtime, so a write into
+    an existing ignored file such as ``.perfkit/perfkit.db`` counts), minus caches and
+    test artifacts."""
+    if shutil.which("git") is None or not (_ROOT / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--ignored", "-uall"],
+                             cwd=_ROOT, capture_output=True, text=True, timeout=60, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    entries = set()
+    for line in out.stdout.splitlines():
+        if not line.strip() or any(part in line for part in _SCRATCH):
+            continue
+        try:
+            st = (_ROOT / line[3:]).stat()
+            line = f"{line}  ({st.st_size} bytes, mtime {st.st_mtime_ns})"
+        except OSError:
+            pass
+        entries.add(line)
+    return entries
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _before
+    if not hasattr(session.config, "workerinput"):    # once, in the controller
+        _before = _checkout_files()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_RUN_DIR, ignore_errors=True)
+    if _before is None or hasattr(session.config, "workerinput"):
+        return
+    after = _checkout_files() or set()
+    new = sorted(after - _before)
+    if new:
+        tr = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = ("the test run left files in the checkout (tests must write only to "
+                   "temporary directories):\n  " + "\n  ".join(new))
+        if tr is not None:
+            tr.write_sep("=", "checkout changed", red=True)
+            tr.write_line(message)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _unavailable(reason: str) -> None:
