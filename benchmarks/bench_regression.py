@@ -29,6 +29,10 @@ interpreter. The results are printed as Markdown (pasted into
    threshold.
 3. **Detection.** Two runs with the functions made 30 % slower (30 % more loop
    iterations): both tools should flag every test.
+
+``--power`` runs ``benchmarks/regression_power.py`` instead: the gate's false
+failures on >= 40 A/A trials and its power against 1.1x / 1.3x / 2x slowdowns,
+with and without a competing busy loop per core.
 """
 
 from __future__ import annotations
@@ -374,6 +378,12 @@ def markdown(over: dict, aa_res: dict) -> str:
 
 
 def main() -> None:
+    if "--power" in sys.argv:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import regression_power
+
+        regression_power.main([a for a in sys.argv[1:] if a != "--power"])
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--aa-runs", type=int, default=20)
     ap.add_argument("--slowed-runs", type=int, default=2)

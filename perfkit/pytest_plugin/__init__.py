@@ -232,7 +232,8 @@ class PerfFixture:
     def _compare_with_baseline(self, func: Any, args: tuple, kwargs: dict) -> None:
         from perfkit.pytest_plugin._machine import describe, same_machine
         from perfkit.pytest_plugin._measure import REFERENCE_VERSION, measure
-        from perfkit.pytest_plugin._stats import combine, compare, seed_for
+        from perfkit.pytest_plugin._stats import judge as decide
+        from perfkit.pytest_plugin._stats import seed_for
 
         s = self._session
         test = self._item.nodeid
@@ -246,15 +247,16 @@ class PerfFixture:
         self.normalized = bool(cfg.normalize and base_ref and len(base_ref) == len(base)
                                and row.get("ref_version") == REFERENCE_VERSION)
         seed = seed_for(test)
+        unsteady = []
 
         def judge(m: Any) -> Any:
-            raw = compare(m.samples, base, cfg.max_regression, cfg.confidence, seed)
-            norm = None
-            if self.normalized:
-                norm = compare(m.samples, base, cfg.max_regression, cfg.confidence, seed,
-                               current_ref=m.ref_samples, baseline_ref=base_ref)
+            refs = (m.ref_samples, base_ref) if self.normalized else (None, None)
+            cmp, raw, norm = decide(m.samples, base, cfg.max_regression, cfg.confidence, seed,
+                                    current_ref=refs[0], baseline_ref=refs[1])
+            if self.normalized and norm is None:
+                unsteady.append(True)
             self.views = (raw, norm)
-            return combine(raw, norm)
+            return cmp
 
         cmp = judge(self.measurement)
         # noise control: a suspicious verdict is re-measured (same shape); the batch with the
@@ -280,6 +282,8 @@ class PerfFixture:
             notes.append("baseline from another machine")
         if cmp.verdict == "inconclusive":
             notes.append(cmp.reason)
+        if unsteady and self.views[1] is None:
+            notes.append("reference rounds unsteady: absolute comparison only")
         raw, norm = self.views
         if norm is not None and raw.verdict != norm.verdict:
             other = norm if cmp is raw else raw
