@@ -44,6 +44,12 @@ os.environ["HOME"] = str(_RUN_DIR / "home")
 (_RUN_DIR / "home").mkdir()
 os.environ["PERFKIT_STORE_URL"] = f"sqlite:///{_RUN_DIR / 'default-store' / 'perfkit.db'}"
 os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
+try:  # schemathesis' Hypothesis keeps its example database in ./.hypothesis by default
+    from hypothesis.configuration import set_hypothesis_home_dir
+except ImportError:  # pragma: no cover - hypothesis comes with the test extra
+    pass
+else:
+    set_hypothesis_home_dir(_RUN_DIR / "hypothesis")
 
 # -- the checkout stays as it was --------------------------------------------------------
 

@@ -107,7 +107,8 @@ def test_port_in_use_is_a_clear_error(command: str, tmp_path: object) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         res = subprocess.run([sys.executable, "-m", "perfkit.cli", command, "--port", str(port),
-                              "--store", f"sqlite:///{tmp_path}/p.db"], cwd=tmp_path,
+                              "--store", f"sqlite:///{tmp_path}/p.db"], check=False,
+                             cwd=tmp_path,
                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
                              timeout=120)
     assert res.returncode == 2
@@ -121,7 +122,7 @@ def test_non_local_bind_needs_a_token(command: str, env: str, tmp_path: object) 
     clean = {k: v for k, v in os.environ.items() if k not in ("PERFKIT_DASHBOARD_TOKEN",
                                                               "PERFKIT_API_TOKEN")}
     res = subprocess.run([sys.executable, "-m", "perfkit.cli", command, "--host", "0.0.0.0",
-                          "--port", str(_free_port())], cwd=tmp_path, env=clean,
+                          "--port", str(_free_port())], check=False, cwd=tmp_path, env=clean,
                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
     assert res.returncode == 2
     assert "refusing to listen on 0.0.0.0" in res.stderr and f"--token or {env}" in res.stderr
@@ -134,7 +135,7 @@ def test_unopenable_store_names_the_url_and_why(command: str, tmp_path: object) 
     port = _free_port()
     extra = [] if command in ("demo", "monitor") else ["--port", str(port)]
     res = subprocess.run([sys.executable, "-m", "perfkit.cli", command, "--store", bad, *extra],
-                         cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                         check=False, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                          timeout=120)
     assert res.returncode == 2
     assert f"cannot open the store {bad}: " in res.stderr

@@ -38,7 +38,7 @@ def client(sqlite_url: str) -> Iterator[tuple[TestClient, Monitor]]:
 
 
 def test_summary_of_another_host_and_of_all(client: tuple[TestClient, Monitor]) -> None:
-    c, mon = client
+    c, _ = client
     own = c.get(f"{P}/summary").json()
     assert own["host"] == "api-self" and "system.memory_usage" in own["metrics"]
     other = c.get(f"{P}/summary", params={"host": "web-2"}).json()

@@ -89,15 +89,20 @@ def test_pg_sleep_50ms_shows_up_at_about_50ms(pg_url):
     engine = sa.create_engine(pg_url)
     coll = DatabaseCollector()
     coll.instrument(engine)
+    outside = []
     with engine.connect() as conn:
         conn.execute(sa.text("SELECT 1"))
         coll.collect()
         for _ in range(5):
+            t0 = time.perf_counter()
             conn.execute(sa.text("SELECT pg_sleep(0.05)"))
+            outside.append((time.perf_counter() - t0) * 1000)
     out = _values(coll.collect())
     engine.dispose()
-    assert out["database.query_time"] == pytest.approx(50, abs=15)
-    assert out["database.query_time.p95"] == pytest.approx(50, rel=0.3)
+    # the server sleeps at least 50 ms; the collector times inside what the test timed
+    # around each call (bounds, not a tolerance, so a busy machine cannot fail it)
+    assert 50 <= out["database.query_time"] <= sum(outside) / 5 + 1
+    assert 50 <= out["database.query_time.p95"] <= max(outside) * 1.1 + 1
 
 
 class _DictCache:

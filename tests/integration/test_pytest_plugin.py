@@ -331,7 +331,9 @@ def test_plain_runs_are_untouched(pytester: pytest.Pytester,
     assert not (pytester.path / ".perfkit").exists()
 
 
-def test_default_store_and_disable(pytester: pytest.Pytester) -> None:
+def test_default_store_and_disable(pytester: pytest.Pytester,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PERFKIT_STORE_URL", raising=False)   # the suite points it to a temp dir
     pytester.makepyfile(test_d="""
         def test_d(perf):
             assert perf(sum, [1, 2, 3]) == 6
