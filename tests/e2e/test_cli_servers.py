@@ -135,8 +135,8 @@ def test_unopenable_store_names_the_url_and_why(command: str, tmp_path: object) 
     port = _free_port()
     extra = [] if command in ("demo", "monitor") else ["--port", str(port)]
     res = subprocess.run([sys.executable, "-m", "perfkit.cli", command, "--store", bad, *extra],
-                         check=False, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                         timeout=120)
+                         check=False, cwd=tmp_path, stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True, timeout=120)
     assert res.returncode == 2
     assert f"cannot open the store {bad}: " in res.stderr
     assert "Error" in res.stderr.splitlines()[-1]    # the cause, e.g. NotADirectoryError

@@ -138,7 +138,8 @@ def test_aa_unchanged_code_passes_repeatedly(pytester: pytest.Pytester, clock: F
     assert (compared["ratio"] <= compared["ci_high"]).all()
 
 
-def test_30_percent_slower_fails_with_10_percent_limit(pytester: pytest.Pytester, clock: FakeClock) -> None:
+def test_30_percent_slower_fails_with_10_percent_limit(pytester: pytest.Pytester,
+                                                       clock: FakeClock) -> None:
     _run(pytester, "--perf-save=base").assert_outcomes(passed=2)
     result = _run(pytester, "--perf-compare", factor=1.3)
     result.assert_outcomes(failed=2)
@@ -164,7 +165,8 @@ def test_30_percent_slower_is_caught_when_the_reference_is_noisy(
     assert set(_last_verdicts(pytester).values()) == {"regression"}
 
 
-def test_3_percent_slower_passes_with_10_percent_limit(pytester: pytest.Pytester, clock: FakeClock) -> None:
+def test_3_percent_slower_passes_with_10_percent_limit(pytester: pytest.Pytester,
+                                                       clock: FakeClock) -> None:
     _run(pytester, "--perf-save=base").assert_outcomes(passed=2)
     result = _run(pytester, "--perf-compare=base", factor=1.03)
     result.assert_outcomes(passed=2)
