@@ -104,8 +104,8 @@ def table(results: dict[str, dict[float, dict[str, int]]]) -> str:
     for cond, res in results.items():
         aa = res[1.0]
         lines.append(f"| {cond} | {aa.get('regression', 0)}/{sum(aa.values())} | "
-                     f"{share(res[1.1])} | {share(res[1.3])} | {share(res[2.0])} | {aa.get('inconclusive', 0)}/"
-                     f"{sum(aa.values())} |")
+                     f"{share(res[1.1])} | {share(res[1.3])} | {share(res[2.0])} | "
+                     f"{aa.get('inconclusive', 0)}/{sum(aa.values())} |")
     return "\n".join(lines)
 
 
