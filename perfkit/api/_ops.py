@@ -48,7 +48,7 @@ def anomaly_events(monitor: Any, since: Any) -> pd.DataFrame:
 
 
 def forecast(monitor: Any, *, horizon: str, level: float, method: str, metric: str | None,
-             since: Any, hosts: list[str] | None) -> pd.DataFrame:
+             since: Duration, hosts: list[str] | None) -> pd.DataFrame:
     """Forecast the unlabelled series of ``hosts`` (None: every host) since ``since``.
 
     Labelled breakdowns (per endpoint, per statement) are left out: they can be
@@ -81,7 +81,7 @@ def forecast(monitor: Any, *, horizon: str, level: float, method: str, metric: s
     return out
 
 
-def host_summary(monitor: Any, host: str, *, since: Any, horizon: str = "30min") -> dict:
+def host_summary(monitor: Any, host: str, *, since: Duration, horizon: str = "30min") -> dict:
     """The summary of ``host``'s samples since ``since`` (the Monitor's own host or another).
 
     For another host, ``monitoring_active`` means "its latest sample is recent"
