@@ -54,7 +54,8 @@ else:
 # -- the checkout stays as it was --------------------------------------------------------
 
 _ROOT = Path(__file__).resolve().parents[1]
-_SCRATCH = ("__pycache__/", ".pytest_cache/", "test-artifacts/", ".egg-info/")
+_SCRATCH = ("__pycache__/", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/", "test-artifacts/",
+            ".egg-info/")
 _before: set[str] | None = None
 
 
