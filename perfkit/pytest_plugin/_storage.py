@@ -1,8 +1,9 @@
 """The ``perfkit_benchmarks`` table: one row per test per run.
 
-SQLAlchemy Core with its own MetaData, created on first use through the store's engine and
-schema lock (:mod:`perfkit.store._engine`, :mod:`perfkit.store._schema`), so pytest-xdist
-workers can write concurrently on SQLite and PostgreSQL. ``perfkit.Store.benchmarks()``
+The table is part of the store's schema (:mod:`perfkit.store._schema`), created on first use
+through the store's engine and schema lock (:mod:`perfkit.store._engine`), with the store's time
+convention (``ts`` in int64 nanoseconds UTC), so pytest-xdist workers can write concurrently on
+SQLite and PostgreSQL. ``perfkit.Store.benchmarks()``
 reads through :func:`read_benchmarks`.
 """
 
@@ -10,54 +11,19 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from perfkit.store._schema import benchmarks
+
 TABLE_NAME = "perfkit_benchmarks"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-metadata = sa.MetaData()
-
-benchmarks_table = sa.Table(
-    TABLE_NAME, metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.String(64), nullable=False),
-    sa.Column("baseline", sa.String(200), nullable=False, default=""),  # --perf-save NAME or ''
-    sa.Column("test", sa.String(1000), nullable=False),                  # pytest node id
-    sa.Column("ts", sa.DateTime(timezone=True), nullable=False),         # UTC
-    sa.Column("commit", sa.String(64), nullable=False, default=""),
-    sa.Column("machine", sa.Text, nullable=False, default="{}"),         # JSON
-    sa.Column("rounds", sa.Integer, nullable=False),
-    sa.Column("iterations", sa.Integer, nullable=False),
-    sa.Column("median_s", sa.Float, nullable=False),
-    sa.Column("p95_s", sa.Float, nullable=False),
-    sa.Column("mean_s", sa.Float, nullable=False),
-    sa.Column("stdev_s", sa.Float, nullable=False),
-    sa.Column("min_s", sa.Float),
-    sa.Column("samples", sa.Text, nullable=False),                       # JSON list, s per call
-    sa.Column("ref_samples", sa.Text),            # JSON: interleaved reference rounds, s/call
-    sa.Column("ref_median_s", sa.Float),
-    sa.Column("ref_version", sa.Integer),         # perfkit.pytest_plugin._measure.REFERENCE_VERSION
-    sa.Column("ratio", sa.Float),                 # vs compared_run_id (normalised if 'normalized')
-    sa.Column("raw_ratio", sa.Float),             # absolute ratio of medians
-    sa.Column("norm_ratio", sa.Float),            # ratio normalised by the reference workload
-    sa.Column("normalized", sa.Boolean),
-    sa.Column("ci_low", sa.Float),
-    sa.Column("ci_high", sa.Float),
-    sa.Column("confidence", sa.Float),
-    sa.Column("max_regression", sa.Float),
-    sa.Column("verdict", sa.String(32), nullable=False, default=""),
-    sa.Column("compared_run_id", sa.String(64)),
-    sa.Column("compared_baseline", sa.String(200)),
-    sa.Column("budget", sa.Text),                 # JSON {stat: [limit, measured, ok]}
-    sa.Column("discarded_rounds", sa.Integer),    # rounds dropped: the OS preempted the thread
-    sa.Column("worker", sa.String(64), nullable=False, default=""),
-    sa.Column("wall_s", sa.Float),
-    sa.Index("ix_perfkit_benchmarks_test_ts", "test", "ts"),
-    sa.Index("ix_perfkit_benchmarks_baseline", "baseline"),
-)
+benchmarks_table = benchmarks
 
 COLUMNS = [c.name for c in benchmarks_table.columns if c.name != "id"]
 
@@ -84,20 +50,44 @@ def ensure_table(engine: Engine) -> None:
     lock, PostgreSQL's advisory lock), so concurrent workers never race on CREATE."""
     if id(engine) in _ready:
         return
-    from perfkit.store._schema import create_tables
+    from perfkit.store._schema import create_schema
 
-    create_tables(engine, metadata)
+    _set_aside_legacy(engine)
+    create_schema(engine)
     _ready.add(id(engine))
 
 
-def _utc(ts: Any) -> datetime:
+def _set_aside_legacy(engine: Engine) -> None:
+    """Keep a history table from before ``ts`` was int nanoseconds, renamed, not mixed in."""
+    insp = sa.inspect(engine)
+    if not insp.has_table(TABLE_NAME):
+        return
+    ts = next((c for c in insp.get_columns(TABLE_NAME) if c["name"] == "ts"), None)
+    if ts is None or isinstance(ts["type"], sa.Integer):
+        return
+    legacy = f"{TABLE_NAME}_legacy"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"ALTER TABLE {TABLE_NAME} RENAME TO {legacy}"))
+        for index in benchmarks.indexes:
+            conn.execute(sa.text(f"DROP INDEX IF EXISTS {index.name}"))
+
+
+def _ns(ts: Any) -> int:
+    """int64 nanoseconds UTC for a datetime, an ISO string, an int (ns) or None (now)."""
     if ts is None:
-        return datetime.now(UTC)
+        return time.time_ns()
+    if isinstance(ts, int):
+        return ts
     if isinstance(ts, str):
         ts = datetime.fromisoformat(ts)
     if ts.tzinfo is None:
-        return ts.replace(tzinfo=UTC)
-    return ts.astimezone(UTC)
+        ts = ts.replace(tzinfo=UTC)
+    delta = ts - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+
+
+def _datetime(ns: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=ns // 1_000)
 
 
 def _to_text(value: Any, default: str) -> str:
@@ -116,7 +106,7 @@ def write_benchmark(engine: Engine, row: dict) -> None:
     if unknown:
         raise ValueError(f"write_benchmark: unknown columns {sorted(unknown)}")
     values = dict(row)
-    values["ts"] = _utc(values.get("ts"))
+    values["ts"] = _ns(values.get("ts"))
     values["machine"] = _to_text(values.get("machine"), "{}")
     for key in ("samples", "ref_samples"):
         value = values.get(key)
@@ -157,7 +147,7 @@ def latest_baseline(engine: Engine, test: str, name: str | None = None,
     out["samples"] = json.loads(out["samples"])
     out["ref_samples"] = json.loads(out["ref_samples"]) if out.get("ref_samples") else None
     out["machine"] = json.loads(out["machine"] or "{}")
-    out["ts"] = _utc(out["ts"])
+    out["ts"] = _datetime(int(out["ts"]))
     return out
 
 
@@ -183,7 +173,7 @@ def read_benchmarks(engine: Engine, test: str | None = None,
         rows = [dict(r) for r in conn.execute(q).mappings()]
     cols = ["id", *COLUMNS]
     frame = pd.DataFrame(rows, columns=cols)
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True).astype("datetime64[ns, UTC]")
+    frame["ts"] = pd.to_datetime(frame["ts"].astype("int64"), unit="ns", utc=True)
     for col in ("samples", "ref_samples"):
         frame[col] = [json.loads(v) if isinstance(v, str) else v for v in frame[col]]
     for col in ("median_s", "p95_s", "mean_s", "stdev_s", "min_s", "ratio", "ci_low", "ci_high",

@@ -85,6 +85,47 @@ meta = sa.Table(
 _PG_DDL_LOCK = 7_104_551_207
 
 
+#: The pytest plugin's history: one row per test per run.
+benchmarks = sa.Table(
+    "perfkit_benchmarks", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("baseline", sa.String(200), nullable=False, default=""),  # --perf-save NAME or ''
+    sa.Column("test", sa.String(1000), nullable=False),                  # pytest node id
+    sa.Column("ts", sa.BigInteger, nullable=False),                      # int64 ns UTC
+    sa.Column("commit", sa.String(64), nullable=False, default=""),
+    sa.Column("machine", sa.Text, nullable=False, default="{}"),         # JSON
+    sa.Column("rounds", sa.Integer, nullable=False),
+    sa.Column("iterations", sa.Integer, nullable=False),
+    sa.Column("median_s", sa.Float, nullable=False),
+    sa.Column("p95_s", sa.Float, nullable=False),
+    sa.Column("mean_s", sa.Float, nullable=False),
+    sa.Column("stdev_s", sa.Float, nullable=False),
+    sa.Column("min_s", sa.Float),
+    sa.Column("samples", sa.Text, nullable=False),                       # JSON list, s per call
+    sa.Column("ref_samples", sa.Text),            # JSON: interleaved reference rounds, s/call
+    sa.Column("ref_median_s", sa.Float),
+    sa.Column("ref_version", sa.Integer),         # perfkit.pytest_plugin._measure.REFERENCE_VERSION
+    sa.Column("ratio", sa.Float),                 # vs compared_run_id (normalised if 'normalized')
+    sa.Column("raw_ratio", sa.Float),             # absolute ratio of medians
+    sa.Column("norm_ratio", sa.Float),            # ratio normalised by the reference workload
+    sa.Column("normalized", sa.Boolean),
+    sa.Column("ci_low", sa.Float),
+    sa.Column("ci_high", sa.Float),
+    sa.Column("confidence", sa.Float),
+    sa.Column("max_regression", sa.Float),
+    sa.Column("verdict", sa.String(32), nullable=False, default=""),
+    sa.Column("compared_run_id", sa.String(64)),
+    sa.Column("compared_baseline", sa.String(200)),
+    sa.Column("budget", sa.Text),                 # JSON {stat: [limit, measured, ok]}
+    sa.Column("discarded_rounds", sa.Integer),    # rounds dropped: the OS preempted the thread
+    sa.Column("worker", sa.String(64), nullable=False, default=""),
+    sa.Column("wall_s", sa.Float),
+    sa.Index("ix_perfkit_benchmarks_test_ts", "test", "ts"),
+    sa.Index("ix_perfkit_benchmarks_baseline", "baseline"),
+)
+
+
 def create_tables(engine: sa.Engine, tables: sa.MetaData) -> None:
     """Create the missing tables of ``tables``; safe when several processes do it at once."""
     with engine.connect() as conn:

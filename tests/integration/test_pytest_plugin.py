@@ -526,6 +526,33 @@ def test_storage_round_trip_sqlite(tmp_path) -> None:
     _check_rows(engine)
 
 
+def test_history_uses_the_store_time_convention_and_sets_aside_an_old_table(tmp_path) -> None:
+    """ts is int64 ns UTC like every store table; a table from before that is kept, renamed."""
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path}/h.db"
+    old = sa.create_engine(url)
+    with old.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE perfkit_benchmarks (id INTEGER PRIMARY KEY, "
+                             "test TEXT, ts DATETIME)"))
+        conn.execute(sa.text("CREATE INDEX ix_perfkit_benchmarks_test_ts "
+                             "ON perfkit_benchmarks (test, ts)"))
+        conn.execute(sa.text("INSERT INTO perfkit_benchmarks (test, ts) "
+                             "VALUES ('t', '2026-01-01 00:00:00')"))
+    old.dispose()
+    engine = storage_mod.engine_for(url)
+    _write_rows(engine)
+    with engine.connect() as conn:
+        raw = conn.execute(sa.text("SELECT ts FROM perfkit_benchmarks")).scalars().all()
+        kept = conn.execute(sa.text("SELECT test FROM perfkit_benchmarks_legacy")).scalars().all()
+    assert kept == ["t"]
+    assert len(raw) == 3 and all(isinstance(v, int) and v > 1_700_000_000 * 10**9 for v in raw)
+    frame = storage_mod.read_benchmarks(engine)
+    assert str(frame["ts"].dtype) == "datetime64[ns, UTC]"
+    assert (frame["ts"].astype("int64").to_numpy() == sorted(raw)).all()
+    engine.dispose()
+
+
 @pytest.mark.postgres
 def test_storage_round_trip_postgres(pg_url: str) -> None:
     engine = storage_mod.engine_for(pg_url)
