@@ -37,6 +37,8 @@ import psutil
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _report import drop_schema, print_rows
+
 from perfkit.catalog import CORE_METRICS, PERCENTILES
 from perfkit.store import Store
 
@@ -235,15 +237,9 @@ def main() -> int:
              f"{page_s:.2f} s (load {page.timings.get('load', 0):.2f} s; "
              f"{len(page.errors)} section errors)"),
         ]
-        w = max(len(a) for a, _ in rows)
-        print(f"\n| {'measure':<{w}} | value |\n|{'-' * (w + 2)}|-------|")
-        for a, b in rows:
-            print(f"| {a:<{w}} | {b} |")
-        print(f"\nload average during the run: {os.getloadavg()}")
+        print_rows(rows, "load average during the run")
     finally:
-        with admin.connect() as c:
-            c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        drop_schema(admin, schema)
     return 0
 
 

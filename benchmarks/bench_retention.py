@@ -27,6 +27,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _report import drop_schema, print_rows
+
 from perfkit.store import Store
 
 PG = os.environ.get("PERFKIT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -131,15 +133,9 @@ def main() -> int:
             ("table rewritten by prune", "yes" if node1 != node0 else
              f"no (same file node; {size1 / 2**20:,.0f} MiB: freed space is reused)"),
         ]
-        w = max(len(a) for a, _ in rows)
-        print(f"\n| {'measure':<{w}} | value |\n|{'-' * (w + 2)}|-------|")
-        for a, b in rows:
-            print(f"| {a:<{w}} | {b} |")
-        print(f"\nload average: {os.getloadavg()}")
+        print_rows(rows)
     finally:
-        with admin.connect() as c:
-            c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        drop_schema(admin, schema)
     return 0
 
 

@@ -1,0 +1,24 @@
+"""Helpers shared by the benchmark scripts (run as ``python benchmarks/NAME.py``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+
+def print_rows(rows: Sequence[tuple[str, str]], load_label: str = "load average") -> None:
+    """Print ``(measure, value)`` rows as a Markdown table, then the machine's load."""
+    w = max(len(a) for a, _ in rows)
+    print(f"\n| {'measure':<{w}} | value |\n|{'-' * (w + 2)}|-------|")
+    for a, b in rows:
+        print(f"| {a:<{w}} | {b} |")
+    print(f"\n{load_label}: {os.getloadavg()}")
+
+
+def drop_schema(admin: sa.Engine, schema: str) -> None:
+    """Drop the benchmark's own PostgreSQL schema and dispose of the admin engine."""
+    with admin.connect() as c:
+        c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
