@@ -164,6 +164,26 @@ def _tiny(x: float) -> float:
     return 1e-9 * (abs(x) + 1.0)
 
 
+def _beyond_range(s: Spike | Level, v: float) -> float:
+    """Surprise of ``v`` lying beyond the range [lo, hi] of ``s``'s earlier values, in ranges;
+    widens the range to take ``v`` in. Spike feeds it values, Level its short-term means."""
+    lo, hi = s.lo, s.hi
+    if lo <= v <= hi:
+        if s.n > BURN_IN:
+            s.tail.add_zero()
+        return 0.0
+    q = 0.0
+    if s.n > BURN_IN:
+        d = max(v - hi, lo - v) / (hi - lo + _tiny(v))
+        q = s.tail.surprise(d)
+        s.tail.add(d)
+    if v < lo:
+        s.lo = v
+    else:
+        s.hi = v
+    return q
+
+
 class Spike:
     """Distance of the value beyond the range of all earlier values, in ranges."""
 
@@ -178,24 +198,10 @@ class Spike:
 
     def step(self, x: float) -> float:
         self.n += 1
-        lo, hi = self.lo, self.hi
-        if lo <= x <= hi:
-            if self.n > BURN_IN:
-                self.tail.add_zero()
-            return 0.0
-        if hi < lo:  # first value
+        if self.hi < self.lo:  # first value
             self.lo = self.hi = x
             return 0.0
-        q = 0.0
-        if self.n > BURN_IN:
-            d = max(x - hi, lo - x) / (hi - lo + _tiny(x))
-            q = self.tail.surprise(d)
-            self.tail.add(d)
-        if x < lo:
-            self.lo = x
-        else:
-            self.hi = x
-        return q
+        return _beyond_range(self, x)
 
 
 class Level:
@@ -218,21 +224,7 @@ class Level:
             self.m = self.lo = self.hi = x
             return 0.0
         m = self.m = self.m + self.a * (x - self.m)
-        lo, hi = self.lo, self.hi
-        if lo <= m <= hi:
-            if self.n > BURN_IN:
-                self.tail.add_zero()
-            return 0.0
-        q = 0.0
-        if self.n > BURN_IN:
-            d = max(m - hi, lo - m) / (hi - lo + _tiny(m))
-            q = self.tail.surprise(d)
-            self.tail.add(d)
-        if m < lo:
-            self.lo = m
-        else:
-            self.hi = m
-        return q
+        return _beyond_range(self, m)
 
 
 class Variance:
