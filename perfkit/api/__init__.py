@@ -95,9 +95,8 @@ def app(monitor: Monitor, *, token: str | None = None, all_hosts: bool = True,
                                       "actions of one perfkit Monitor.")
     from fastapi.exceptions import RequestValidationError
 
-    from perfkit.api._limits import BodyLimit, validation_error
+    from perfkit.api._limits import validation_error
 
-    application.add_middleware(BodyLimit)
     application.add_exception_handler(RequestValidationError, validation_error)
     application.include_router(router(monitor, token=token), prefix=PREFIX)
     token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)

@@ -1,7 +1,7 @@
 """Limits at the HTTP boundary: request body size (413) and short error echoes (422).
 
 A client may send any number of bytes; a handler that parses them first would read
-a 300 MB body before the token check says 401. :class:`BodyLimit` refuses a body
+a 300 MB body before the token check says 401. :class:`LimitedRoute` refuses a body
 over the limit from its ``Content-Length`` without reading it, and stops reading a
 chunked body at the limit. Validation errors never echo more than a short excerpt
 of what was sent.
@@ -9,14 +9,15 @@ of what was sent.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 
-__all__ = ["EXCERPT_CHARS", "MAX_BODY_BYTES", "BodyLimit", "excerpt", "validation_error"]
+__all__ = ["EXCERPT_CHARS", "MAX_BODY_BYTES", "LimitedRoute", "excerpt", "validation_error"]
 
 MAX_BODY_BYTES = 1 << 20
 """Largest request body the API reads (1 MiB); bigger ones get 413."""
@@ -30,63 +31,59 @@ def excerpt(value: object, n: int = EXCERPT_CHARS) -> str:
     return text if len(text) <= n else f"{text[:n]}... ({len(text)} characters)"
 
 
-class BodyLimit:
-    """ASGI middleware: 413 for a request body over ``limit`` bytes."""
+class _TooLarge(Exception):
+    """A request body passed the limit while it was being read."""
 
-    def __init__(self, app: Any, limit: int = MAX_BODY_BYTES) -> None:
-        self.app = app
-        self.limit = limit
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope.get("type") != "http":
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None:
-            try:
-                too_big = int(length) > self.limit
-            except ValueError:
-                too_big = True
-            if too_big:
-                await self._refuse(send)
-                return
-            await self.app(scope, receive, send)
-            return
-        # no length given (chunked): read up to the limit, then replay to the app
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            msg = await receive()
-            if msg["type"] != "http.request":
-                break
-            size += len(msg.get("body", b""))
-            if size > self.limit:
-                await self._refuse(send)
-                return
-            chunks.append(msg.get("body", b""))
-            if not msg.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        sent = False
+class _LimitedRequest(Request):
+    """A request whose body is read at most ``limit`` bytes far."""
 
-        async def replay() -> dict[str, Any]:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+    limit = MAX_BODY_BYTES
 
-        await self.app(scope, replay, send)
+    async def body(self) -> bytes:
+        if not hasattr(self, "_body"):
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in self.stream():
+                size += len(chunk)
+                if size > self.limit:
+                    raise _TooLarge
+                chunks.append(chunk)
+            self._body = b"".join(chunks)
+        return self._body
 
-    async def _refuse(self, send: Any) -> None:
-        body = json.dumps({"detail": {"message": f"request body over {self.limit} bytes; "
-                                                 "send less (the API takes small JSON bodies)",
-                                      "limit_bytes": self.limit}}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+
+class LimitedRoute(APIRoute):
+    """A route that answers 413 to a request body over :data:`MAX_BODY_BYTES`.
+
+    A route class rather than a middleware, so that the limit travels with
+    :func:`perfkit.api.router` into whatever application mounts it. A declared
+    ``Content-Length`` over the limit is refused unread; a chunked body is read
+    only up to the limit. Both happen before the token check.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def limited(request: Request) -> Response:
+            length = request.headers.get("content-length")
+            if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+                return _refusal()
+            limited_request = _LimitedRequest(request.scope, request.receive)
+            try:  # read here: FastAPI turns any error while it reads a body into a 400
+                await limited_request.body()
+            except _TooLarge:
+                return _refusal()
+            return await handler(limited_request)
+
+        return limited
+
+
+def _refusal() -> JSONResponse:
+    return JSONResponse(status_code=413, headers={"connection": "close"}, content={"detail": {
+        "message": f"request body over {MAX_BODY_BYTES} bytes; "
+                   "send less (the API takes small JSON bodies)",
+        "limit_bytes": MAX_BODY_BYTES}})
 
 
 async def validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -25,6 +25,7 @@ from perfkit.api import _models as m
 from perfkit.api import _ops
 from perfkit.api._errors import store_errors, unprocessable
 from perfkit.api._hosts import resolve_hosts
+from perfkit.api._limits import LimitedRoute
 from perfkit.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -88,6 +89,8 @@ def router(monitor: Monitor, *, token: str | None = None) -> APIRouter:
     ``predictions``, ``optimization-actions``), require
     ``Authorization: Bearer <token>``; ``health`` and ``optimization-types``
     stay open. Without a token everything is open, so bind the server to localhost.
+    A request body over 1 MiB gets 413 before it is read, in any application
+    that mounts the router.
     """
     token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
     guarded = [Depends(_auth_dependency(token))]
@@ -97,7 +100,7 @@ def router(monitor: Monitor, *, token: str | None = None) -> APIRouter:
             return since
         win = window or monitor.window
         return _duration(str(win), "window", MAX_WINDOW)
-    r = APIRouter(tags=["perfkit"])
+    r = APIRouter(tags=["perfkit"], route_class=LimitedRoute)
 
     @r.post("/start-monitoring", response_model=m.MonitoringState, dependencies=guarded,
             summary="Start the Monitor's collection thread (idempotent)")

@@ -446,6 +446,27 @@ def api_client(tmp_path):
     mon.store.close()
 
 
+def test_router_keeps_the_body_limit_in_a_host_application(tmp_path) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from perfkit.api import PREFIX, router
+
+    mon = perfkit.Monitor(store=f"sqlite:///{tmp_path}/api.db", interval=60, host="svc")
+    host_app = FastAPI()
+    host_app.include_router(router(mon, token=""), prefix=PREFIX)
+    url = f"{PREFIX}/trigger-optimization"
+    with TestClient(host_app) as client:
+        big = b'{"optimization_type": "' + b"x" * (2 << 20) + b'"}'
+        r = client.post(url, content=big, headers={"Content-Type": "application/json"})
+        assert r.status_code == 413 and r.json()["detail"]["limit_bytes"] == 1 << 20
+        r = client.post(url, content=(b"x" * 65536 for _ in range(40)))
+        assert r.status_code == 413
+        r = client.post(url, json={"optimization_type": "no_such_action", "dry_run": True})
+        assert r.status_code in (400, 404, 422) and "no_such_action" in r.text
+    mon.store.close()
+
+
 def test_api_body_limit_short_errors_and_strict_booleans(api_client) -> None:
     url = "/api/v1/advanced-performance/trigger-optimization"
     auth = {"Authorization": "Bearer s3cret"}
