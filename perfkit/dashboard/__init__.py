@@ -13,6 +13,8 @@ from pathlib import Path
 
 from perfkit._downsample import DEFAULT_POINTS, downsample, downsample_series
 from perfkit.dashboard._access import HOST_ENV, TOKEN_ENV, Access, access_from_env
+from perfkit.dashboard._build import build_page
+from perfkit.dashboard._crossings import already_past
 from perfkit.dashboard._fleet import (
     FLEET_METRICS,
     FleetPage,
@@ -21,16 +23,8 @@ from perfkit.dashboard._fleet import (
     fleet_overview,
     fleet_spread,
 )
-from perfkit.dashboard._page import (
-    GROUP_ORDER,
-    HORIZONS,
-    MIN_HISTORY,
-    Page,
-    PageCache,
-    already_past,
-    build_page,
-    fit_window,
-)
+from perfkit.dashboard._page import GROUP_ORDER, HORIZONS, MIN_HISTORY, Page, fit_window
+from perfkit.dashboard._pagecache import PageCache
 from perfkit.dashboard._runtime import (
     EMBEDDED_ENV,
     ActionTicket,

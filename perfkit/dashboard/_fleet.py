@@ -157,7 +157,7 @@ def fleet_crossings(frame: pd.DataFrame, horizon: str | pd.Timedelta = "1h",
     left out.
     """
     from perfkit.analysis import time_to_threshold
-    from perfkit.dashboard._page import thin
+    from perfkit.dashboard._build import thin
 
     cols = ["host", "metric", "severity", "threshold", "eta_expected", "eta_earliest"]
     f = _aggregate(frame)
@@ -231,7 +231,7 @@ def build_fleet(store: Any, *, window: str | pd.Timedelta = "1h",
     crossing charts. A read that fails raises (the page shows the banner); a
     computation that fails is reported in ``errors``.
     """
-    from perfkit.dashboard._page import _section
+    from perfkit.dashboard._build import _section
     from perfkit.dashboard._window import parse_window
 
     td, hz = parse_window(window), parse_window(horizon, "horizon")

@@ -25,7 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from perfkit.dashboard._page import Page, PageCache
+from perfkit.dashboard._page import Page
+from perfkit.dashboard._pagecache import PageCache
 from perfkit.dashboard._status import StoreStatus, failed_status, probe_store
 from perfkit.dashboard._window import WindowLoader
 from perfkit.errors import InvalidInputError

@@ -18,7 +18,8 @@ import pandas as pd
 import streamlit as st
 
 from perfkit import plots
-from perfkit.dashboard._page import GROUP_ORDER, Page, already_past
+from perfkit.dashboard._crossings import already_past
+from perfkit.dashboard._page import GROUP_ORDER, Page
 from perfkit.dashboard._state import STATE_RULE, action_rows, alert_table, costly_metrics
 from perfkit.dashboard._words import (
     change_table,

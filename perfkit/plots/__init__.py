@@ -1,0 +1,26 @@
+"""Plotly figures shared by the dashboard (``app.py``) and the notebooks.
+
+Every function takes perfkit frames (samples, forecast, alert events, actions)
+and returns a ``plotly.graph_objects.Figure``; none reads a store or computes a
+statistic of its own beyond what is drawn. Long series are cut for display
+with :func:`perfkit._downsample.downsample` (min/max-preserving), so a
+day of one-second samples draws as fast as an hour.
+"""
+
+from perfkit.plots._common import COLORS
+from perfkit.plots._events import action_history_figure, alert_timeline_figure
+from perfkit.plots._metric import metric_figure, percentiles_figure
+from perfkit.plots._scores import fleet_spread_figure, group_scores_figure, health_gauge
+from perfkit.pytest_plugin._plot import benchmark_history_figure
+
+__all__ = [
+    "COLORS",
+    "action_history_figure",
+    "alert_timeline_figure",
+    "benchmark_history_figure",
+    "fleet_spread_figure",
+    "group_scores_figure",
+    "health_gauge",
+    "metric_figure",
+    "percentiles_figure",
+]

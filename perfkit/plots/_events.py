@@ -1,0 +1,92 @@
+"""Event figures: alert firing periods and the action history over time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+try:
+    import plotly.graph_objects as go
+except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
+    from perfkit.errors import extra_error
+
+    raise extra_error(exc, "dashboard", "perfkit.plots") from exc
+
+from perfkit.plots._common import _LAYOUT, COLORS, _time_axis
+
+
+def alert_timeline_figure(events: pd.DataFrame, *, until: pd.Timestamp | None = None,
+                          height: int = 240,
+                          x_range: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> go.Figure:
+    """Firing periods per metric as bars coloured by severity, from alert events.
+
+    ``events`` has ``ts, metric, severity, state`` (``Store.alert_events()``): a
+    ``firing`` event opens a bar, the next ``resolved`` of that metric and
+    severity closes it; a bar still open runs to ``until`` (default now).
+    ``x_range`` fixes the time axis.
+    """
+    end = until if until is not None else pd.Timestamp.now(tz="UTC")
+    rows: list[dict[str, Any]] = []
+    if len(events):
+        keys = ["metric", "severity"] + (["labels"] if "labels" in events else []) + \
+            (["host"] if "host" in events else [])
+        for key, g in events.sort_values("ts").groupby(keys, sort=False):
+            opened = None
+            for ev in g.itertuples():
+                if ev.state == "firing" and opened is None:
+                    opened = ev.ts
+                elif ev.state == "resolved" and opened is not None:
+                    rows.append({"metric": key[0], "severity": key[1], "start": opened,
+                                 "end": ev.ts})
+                    opened = None
+            if opened is not None:
+                rows.append({"metric": key[0], "severity": key[1], "start": opened, "end": end,
+                             "open": True})
+    fig = go.Figure()
+    for sev in ("warning", "critical"):
+        b = [r for r in rows if r["severity"] == sev]
+        if not b:
+            continue
+        fig.add_trace(go.Bar(
+            base=[r["start"] for r in b],
+            x=[(r["end"] - r["start"]).total_seconds() * 1000 for r in b],
+            y=[r["metric"] for r in b], orientation="h", name=sev,
+            marker_color=COLORS[sev], opacity=0.85,
+            hovertext=[f"{r['metric']} {sev}<br>{r['start']:%H:%M:%S} → "
+                       f"{'now' if r.get('open') else format(r['end'], '%H:%M:%S')}" for r in b],
+            hoverinfo="text"))
+    fig.update_layout(title={"text": "Alert timeline", "font": {"size": 13}}, height=height,
+                      barmode="overlay", xaxis={"type": "date"},
+                      **{**_LAYOUT, "hovermode": "closest"})
+    return _time_axis(fig, x_range, empty=not rows,
+                      note="no alert events recorded in this window (a Monitor records them)")
+
+
+def action_history_figure(actions: pd.DataFrame, *, height: int = 240,
+                          x_range: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> go.Figure:
+    """Executed and requested actions over time, one row per action, coloured by verdict.
+
+    ``actions`` is ``Store.actions()``: ``id, requested_at, action, status,
+    verdict, dry_run, requested_by``. ``x_range`` fixes the time axis.
+    """
+    fig = go.Figure()
+    if len(actions):
+        a = actions.copy()
+        outcome = np.where(a["status"].isin(["done"]), a["verdict"].fillna("no change"),
+                           a["status"])
+        outcome = np.where(a["dry_run"].fillna(False).astype(bool) & (a["status"] == "done"),
+                           "dry run", outcome)
+        a["outcome"] = outcome
+        for name, g in a.groupby("outcome", sort=True):
+            fig.add_trace(go.Scatter(
+                x=g["requested_at"], y=g["action"], mode="markers", name=str(name),
+                marker={"size": 11, "color": COLORS.get(str(name), "#444"),
+                        "symbol": "diamond" if name == "dry run" else "circle"},
+                hovertext=[f"#{r.id} {r.action}: {r.outcome}<br>by {r.requested_by}"
+                           for r in g.itertuples()], hoverinfo="text"))
+    fig.update_layout(title={"text": "Action history", "font": {"size": 13}}, height=height,
+                      **{**_LAYOUT, "hovermode": "closest"})
+    return _time_axis(fig, x_range, empty=not len(actions), note="no actions yet")
+
