@@ -242,8 +242,10 @@ def actions(page: Page) -> None:
 def _tile(page: Page, name: str, row: Any) -> None:
     status = row["status"]
     since = f" since {row['since']:%H:%M:%S}" if pd.notna(row["since"]) else ""
+    several = bool(len(page.frame)) and page.frame["host"].nunique() > 1
+    worst = f" · worst host {row['host']}" if several and row.get("host") else ""
     st.metric(f"{name} {row['arrow']}", fmt(row["current"], row["unit"]),
-              delta=(f"{status}{since} · avg {fmt(row['average'], row['unit'])}"
+              delta=(f"{status}{since} · avg {fmt(row['average'], row['unit'])}{worst}"
                      if status != "missing" else None),
               delta_color="off", delta_arrow="off",
               help=f"Latest sample; trend {row['trend']}"

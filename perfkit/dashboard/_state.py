@@ -1,7 +1,9 @@
 """One current state per metric, read by every part of the page.
 
 The rule (stated in the page's help text): a metric's **current value is its
-latest sample** (several hosts: the mean of each host's latest). The tiles,
+latest sample**; with several hosts it is the **worst host's** latest (a fleet is as
+healthy as its worst host: a mean would let one host at 99 % CPU hide behind three idle
+ones, and score a critical host as fine). The tiles,
 the health score, "costing the most points" and the alert list all read that
 value, and a metric with a firing alert counts at least at that alert's
 severity (so a firing critical alert never scores as healthy). ``since`` is
@@ -27,7 +29,8 @@ ARROWS = {"increasing": "↑", "decreasing": "↓", "stable": "→"}
 """Trend label → arrow shown next to a metric."""
 
 STATE_RULE = ("Every number on this page reads one current state: each metric's latest "
-              "sample (several hosts: the mean of each host's latest). The score, the "
+              "sample (several hosts: the worst host's latest, since a fleet is as healthy "
+              "as its worst host). The score, the "
               "alerts, this list and the metric tiles all use it, and a metric with a firing "
               "alert counts at least at that alert's severity.")
 """The consistency rule, as the page's help text states it."""
@@ -64,7 +67,7 @@ def _firing(alerts: pd.DataFrame | None) -> dict[str, tuple[str, pd.Timestamp]]:
 def metric_overview(frame: pd.DataFrame, trends: pd.DataFrame | None = None,
                     metrics: Sequence[str] = CORE_METRICS,
                     alerts: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per metric: group, unit, current, average, trend, arrow, status and since.
+    """Per metric: group, unit, current, average, trend, arrow, status, since and host.
 
     ``current`` follows the page's rule (module docstring); ``average`` is the
     mean of the frame's samples; ``trends`` is a :func:`perfkit.trends` frame
@@ -73,7 +76,8 @@ def metric_overview(frame: pd.DataFrame, trends: pd.DataFrame | None = None,
     samples): the current value's threshold level, raised to the severity of a
     firing alert in ``alerts``; ``since`` is when the metric entered that status
     (the start of the trailing run of samples at that level, or the alert's
-    ``since``). ``frame`` must be in time order (as the store returns it).
+    ``since``). ``host`` is the host whose latest value is ``current`` (with several
+    hosts, the worst one). ``frame`` must be in time order (as the store returns it).
     """
     f = frame[frame["labels"] == ""] if len(frame) else frame
     tr: dict[str, str] = {}
@@ -88,13 +92,11 @@ def metric_overview(frame: pd.DataFrame, trends: pd.DataFrame | None = None,
         g = by_metric.get(name)
         cur, avg = np.nan, np.nan
         since: Any = pd.NaT
-        status = "missing"
+        status, worst_host = "missing", ""
         if g is not None and len(g):
-            cur = float(g.groupby("host", sort=False, observed=True)["value"].last().mean())
+            s = _worst_series(g, m)
+            cur, worst_host = float(s.iloc[-1]), str(s.attrs.get("host", ""))
             avg = float(g["value"].mean())
-            # several hosts: the mean per instant is the series whose run we time
-            s = g.groupby("ts", sort=True)["value"].mean() if g["host"].nunique() > 1 \
-                else g.set_index("ts")["value"]
             ranks = _ranks(s.to_numpy(dtype=float), m)
             last = int(_ranks(np.array([cur]), m)[0])
             diff = np.flatnonzero(ranks != last)
@@ -112,11 +114,34 @@ def metric_overview(frame: pd.DataFrame, trends: pd.DataFrame | None = None,
                      "unit": m.unit if m else "", "current": cur, "average": avg,
                      "trend": trend, "arrow": ARROWS.get(trend, "→"), "bad_trend": bad,
                      "severity": status if status in ("warning", "critical") else None,
-                     "status": status, "since": since, "missing": status == "missing"})
+                     "status": status, "since": since, "missing": status == "missing",
+                     "host": worst_host})
     out = pd.DataFrame(rows)
     if len(out):
         out["since"] = pd.to_datetime(out["since"], utc=True)
     return out
+
+
+def _worst_series(g: pd.DataFrame, m: Any) -> pd.Series:
+    """One metric's value over time across hosts: at each sample time, the worst of every
+    host's latest value (the catalogue's direction says which end is worse; a metric
+    without one takes the mean). ``attrs["host"]`` names the host that is worst now."""
+    hosts = g["host"].astype(str)
+    if hosts.nunique() <= 1:
+        s = g.set_index("ts")["value"]
+        s.attrs["host"] = hosts.iloc[-1]
+        return s
+    wide = g.assign(host=hosts).pivot_table(index="ts", columns="host", values="value",
+                                            aggfunc="last").sort_index().ffill()
+    direction = m.direction if m is not None else "none"
+    if direction == "higher":
+        s, who = wide.max(axis=1), wide.iloc[-1].idxmax()
+    elif direction == "lower":
+        s, who = wide.min(axis=1), wide.iloc[-1].idxmin()
+    else:
+        s, who = wide.mean(axis=1), ""
+    s.attrs["host"] = str(who)
+    return s
 
 
 def current_samples(overview: pd.DataFrame, now: pd.Timestamp, host: str = "") -> pd.DataFrame:

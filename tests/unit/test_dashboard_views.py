@@ -216,6 +216,26 @@ def test_all_hosts_of_a_shared_store_are_drawn_and_scored(sqlite_url: str) -> No
     store.close()
 
 
+def test_all_hosts_view_reads_the_worst_host_not_the_mean(sqlite_url: str) -> None:
+    store = Store(sqlite_url)
+    busy = _frame(120, ("system.cpu_usage", "cache.hit_rate"), host="busy", step="2s")
+    idle = _frame(120, ("system.cpu_usage", "cache.hit_rate"), host="idle", step="2s", seed=3)
+    busy.loc[busy["metric"] == "system.cpu_usage", "value"] = 97.0   # critical at 90
+    idle.loc[idle["metric"] == "system.cpu_usage", "value"] = 10.0
+    busy.loc[busy["metric"] == "cache.hit_rate", "value"] = 99.0
+    idle.loc[idle["metric"] == "cache.hit_rate", "value"] = 50.0    # lower is worse
+    store.write(pd.concat([busy, idle]))
+    page = build_page(store, window="15min", horizon="15min", host=None)
+    ov = page.overview.set_index("metric")
+    assert ov.loc["system.cpu_usage", ["current", "status", "host"]].tolist() == \
+        [97.0, "critical", "busy"]
+    assert ov.loc["cache.hit_rate", ["current", "status", "host"]].tolist() == \
+        [50.0, "critical", "idle"]
+    alone = build_page(store, window="15min", horizon="15min", host="busy")
+    assert page.score.groups["system"] == alone.score.groups["system"] < 100
+    store.close()
+
+
 def test_alert_table_shows_each_series_once_at_its_worst_and_recent_resolutions_first() -> None:
     t = pd.Timestamp("2026-01-01 00:00", tz="UTC")
     alerts = pd.DataFrame({
