@@ -2,7 +2,7 @@
 
 Pure functions, frame in and frame out, so a notebook gets the page's numbers::
 
-    frame = store.samples(since="10min", labels="")
+    frame = store.window_means("5min", since="6min")    # or store.samples(since="6min")
     perfkit.dashboard.fleet_overview(frame, store.alert_events(since="1h"))
 
 A host is **stale** when its newest sample is older than ``stale_after``
@@ -221,15 +221,27 @@ class FleetPage:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def _chart_frame(store: Any, since: pd.Timestamp, end: pd.Timestamp, td: pd.Timedelta
+                 ) -> pd.DataFrame:
+    """The fleet metrics over the window, one mean per host and rollup bucket (1 min up to
+    two days, 1 h beyond), as a samples frame: thousands of rows, not millions."""
+    every = "1min" if td <= pd.Timedelta("2D") else "1h"
+    r = store.rollups(metric=list(FLEET_METRICS), since=since, until=end, labels="", every=every)
+    return r[["ts", "host", "metric", "mean", "labels"]].rename(columns={"mean": "value"})
+
+
 def build_fleet(store: Any, *, window: str | pd.Timedelta = "1h",
                 horizon: str | pd.Timedelta = "1h", now: pd.Timestamp | None = None,
                 stale_after: str | pd.Timedelta = "2min") -> FleetPage:
     """Read what the fleet section needs from ``store`` and compute it.
 
-    Two reads: every host's last 6 minutes (the score's 5 and a margin) for the
-    overview, and the :data:`FLEET_METRICS` over ``window`` for the spread and
-    crossing charts. A read that fails raises (the page shows the banner); a
-    computation that fails is reported in ``errors``.
+    Four reads, none of them per host or per raw sample of the fleet: each
+    series' mean over its host's last 5 minutes (``Store.window_means``, one
+    grouped query: what the score reads), the known hosts, a day of alert
+    events, and the :data:`FLEET_METRICS` over ``window`` from the 1 min
+    rollups (1 h beyond two days) for the spread and crossing charts. A read
+    that fails raises (the page shows the banner); a computation that fails is
+    reported in ``errors``.
     """
     from perfkit.dashboard._build import _section
     from perfkit.dashboard._window import parse_window
@@ -237,15 +249,15 @@ def build_fleet(store: Any, *, window: str | pd.Timedelta = "1h",
     td, hz = parse_window(window), parse_window(horizon, "horizon")
     end = pd.Timestamp.now(tz="UTC") if now is None else now
     t0 = time.perf_counter()
-    recent = store.samples(since=end - pd.Timedelta("6min"), until=end, labels="")
+    recent = store.window_means("5min", since=end - pd.Timedelta("6min"), until=end)
     known = store.hosts()
     events = store.alert_events(since=end - pd.Timedelta("24h"))
-    charts = store.samples(metric=list(FLEET_METRICS), since=end - td, until=end, labels="")
+    charts = _chart_frame(store, end - td, end, td)
     page = FleetPage(end, td, pd.DataFrame())
     page.timings["load"] = time.perf_counter() - t0
     page.overview = _section(page, "overview", lambda: fleet_overview(  # type: ignore[arg-type]
         recent, events, now=end, stale_after=stale_after, hosts=known), pd.DataFrame())
-    every = max(pd.Timedelta("10s"), (td / 120).ceil("s"))
+    every = max(pd.Timedelta("1min"), (td / 120).ceil("min"))
     for metric in FLEET_METRICS:
         page.spread[metric] = _section(page, f"spread {metric}",  # type: ignore[arg-type]
                                        partial(fleet_spread, charts, metric, every),

@@ -56,10 +56,11 @@ from perfkit.catalog import metrics as catalog_metrics
 from perfkit.errors import ConfigError, ReadOnlyStoreError
 from perfkit.frames import empty_samples, format_labels
 from perfkit.prometheus import prometheus_name
+from perfkit.store import _rollups as rollups
 from perfkit.store._engine import ENV_VAR
 from perfkit.store._promhttp import MAX_POINTS, PromClient, base_url, pages, step_for
 from perfkit.store._promopts import positive_int, read_map, seconds
-from perfkit.store._reads import label_filter, labels_match, names
+from perfkit.store._reads import label_filter, labels_match, names, window_means_of
 from perfkit.store._records import actions_frame, alerts_frame
 from perfkit.store._store import Store
 from perfkit.store._when import to_ns
@@ -313,6 +314,27 @@ class PrometheusStore(Store):
             return frame
         last = frame.groupby(["host", "metric", "labels"], sort=True).tail(1)
         return last.sort_values(["host", "metric", "labels"], ignore_index=True)
+
+    def window_means(self, window: Any = "5min", *, since: Any = "6min", until: Any = None,
+                     host: str | list[str] | None = None) -> pd.DataFrame:
+        """:meth:`Store.window_means` over the samples read on the query grid."""
+        w = pd.Timedelta(window)
+        if not w > pd.Timedelta(0):
+            raise ValueError(f"window must be a positive duration such as '5min', got {window!r}")
+        return window_means_of(self.samples(host=host, since=since, until=until, labels=""), w)
+
+    def rollups(self, metric: str | list[str] | None = None, host: str | list[str] | None = None,
+                since: Any = None, until: Any = None,
+                labels: str | Mapping[str, str] | None = None, *, every: str = "1min"
+                ) -> pd.DataFrame:
+        """:meth:`Store.rollups` computed from the samples read (Prometheus' step already
+        keeps a long window to at most ``max_points`` per series)."""
+        rollups.level(every)
+        return rollups.from_samples(self.samples(metric, host, since, until, labels), every)
+
+    def rebuild_rollups(self, since: Any = None, until: Any = None) -> dict[str, int]:
+        """Nothing to rebuild: the source computes rollups when read."""
+        return {}
 
     # -- what needs the SQL store beside it ------------------------------------------------
     def _side(self, what: str) -> Store:

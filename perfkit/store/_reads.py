@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,20 +71,27 @@ def check_metrics(conn: sa.Connection, wanted: list[str], found: set[str],
                 raise unknown_name_error("metric", m, sorted(catalogued | stored))
 
 
-def samples(conn: sa.Connection, metrics: list[str] | None, hosts: list[str] | None,
-            want_labels: dict[str, str] | None, lo: int | None, hi: int | None) -> pd.DataFrame:
-    """The samples frame: pick the series first (a small table), then read their rows."""
+def pick_series(conn: sa.Connection, metrics: list[str] | None, hosts: list[str] | None,
+                want_labels: dict[str, str] | None) -> list[Any]:
+    """(id, host, metric, labels) of the series matching the filters, by id."""
     s = sc.series
     q = sa.select(s.c.id, s.c.host, s.c.metric, s.c.labels).order_by(s.c.id)
     if metrics is not None:
         q = q.where(s.c.metric.in_(metrics))
     if hosts is not None:
         q = q.where(s.c.host.in_(hosts))
-    rows = conn.execute(q).all()
+    rows = list(conn.execute(q).all())
     if metrics:
         check_metrics(conn, metrics, {r[2] for r in rows})
     if want_labels is not None:
         rows = [r for r in rows if labels_match(r[3], want_labels)]
+    return rows
+
+
+def samples(conn: sa.Connection, metrics: list[str] | None, hosts: list[str] | None,
+            want_labels: dict[str, str] | None, lo: int | None, hi: int | None) -> pd.DataFrame:
+    """The samples frame: pick the series first (a small table), then read their rows."""
+    rows = pick_series(conn, metrics, hosts, want_labels)
     if not rows:
         return empty_samples()
     ids = [int(r[0]) for r in rows]
@@ -130,3 +138,55 @@ def alert_events(conn: sa.Connection, lo: int | None, hi: int | None, hosts: lis
         ev = set(conn.execute(sa.select(a.c.metric).distinct()).scalars())
         check_metrics(conn, metrics, {r[2] for r in rows}, ev)
     return records.alerts_frame(rows)
+
+
+def window_means(conn: sa.Connection, hosts: list[str] | None, lo: int | None, hi: int | None,
+                 window_ns: int) -> pd.DataFrame:
+    """One grouped query: per unlabelled series in [lo, hi], its newest ts and the mean of
+    its samples after its host's newest sample minus ``window_ns`` (see Store.window_means)."""
+    where = ["s.labels = ''"]
+    params: dict[str, Any] = {"w": int(window_ns)}
+    if lo is not None:
+        where.append("p.ts >= :lo")
+        params["lo"] = int(lo)
+    if hi is not None:
+        where.append("p.ts <= :hi")
+        params["hi"] = int(hi)
+    hosts_sql = ""
+    if hosts is not None:
+        if not hosts:
+            return empty_samples()
+        hosts_sql = " AND s.host IN :hosts"
+        params["hosts"] = tuple(hosts)
+    sql = sa.text(
+        "WITH x AS (SELECT p.series_id, p.ts, p.value, s.host FROM perfkit_samples p "
+        f"JOIN perfkit_series s ON s.id = p.series_id WHERE {' AND '.join(where)}{hosts_sql}), "
+        "h AS (SELECT host, max(ts) AS last FROM x GROUP BY host) "
+        "SELECT x.series_id, max(x.ts), avg(x.value) FROM x JOIN h ON h.host = x.host "
+        "WHERE x.ts > h.last - :w GROUP BY x.series_id ORDER BY x.series_id")
+    if hosts is not None:
+        sql = sql.bindparams(sa.bindparam("hosts", expanding=True))
+    got = conn.execute(sql, params).all()
+    if not got:
+        return empty_samples()
+    s = sc.series
+    info = {int(r[0]): r for r in conn.execute(
+        sa.select(s.c.id, s.c.host, s.c.metric, s.c.labels).where(
+            s.c.id.in_([int(g[0]) for g in got])))}
+    rows = [info[int(g[0])] for g in got]
+    return fastio.build_frame(np.arange(len(got)), np.array([g[1] for g in got], dtype=np.int64),
+                              np.array([g[2] for g in got], dtype=np.float64),
+                              [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows])
+
+
+def window_means_of(frame: pd.DataFrame, window: pd.Timedelta) -> pd.DataFrame:
+    """:func:`window_means` computed from a samples frame (a source without SQL)."""
+    f = frame[frame["labels"] == ""] if len(frame) else frame
+    if not len(f):
+        return empty_samples()
+    last = f.groupby("host")["ts"].transform("max")
+    r = f[f["ts"] > last - window]
+    g = r.groupby(["host", "metric", "labels"], sort=True).agg(ts=("ts", "max"),
+                                                               value=("value", "mean"))
+    out = g.reset_index()[["ts", "host", "metric", "value", "labels"]]
+    return out.sort_values("ts", kind="stable").reset_index(drop=True)

@@ -1,4 +1,9 @@
-"""Retention: delete what is older than a cut-off, table by table, in one transaction."""
+"""Retention: delete what is older than a cut-off, table by table.
+
+On a day-partitioned PostgreSQL samples table the whole days before the cut-off are
+dropped first (``_partitions.drop_before``: no row is deleted, nothing is rewritten,
+writers wait at most a short lock timeout); the rest is one transaction of range deletes.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import sqlalchemy as sa
 from perfkit.store import _records as records
 from perfkit.store import _schema as sc
 
-TABLES = ("samples", "alert_events", "actions")
+TABLES = ("samples", "rollups", "alert_events", "actions")
 
 
 def tables(what: str | Iterable[str]) -> list[str]:
@@ -35,6 +40,14 @@ def prune(conn: sa.Connection, cutoff: int, what: list[str]) -> dict[str, int]:
             # series_id IN (...) lets both databases walk the (series_id, ts) key per
             # series instead of scanning the whole table for ts alone.
             q = x.delete().where(x.c.series_id.in_(sa.select(sc.series.c.id)), x.c.ts < cutoff)
+        elif name == "rollups":  # the 1 min and 1 h buckets starting before the cut-off
+            n = 0
+            for r in (sc.rollup_1m, sc.rollup_1h):
+                q = r.delete().where(r.c.series_id.in_(sa.select(sc.series.c.id)),
+                                     r.c.ts < cutoff)
+                n += int(conn.execute(q).rowcount)
+            out[name] = n
+            continue
         elif name == "alert_events":
             q = sc.alert_events.delete().where(sc.alert_events.c.ts < cutoff)
         else:  # actions: only finished ones; pending and running actions are still work

@@ -4,8 +4,13 @@ Layout (the same on SQLite and PostgreSQL):
 
 * ``perfkit_series``  one row per (host, metric, labels); a small integer id.
 * ``perfkit_samples`` (series_id, ts, value), primary key (series_id, ts); on
-  SQLite a ``WITHOUT ROWID`` table, so the key *is* the table (~22-27 B a row).
-  ``ts`` is int64 nanoseconds since the epoch, UTC.
+  SQLite a ``WITHOUT ROWID`` table, so the key *is* the table (~22-27 B a row);
+  on PostgreSQL range-partitioned by day on ``ts`` (``_partitions``: pruning a day
+  drops its partition instead of deleting rows). ``ts`` is int64 nanoseconds since
+  the epoch, UTC.
+* ``perfkit_rollup_1m``, ``perfkit_rollup_1h``: per series and bucket (bucket start
+  in ``ts``) the count, sum, min and max of the samples written, kept up to date by
+  every write (``_rollups``) so long windows read buckets, not samples.
 * ``perfkit_alert_events``, ``perfkit_actions``: alert history and the actions
   queue/audit log. JSON columns are TEXT holding JSON; times are int64 ns UTC.
 * ``perfkit_meta``: key/value, holds ``schema_version``.
@@ -13,7 +18,11 @@ Layout (the same on SQLite and PostgreSQL):
 
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
+
+log = logging.getLogger("perfkit.store")
 
 SCHEMA_VERSION = "1"
 
@@ -35,7 +44,26 @@ samples = sa.Table(
     sa.Column("value", sa.Double, nullable=False),
     sa.PrimaryKeyConstraint("series_id", "ts", name="perfkit_samples_pk"),
     sqlite_with_rowid=False,
+    postgresql_partition_by="RANGE (ts)",
 )
+
+
+def _rollup(name: str) -> sa.Table:
+    return sa.Table(
+        name, metadata,
+        sa.Column("series_id", sa.Integer, nullable=False),
+        sa.Column("ts", sa.BigInteger, nullable=False),  # bucket start
+        sa.Column("n", sa.BigInteger, nullable=False),
+        sa.Column("total", sa.Double, nullable=False),
+        sa.Column("lo", sa.Double, nullable=False),
+        sa.Column("hi", sa.Double, nullable=False),
+        sa.PrimaryKeyConstraint("series_id", "ts", name=f"{name}_pk"),
+        sqlite_with_rowid=False,
+    )
+
+
+rollup_1m = _rollup("perfkit_rollup_1m")
+rollup_1h = _rollup("perfkit_rollup_1h")
 
 alert_events = sa.Table(
     "perfkit_alert_events", metadata,
@@ -150,7 +178,13 @@ def create_schema(engine: sa.Engine) -> None:
         if engine.dialect.name == "sqlite":
             conn = conn.execution_options(perfkit_immediate=True)
         with conn.begin():
+            older = (sa.inspect(conn).has_table(samples.name)
+                     and not sa.inspect(conn).has_table(rollup_1m.name))
             _create(conn, metadata)
+            if older and conn.execute(sa.select(samples.c.ts).limit(1)).first() is not None:
+                log.warning("store: the rollup tables are new to this store, so they hold "
+                            "only samples written from now on; Store.rebuild_rollups() fills "
+                            "them from the samples already stored")
             have = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version"))
             if have.first() is None:
                 conn.execute(meta.insert().values(key="schema_version", value=SCHEMA_VERSION))

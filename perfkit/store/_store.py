@@ -14,10 +14,12 @@ import pandas as pd
 import sqlalchemy as sa
 
 from perfkit._host import default_host
+from perfkit.store import _partitions as partitions
 from perfkit.store import _queue as queue
 from perfkit.store import _reads as reads
 from perfkit.store import _records as records
 from perfkit.store import _retention as retention
+from perfkit.store import _rollups as rollups
 from perfkit.store import _schema as sc
 from perfkit.store._buffer import WriteBuffer
 from perfkit.store._engine import (
@@ -144,6 +146,7 @@ class Store:
         if not self._schema_ok:
             self._writer.forget_ids()  # ids are only trusted for tables known to be intact
             sc.create_schema(self.engine)
+            self._writer.ensure_days(partitions.ahead())
             self._schema_ok = True
             self._buf.ok()
 
@@ -340,6 +343,49 @@ class Store:
         with self._connect(write=False) as conn:
             return reads.latest(conn, host)
 
+    def window_means(self, window: Any = "5min", *, since: Any = "6min", until: Any = None,
+                     host: str | list[str] | None = None) -> pd.DataFrame:
+        """Per unlabelled series with samples in [since, until]: one row, ``ts`` its newest
+        sample, ``value`` the mean of its samples after its host's newest sample minus
+        ``window`` — what :func:`perfkit.analysis.score_hosts` reads, in one grouped query
+        instead of every raw sample (a samples frame, sorted by ts)."""
+        w = pd.Timedelta(window)
+        if not w > pd.Timedelta(0):
+            raise ValueError(f"window must be a positive duration such as '5min', got {window!r}")
+        lo, hi = to_ns(since, "since"), to_ns(until, "until")
+        hosts = names(host, "host")
+        self._read_ready()
+        with self._connect(write=False) as conn, conn.begin():
+            return reads.window_means(conn, hosts, lo, hi, int(w.value))
+
+    def rollups(self, metric: str | list[str] | None = None, host: str | list[str] | None = None,
+                since: Any = None, until: Any = None,
+                labels: str | Mapping[str, str] | None = None, *, every: str = "1min"
+                ) -> pd.DataFrame:
+        """Downsampled samples: per series and ``every`` bucket (``"1min"`` or ``"1h"``) the
+        ``count, min, mean, max`` of the samples written, ``ts`` the bucket's start; sorted
+        by ts. Filters as in :meth:`samples` (a bucket is kept when its start is in
+        [since, until]). Kept up to date by every write; see :meth:`rebuild_rollups`."""
+        table, _width = rollups.level(every)
+        metrics, hosts = names(metric, "metric"), names(host, "host")
+        lo, hi = to_ns(since, "since"), to_ns(until, "until")
+        want_labels = label_filter(labels)
+        self._read_ready()
+        with self._connect(write=False) as conn, conn.begin():
+            rows = reads.pick_series(conn, metrics, hosts, want_labels)
+            if not rows:
+                return rollups.empty()
+            return rollups.read(conn, table, [int(r[0]) for r in rows], rows, lo, hi)
+
+    def rebuild_rollups(self, since: Any = None, until: Any = None) -> dict[str, int]:
+        """Recompute the rollup buckets overlapping [since, until] (default: all) from the
+        raw samples; buckets written per level. For samples written before rollups
+        existed, or rewritten at the same ts (a retried batch counts twice until then)."""
+        lo, hi = to_ns(since, "since"), to_ns(until, "until")
+        self._read_ready()
+        with self._connect(write=True) as conn, conn.begin():
+            return rollups.rebuild(conn, lo, hi)
+
     # -- alert events --------------------------------------------------------------------
     def write_alert_events(self, frame: pd.DataFrame) -> int:
         """Store alert events (ts, host, metric, labels, severity, state, value, threshold,
@@ -446,18 +492,28 @@ class Store:
 
         ``older_than``: a duration (``"7d"``, ``"12h"``, a Timedelta) meaning that long
         before now, or a Timestamp/datetime/ISO string (naive = UTC); rows at exactly
-        that moment stay. ``what``: any of ``"samples"``, ``"alert_events"`` (by ts)
-        and ``"actions"`` (finished actions, by finished_at; pending and running
-        actions are never deleted). One transaction; needs the database (raises
-        SQLAlchemy's ``OperationalError`` while it is down, like the reads).
+        that moment stay. ``what``: any of ``"samples"``, ``"rollups"`` (the 1 min and
+        1 h buckets, kept until pruned on their own so long charts outlive the raw
+        samples), ``"alert_events"`` (by ts) and ``"actions"`` (finished actions, by
+        finished_at; pending and running actions are never deleted). On PostgreSQL
+        whole days of samples go by dropping their partitions (see
+        :mod:`perfkit.store._partitions`), the rest in one transaction; needs the
+        database (raises SQLAlchemy's ``OperationalError`` while it is down).
         """
         cutoff = to_ns(older_than, "older_than")
         if cutoff is None:
             raise ValueError(f"older_than must not be None; use {ACCEPTED_WHEN}")
         tables = retention.tables(what)
         self._read_ready()
+        dropped = 0
+        if "samples" in tables and self.dialect == "postgresql":
+            with self._watch.op("write"):
+                dropped, _names = partitions.drop_before(self.engine, cutoff)
+                self._writer.forget_days()
         with self._connect(write=True) as conn, conn.begin():
             deleted = retention.prune(conn, cutoff, tables)
+        if "samples" in deleted:
+            deleted["samples"] += dropped
         log.info("store %s: pruned rows older than %s: %s", mask(self.url),
                  pd.Timestamp(cutoff, unit="ns", tz="UTC"), deleted)
         return deleted

@@ -1,4 +1,5 @@
-"""Inserting a Batch: resolve its series to ids (cached), then the fast sample path."""
+"""Inserting a Batch: resolve its series to ids (cached), make sure its days have a
+partition (PostgreSQL), then the fast sample path and the rollups, in one transaction."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from perfkit.store import _fastio as fastio
+from perfkit.store import _partitions as partitions
+from perfkit.store import _rollups as rollups
 from perfkit.store import _schema as sc
 from perfkit.store._engine import connect
 from perfkit.store._validate import Batch, Key
@@ -23,12 +26,34 @@ class SampleWriter:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._ids: dict[Key, int] = {}
+        self._days: set[int] = set()  # days known to have a partition (or no partitioning)
+        self._partitioned: bool | None = None
 
     def forget_ids(self) -> None:
-        """Stop trusting cached series ids (the tables may have been recreated)."""
+        """Stop trusting cached series ids and partitions (the tables may have been
+        recreated or pruned)."""
         self._ids.clear()
+        self._days.clear()
+        self._partitioned = None
+
+    def forget_days(self) -> None:
+        """Stop trusting the partitions seen (a prune dropped some)."""
+        self._days.clear()
+
+    def ensure_days(self, want: set[int]) -> None:
+        """PostgreSQL: create the partitions of ``want`` (UTC days) that are missing."""
+        need = want - self._days
+        if not need or self.dialect != "postgresql":
+            return
+        if self._partitioned is None:
+            with self.engine.connect() as conn:
+                self._partitioned = partitions.is_partitioned(conn)
+        if self._partitioned:
+            partitions.create(self.engine, need)
+        self._days |= need
 
     def insert(self, batch: Batch) -> None:
+        self.ensure_days(partitions.days(batch.ts))
         with connect(self.engine, write=True) as conn:
             info = conn.connection.info
             with conn.begin():
@@ -36,10 +61,16 @@ class SampleWriter:
                 sid = ids[batch.codes]
                 raw = conn.connection.driver_connection
                 if self.dialect == "sqlite":
-                    fastio.sqlite_insert(raw, sid, batch.ts, batch.value)
+                    ts, value = batch.ts, batch.value
+                    keep = fastio.last_per_key(sid, ts)
+                    if len(keep) != len(sid):  # the rollups count a repeated key once
+                        sid, ts, value = sid[keep], ts[keep], value[keep]
+                    fastio.sqlite_insert(raw, sid, ts, value)
+                    rollups.sqlite_add(raw, sid, ts, value)
                 else:
                     fastio.pg_insert(raw, bool(info.get("perfkit_stage")), sid, batch.ts,
                                      batch.value)
+                    rollups.pg_add(raw)
             info["perfkit_stage"] = True  # committed: the temporary table now exists
         self._ids.update(new)  # only after the commit: ids of a rolled-back insert lie
 

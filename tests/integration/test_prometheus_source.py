@@ -289,3 +289,20 @@ def test_dashboard_renders_on_the_prometheus_source(live: Live,
         for rt in open_runtimes():
             rt.close()
         st.cache_resource.clear()
+
+
+def test_window_means_and_rollups_on_the_prometheus_source(live: Live) -> None:
+    from perfkit.store._reads import window_means_of
+
+    src = Store(live.url)
+    end = pd.Timestamp.now(tz="UTC").floor("s")
+    raw = src.samples(metric=CPU, since=end - pd.Timedelta("2min"), until=end, labels="")
+    got = src.rollups(metric=CPU, since=end - pd.Timedelta("2min"), until=end, labels="")
+    assert len(raw) and int(got["count"].sum()) == len(raw)
+    assert got["min"].min() == raw["value"].min() and got["max"].max() == raw["value"].max()
+    means = src.window_means(since=end - pd.Timedelta("2min"), until=end)
+    assert CPU in set(means["metric"])
+    ref = window_means_of(src.samples(since=end - pd.Timedelta("2min"), until=end,
+                                           labels=""), pd.Timedelta("5min"))
+    assert sorted(means["metric"]) == sorted(ref["metric"])
+    src.close()
