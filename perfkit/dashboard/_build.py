@@ -28,6 +28,7 @@ from perfkit.dashboard._state import (
     current_samples,
     metric_overview,
 )
+from perfkit.dashboard._unusual import anomaly_episodes
 from perfkit.dashboard._window import WindowLoader, parse_window
 from perfkit.frames import empty_samples
 
@@ -84,7 +85,8 @@ def build_page(store: Any, *, window: str | pd.Timedelta = "1h",
     ``statements`` (a Monitor's ``database.statements()``) and ``cache_stats``
     (its cache's ``stats()``) let :func:`perfkit.recommend` name the slow
     statement and the cause of cache misses; a viewer has neither. ``phases``
-    (``start, end, kind``: the demo's load phases) are drawn as bands on the charts.
+    (``start, end, kind``: the demo's load phases) are drawn as bands on the charts, as
+    are the anomaly episodes the Monitor stored (``Page.anomalies``).
 
     ``loader`` (a :class:`WindowLoader` on the same store) makes repeated
     calls fetch only new samples. Reading the samples raises what the store
@@ -128,6 +130,9 @@ def build_page(store: Any, *, window: str | pd.Timedelta = "1h",
     since = end - td
     page.alert_events = _section(page, "alert_events", lambda: store.alert_events(
         since=since, host=list(hosts) if hosts else None), pd.DataFrame())
+    page.anomalies = _section(page, "anomalies", lambda: anomaly_episodes(
+        page.alert_events, start=since, end=end), anomaly_episodes(pd.DataFrame(), start=since,
+                                                                   end=end))
     page.recommendations = _section(page, "recommendations", lambda: _recommend(
         _contract(frame[frame["ts"] >= end - fit_window(td, hz)]) if len(frame) else frame,
         page.active_alerts, statements, cache_stats), pd.DataFrame())

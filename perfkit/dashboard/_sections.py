@@ -21,6 +21,7 @@ from perfkit import plots
 from perfkit.dashboard._crossings import already_past
 from perfkit.dashboard._page import GROUP_ORDER, Page
 from perfkit.dashboard._state import STATE_RULE, action_rows, alert_table, costly_metrics
+from perfkit.dashboard._unusual import unusual_now
 from perfkit.dashboard._words import (
     change_table,
     compare,
@@ -110,6 +111,7 @@ def alerts(page: Page, horizon: str) -> None:
                 st.caption("Recently resolved:  \n" + "  \n".join(recent["message"]))
         else:
             st.success("No alerts in this window.")
+        unusual(page)
     with c2:
         st.subheader("Predicted crossings")
         cr = page.crossings
@@ -140,6 +142,34 @@ def alerts(page: Page, horizon: str) -> None:
     st.plotly_chart(plots.alert_timeline_figure(
         page.alert_events, until=page.generated_at, x_range=page.history_range()),
         key="fig_alert_timeline")
+
+
+def unusual(page: Page) -> None:
+    """The series whose anomaly episode is open now: metric, host, since, score, pattern."""
+    st.subheader("Unusual now", help=UNUSUAL_HELP)
+    if "anomalies" in page.errors:
+        st.warning(f"Anomalies unavailable: {page.errors['anomalies']}")
+        return
+    now = unusual_now(page.anomalies)
+    if len(now):
+        st.markdown("\n\n".join(
+            f"`{r.metric}`" + (f" `{r.labels}`" if r.labels else "") + f" on `{r.host}` · "
+            f"since {r.since:%H:%M:%S} · score {r.score:.2f} · {r.pattern}"
+            for r in typed_rows(now.head(8))))
+        if len(now) > 8:
+            st.caption(f"and {len(now) - 8} more series")
+    else:
+        ended = len(page.anomalies)
+        st.caption("Nothing unusual now." + (f" {ended} anomaly episode(s) ended in this "
+                                               "window (shaded on the charts)." if ended else
+                                               " No anomaly episode recorded in this window "
+                                               "(a Monitor scores every series it collects)."))
+
+
+UNUSUAL_HELP = ("Each series the Monitor collects is scored online against its own past "
+                "(perfkit.anomaly_scores); an episode opens when the score reaches the "
+                "Monitor's anomaly_min_score and ends once it stays below. Score: at the "
+                "start while open, the peak once ended. The charts shade each episode.")
 
 
 def _reason(r: Any) -> str:
@@ -255,7 +285,7 @@ def _tile(page: Page, name: str, row: Any) -> None:
         page.display, name, forecast=page.forecasts if drawn else None,
         x_range=page.chart_range(name), note=page.chart_note(name) or "no data",
         forecast_note=page.forecast_note(name), phases=page.phases,
-        now=page.generated_at), key=f"fig_{name}")
+        now=page.generated_at, anomalies=page.anomalies), key=f"fig_{name}")
 
 
 def metrics(page: Page) -> None:

@@ -18,8 +18,9 @@ from perfkit._format import format_value
 
 COLORS = {"ok": "#2e9d5b", "warning": "#f0a30a", "critical": "#d62728", "forecast": "#6c5ce7",
           "improved": "#2e9d5b", "no change": "#8c8c8c", "worse": "#d62728", "failed": "#7f0000",
-          "pending": "#1f77b4", "running": "#1f77b4", "rejected": "#7f7f7f", "dry run": "#17becf"}
-"""Colours by severity / verdict, the same on every figure."""
+          "pending": "#1f77b4", "running": "#1f77b4", "rejected": "#7f7f7f", "dry run": "#17becf",
+          "anomaly": "#c2185b"}
+"""Colours by severity / verdict (and anomaly episodes), the same on every figure."""
 
 _LAYOUT: dict[str, Any] = {"margin": {"l": 10, "r": 10, "t": 36, "b": 10},
                            "template": "plotly_white", "hovermode": "x unified"}

@@ -36,8 +36,8 @@ def metric_figure(frame: pd.DataFrame, metric: str, *, forecast: pd.DataFrame | 
                   max_points: int = DEFAULT_POINTS, height: int = 260,
                   x_range: tuple[pd.Timestamp, pd.Timestamp] | None = None,
                   note: str = "no data in this window", forecast_note: str = "",
-                  phases: pd.DataFrame | None = None, now: pd.Timestamp | None = None
-                  ) -> go.Figure:
+                  phases: pd.DataFrame | None = None, now: pd.Timestamp | None = None,
+                  anomalies: pd.DataFrame | None = None) -> go.Figure:
     """One metric over time (one line per host), its warning/critical lines and forecast band.
 
     ``frame`` is a samples frame (other metrics and labelled rows are ignored);
@@ -51,7 +51,9 @@ def metric_figure(frame: pd.DataFrame, metric: str, *, forecast: pd.DataFrame | 
     data; the y axis carries the unit. ``note`` says why an empty chart is
     empty, ``forecast_note`` why a chart with data has no forecast. ``phases``
     (``kind, start, end``) are drawn as labelled bands (``steady`` is not);
-    ``now`` as a thin vertical line between history and forecast.
+    ``now`` as a thin vertical line between history and forecast. ``anomalies``
+    (``metric, labels, host, start, end, pattern``: anomaly episodes) shade where this
+    metric's unlabelled series was anomalous, labelled with the pattern that broke.
     """
     m = find_metric(metric)
     unit = m.unit if m else ""
@@ -82,6 +84,8 @@ def metric_figure(frame: pd.DataFrame, metric: str, *, forecast: pd.DataFrame | 
     if thresholds and m is not None:
         _thresholds(fig, m, y_range, height)
     _marks(fig, phases, now, x_range, forecast=fc is not None and len(fc) > 0)
+    _anomaly_bands(fig, anomalies, metric, x_range, several=f["host"].nunique() > 1
+                   if len(f) else False)
     if forecast_note and len(f):
         fig.add_annotation(text=forecast_note, showarrow=False, x=1, y=1, xref="paper",
                            yref="paper", xanchor="right", yanchor="bottom",
@@ -143,6 +147,30 @@ def _marks(fig: go.Figure, phases: pd.DataFrame | None, now: pd.Timestamp | None
 
 
 _PHASE_COLOR = "#7f7f7f"
+
+
+def _anomaly_bands(fig: go.Figure, episodes: pd.DataFrame | None, metric: str,
+                   x_range: tuple[Any, Any] | None, *, several: bool) -> None:
+    """Shade each anomaly episode of ``metric``'s unlabelled series, at least a 200th of the
+    axis wide so that a one-sample spike still shows."""
+    if episodes is None or not len(episodes):
+        return
+    e = episodes[(episodes["metric"] == metric) & (episodes["labels"] == "")]
+    if not len(e):
+        return
+    lo = _utc(x_range[0]) if x_range is not None else None
+    hi = _utc(x_range[1]) if x_range is not None else None
+    least = (hi - lo) / 200 if lo is not None and hi is not None else pd.Timedelta(0)
+    for r in e.itertuples():
+        a, b = _utc(r.start), _utc(r.end)
+        if (lo is not None and b < lo) or (hi is not None and a > hi):
+            continue
+        a = max(a, lo) if lo is not None else a
+        b = max(min(b, hi) if hi is not None else b, a + least)
+        text = f"unusual: {r.pattern}" + (f" ({r.host})" if several else "")
+        fig.add_vrect(x0=a, x1=b, fillcolor=COLORS["anomaly"], opacity=0.22, line_width=0,
+                      layer="below", annotation_text=text, annotation_position="bottom left",
+                      annotation_font={"size": 9, "color": COLORS["anomaly"]})
 
 
 def percentiles_figure(frame: pd.DataFrame, metric: str, *, max_points: int = DEFAULT_POINTS,

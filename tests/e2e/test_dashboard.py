@@ -8,6 +8,7 @@ tested through the page itself; only ``run_every`` timing is not exercised here
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from perfkit.catalog import CORE_METRICS
-from perfkit.dashboard import open_runtimes
+from perfkit.dashboard import build_page, open_runtimes
 from perfkit.monitor import Monitor
 from perfkit.store import Store
 
@@ -317,3 +318,48 @@ def test_the_url_box_refuses_a_file_it_would_have_to_create(
     assert any("does not exist" in e.value for e in at.sidebar.error)
     assert not target.parent.exists()
     assert at.selectbox(key="host_choice").value == HOST  # still on the server's own store
+
+
+def test_anomalies_a_monitor_stored_are_listed_and_shaded_on_their_chart(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch, fresh_cache: None) -> None:
+    from perfkit.collectors import Reading
+
+    rng = np.random.default_rng(0)
+    values = (10 + rng.normal(0, 1, 190)).tolist()
+    values[150] += 40  # one spike after 150 ordinary samples
+    feed = iter(values)
+
+    class Entries:
+        name = "entries"
+
+        def collect(self) -> list[Reading]:
+            return [Reading("cache.entry_count", next(feed))]
+
+    mon = Monitor(sqlite_url, host=HOST, interval=60, anomaly_min_score=0.5)
+    mon.add_collector(Entries())
+    for _ in range(151):
+        mon.collect()
+    mon.store.flush()
+    at = _viewer_of(sqlite_url, monkeypatch)
+    listed = [m.value for m in at.markdown if "`cache.entry_count` on" in m.value]
+    assert listed and re.search(rf"`cache\.entry_count` on `{re.escape(HOST)}` · since "
+                                r"\d\d:\d\d:\d\d · score (0\.[5-9]\d|1\.00) · spike",
+                                listed[0]), listed
+
+    def cache_charts() -> str:
+        at.session_state["metric_tab"] = "Cache"
+        _run(at)
+        return " ".join(str(c.proto.spec) for c in at.get("plotly_chart")
+                        if "cache.entry_count" in str(c.proto.spec))
+
+    assert "unusual: spike" in cache_charts()
+    for _ in range(39):  # ordinary samples again: the episode ends
+        mon.collect()
+    mon.store.flush()
+    mon.store.close()
+    assert "unusual: spike" in cache_charts()  # the ended episode keeps its band
+    assert not [m.value for m in at.markdown if "`cache.entry_count` on" in m.value]
+    with Store(sqlite_url) as store:
+        ep = build_page(store, window="15min", host=HOST).anomalies
+    ep = ep[ep["metric"] == "cache.entry_count"]
+    assert ep[["pattern", "open"]].values.tolist() == [["spike", False]]

@@ -352,3 +352,37 @@ def test_an_empty_or_young_chart_stays_readable() -> None:
     one = _frame(1)  # a fresh window's first sample: a dot, since a line needs two points
     assert plots.metric_figure(one, "system.cpu_usage").data[0].mode == "lines+markers"
     assert plots.metric_figure(_frame(50), "system.cpu_usage").data[0].mode == "lines"
+
+
+def test_anomaly_episodes_pair_starts_and_ends_and_shade_their_metric_only() -> None:
+    from perfkit.dashboard._unusual import anomaly_episodes, unusual_now
+
+    t = pd.Timestamp("2026-01-01 00:00", tz="UTC")
+    m = pd.Timedelta("1min")
+    ev = pd.DataFrame({
+        "ts": [t + m, t + 2 * m, t + 3 * m, t + 4 * m, t + 5 * m],
+        "host": ["h", "h", "h", "h", "g"], "labels": "",
+        "metric": ["cache.hit_rate", "system.cpu_usage", "cache.hit_rate", "system.cpu_usage",
+                   "system.cpu_usage"],
+        "severity": ["anomaly-episode"] * 4 + ["critical"],
+        "state": ["resolved", "firing", "firing", "resolved", "firing"],
+        "value": [0.9, 0.7, 0.6, 0.95, 97.0], "threshold": 0.5,
+        "message": ["level", "spike", "flat line", "spike", "cpu high"]})
+    ep = anomaly_episodes(ev, start=t, end=t + 10 * m)
+    # an end whose start is older than the events read starts at the window's start;
+    # an episode still open runs to now; the threshold alert is not an episode
+    assert ep[["metric", "start", "end", "score", "pattern", "open"]].values.tolist() == [
+        ["cache.hit_rate", t, t + m, 0.9, "level", False],
+        ["system.cpu_usage", t + 2 * m, t + 4 * m, 0.95, "spike", False],
+        ["cache.hit_rate", t + 3 * m, t + 10 * m, 0.6, "flat line", True]]
+    now = unusual_now(ep)
+    assert now[["metric", "host", "since", "pattern"]].values.tolist() == [
+        ["cache.hit_rate", "h", t + 3 * m, "flat line"]]
+    assert anomaly_episodes(pd.DataFrame(), start=t, end=t).empty
+    frame = _frame(600, ("system.cpu_usage",), end=t + 10 * m)
+    fig = plots.metric_figure(frame, "system.cpu_usage", anomalies=ep,
+                              x_range=(t, t + 10 * m))
+    bands = [s for s in fig.layout.shapes if s.fillcolor == plots.COLORS["anomaly"]]
+    assert [(pd.Timestamp(b.x0), pd.Timestamp(b.x1)) for b in bands] == [(t + 2 * m, t + 4 * m)]
+    assert [a.text for a in fig.layout.annotations if "unusual" in str(a.text)] == \
+        ["unusual: spike"]

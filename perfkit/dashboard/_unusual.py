@@ -1,0 +1,82 @@
+"""Anomaly episodes from the store's alert history, for the chart bands and "Unusual now".
+
+The Monitor writes each episode's start (``state='firing'``, ``value`` the score at the
+start, ``message`` the pattern that broke) and end (``'resolved'``, the episode's peak
+score and pattern) as alert events with ``severity='anomaly-episode'``. Pairing them
+gives one row per episode; an episode whose start is older than the events read begins
+at the window's start, one without an end yet is open and runs to now.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from perfkit._anomaly_watch import ANOMALY_SEVERITY
+
+__all__ = ["EPISODE_COLUMNS", "anomaly_episodes", "unusual_now"]
+
+EPISODE_COLUMNS = ["host", "metric", "labels", "start", "end", "score", "pattern", "open"]
+"""Columns of :func:`anomaly_episodes`."""
+
+
+def _empty() -> pd.DataFrame:
+    out = pd.DataFrame({c: pd.Series(dtype=object) for c in EPISODE_COLUMNS})
+    return out.astype({"start": "datetime64[ns, UTC]", "end": "datetime64[ns, UTC]",
+                       "score": float, "open": bool})
+
+
+def anomaly_episodes(events: pd.DataFrame, *, start: pd.Timestamp,
+                     end: pd.Timestamp) -> pd.DataFrame:
+    """One row per anomaly episode in ``events`` (``Store.alert_events()``), oldest first.
+
+    ``start`` / ``end`` bound the episodes whose opening or closing event lies
+    outside ``events`` (the window read). ``score`` is the peak score when the
+    episode has ended, the score at its start while it is open; ``pattern`` the
+    reason the score gives (level, variance, spike, flat line, …).
+    """
+    if not len(events) or "severity" not in events:
+        return _empty()
+    ev = events[events["severity"] == ANOMALY_SEVERITY]
+    if not len(ev):
+        return _empty()
+    rows: list[dict[str, Any]] = []
+    cols = ["host", "metric", "labels"]
+    ev = ev.assign(labels=ev["labels"].fillna("")).sort_values("ts", kind="stable")
+    for key, g in ev.groupby(cols, sort=False):
+        opened: Any = None
+        for e in g.itertuples():
+            if e.state == "firing":
+                if opened is not None:  # a restarted Monitor never closed the last one
+                    rows.append(_row(key, opened.ts, e.ts, opened.value, opened.message, False))
+                opened = e
+            elif e.state == "resolved":
+                t0 = opened.ts if opened is not None else start
+                rows.append(_row(key, t0, e.ts, e.value, e.message, False))
+                opened = None
+        if opened is not None:
+            rows.append(_row(key, opened.ts, end, opened.value, opened.message, True))
+    out = pd.DataFrame(rows, columns=EPISODE_COLUMNS)
+    out["start"] = pd.to_datetime(out["start"], utc=True)
+    out["end"] = pd.to_datetime(out["end"], utc=True)
+    return out.astype({"score": float, "open": bool}).sort_values(
+        "start", kind="stable", ignore_index=True)
+
+
+def _row(key: Any, start: Any, end: Any, score: Any, pattern: Any, is_open: bool
+         ) -> dict[str, Any]:
+    host, metric, labels = key
+    return {"host": str(host), "metric": str(metric), "labels": str(labels), "start": start,
+            "end": end, "score": float(score), "pattern": str(pattern or ""),
+            "open": is_open}
+
+
+def unusual_now(episodes: pd.DataFrame) -> pd.DataFrame:
+    """The open episodes, "unusual now": metric, host, labels, since, score and pattern,
+    highest score first."""
+    o = episodes[episodes["open"]] if len(episodes) else episodes
+    out = o.rename(columns={"start": "since"})[
+        ["metric", "host", "labels", "since", "score", "pattern"]]
+    return out.sort_values(["score", "metric"], ascending=[False, True], kind="stable",
+                           ignore_index=True)
