@@ -280,9 +280,13 @@ def test_watchdog_ends_a_hung_call_and_keeps_the_rows(proxied_pg) -> None:
     proxy, url = proxied_pg
     store = Store(url, timeout=0.5)
     store.write(rows(3, metric="orders.placed"))
+    # on a busy machine the schema set-up itself can outlast 0.5 s and be cut: those 3 rows
+    # are delivered before the hang starts, and only cuts from now on count
+    wait_for(lambda: store.flush() >= 0 and store.health()["buffered"] == 0, "the first rows")
+    cut_before = store.health()["timeouts"]
     proxy.pause()
     assert store.write(rows(7, metric="orders.paid"), wait=False) == 7
-    wait_for(lambda: store.health()["timeouts"] >= 1, "the watchdog to cut the call")
+    wait_for(lambda: store.health()["timeouts"] > cut_before, "the watchdog to cut the call")
     h = answers_promptly(store.health)
     assert h["buffered"] == 7 and h["dropped"] == 0  # type: ignore[index]
     proxy.resume()
@@ -587,7 +591,7 @@ def test_no_acknowledged_sample_is_lost_on_kill_9(url: str) -> None:
     acked = -1
     for line in child.stdout:
         acked = int(line)
-        if acked >= 300:
+        if acked >= 100:  # the kill lands while write 101 or later is in flight
             break
     child.kill()  # SIGKILL: no flush, no close
     child.wait()

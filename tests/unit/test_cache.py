@@ -55,13 +55,26 @@ def test_returned_values_are_copies() -> None:
     assert c.get("k") == {"a": [1, 2]}
 
 
-def test_ttl_expiry_counts_expirations() -> None:
-    c = Cache(default_ttl=1.0)  # long enough that a busy machine still reads "a" in time
+class FakeMonotonic:
+    """The memory backend's clock: time passes only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_ttl_expiry_counts_expirations(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeMonotonic()
+    monkeypatch.setattr("perfkit.cache._memory.monotonic", clock)
+    c = Cache(default_ttl=1.0)
     c.set("a", 1)
     c.set("b", 2, ttl=60)
     c.set("c", 3)
+    clock.now += 0.999
     assert c.get("a") == 1
-    time.sleep(1.2)
+    clock.now += 0.002  # 1.001 s after the writes: "a" and "c" are past their TTL
     assert c.get("a") is None  # expired: a miss and one expiration
     assert c.get("b") == 2
     s = c.stats()  # sweeps "c" too
@@ -104,11 +117,14 @@ def test_lru_eviction_by_bytes() -> None:
     assert c.stats()["rejected"] == 1 and c.get("huge") is None
 
 
-def test_expired_entries_reached_by_eviction_count_as_expirations() -> None:
+def test_expired_entries_reached_by_eviction_count_as_expirations(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeMonotonic()
+    monkeypatch.setattr("perfkit.cache._memory.monotonic", clock)
     c = Cache(max_entries=2)
     c.set("old", 1, ttl=0.03)
     c.set("b", 2)
-    time.sleep(0.06)
+    clock.now += 0.06
     c.set("c", 3)  # pushes "old" out, but it had expired already
     s = c.stats()
     assert s["expirations"] == 1 and s["evictions"] == 0

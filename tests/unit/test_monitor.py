@@ -69,7 +69,10 @@ def test_start_stop_idempotent_and_thread_safe(sqlite_url, run_threads):
     run_threads([mon.start] * 8)
     monitor_threads = [t for t in threading.enumerate() if t.name.startswith("perfkit-monitor-h")]
     assert len(monitor_threads) == 1 and mon.running
-    time.sleep(0.3)
+    deadline = time.monotonic() + 60  # only bounds a hang: two collections by the one thread
+    while mon.collections < 2:
+        assert time.monotonic() < deadline, "the monitor thread did not collect twice"
+        time.sleep(0.01)
     mon.stop()
     mon.stop()
     assert not mon.running
