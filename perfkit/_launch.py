@@ -6,6 +6,7 @@ starts a thread on import.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ipaddress
 import os
@@ -15,10 +16,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
-__all__ = ["LaunchError", "check_bind", "check_port", "has_display", "is_local",
-           "open_browser_when_up", "open_store", "stop_on_signals"]
+__all__ = ["STOP_S", "LaunchError", "check_bind", "check_port", "exit_now", "has_display",
+           "is_local", "open_browser_when_up", "open_store", "stop_on_signals"]
+
+STOP_S = 2.0
+"""Longest a command waits for its Monitor's threads when stopping (then flushes and exits)."""
 
 _LOCAL_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
 
@@ -117,3 +121,18 @@ def stop_on_signals() -> Iterator[None]:
     finally:
         for sig, h in old.items():
             signal.signal(sig, h)
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process with ``code`` once a command has stopped and flushed everything.
+
+    The atexit handlers run and stdout/stderr are flushed; then the process ends
+    without the interpreter's teardown of every imported module, which for pandas,
+    statsmodels and SQLAlchemy took 1.5–3.5 s on a busy 2-core machine and writes
+    nothing: a SIGTERM'd server would otherwise outlive its 5 s stop budget.
+    """
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)

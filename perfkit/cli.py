@@ -8,10 +8,11 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from perfkit import _launch
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -149,7 +150,7 @@ def _serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        mon.stop()
+        mon.stop(timeout=_launch.STOP_S)
         store.close()
     return 0
 
@@ -199,7 +200,7 @@ def _demo(args: argparse.Namespace) -> int:
         demo.close()
         if args.optimize:
             mon.stop_optimization()
-        mon.stop()
+        mon.stop(timeout=_launch.STOP_S)
     return 0
 
 
@@ -287,5 +288,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def run() -> NoReturn:
+    """The ``perfkit`` executable: :func:`main`, then a prompt exit (:func:`_launch.exit_now`)."""
+    _launch.exit_now(main())
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()

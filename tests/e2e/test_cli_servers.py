@@ -100,6 +100,18 @@ def test_serve_and_demo_stop_on_sigterm(tmp_path: object, stopper: list) -> None
     assert not _listening(port)
 
 
+def test_prompt_exit_still_runs_atexit_and_flushes_output(tmp_path: object) -> None:
+    # The commands end without the interpreter's teardown; what a user relies on stays:
+    # the exit status, buffered output and the atexit handlers (logging's among them).
+    code = ("import atexit, sys\nfrom perfkit._launch import exit_now\n"
+            "atexit.register(lambda: print('atexit ran'))\n"
+            "sys.stdout.write('buffered, no newline; ')\nexit_now(3)\n")
+    res = subprocess.run([sys.executable, "-c", code], check=False, cwd=tmp_path,
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 3, res.stderr
+    assert res.stdout == "buffered, no newline; atexit ran\n"
+
+
 @pytest.mark.parametrize("command", ["dashboard", "serve"])
 def test_port_in_use_is_a_clear_error(command: str, tmp_path: object) -> None:
     with socket.socket() as busy:
