@@ -70,8 +70,10 @@ def forecast(frame: SamplesLike, horizon: Duration = "30min", level: float = 0.8
         an estimated initial level; damped Holt from the first value with slope 0,
         phi in [0.8, 1]); ``ets`` picks the lower AICc.
     ``seasonal``
-        a robust classical decomposition (daily season) + SES on the seasonally
-        adjusted series; needs two full seasons (48 h) of history.
+        statsmodels' robust ``STL`` (daily season; on 30-minute bin means of the
+        newest 8 days when sampled more finely, :mod:`perfkit.analysis._seasonal`)
+        + SES on the seasonally adjusted series; needs two full seasons (48 h) of
+        history, else ``ValueError`` saying so.
     ``naive``
         Last value, interval ``z * s * sqrt(h)`` from the one-step differences.
     ``auto`` (default)
