@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from perfkit.analysis import alerts as alerts
     from perfkit.analysis import anomalies as anomalies
     from perfkit.analysis import anomaly_scores as anomaly_scores
+    from perfkit.analysis import fit_summary as fit_summary
     from perfkit.analysis import forecast as forecast
     from perfkit.analysis import predicted_alerts as predicted_alerts
     from perfkit.analysis import score as score

@@ -1,6 +1,6 @@
 """perfkit's analysis layer: pure functions, a samples frame (or one Series) in, a frame out.
 
-``trends``, ``forecast``, ``time_to_threshold``, ``predicted_alerts``,
+``trends`` / ``fit_summary``, ``forecast``, ``time_to_threshold``, ``predicted_alerts``,
 ``alerts``, ``alert_transitions``, ``AlertRule``, ``score`` / ``Score``, ``score_hosts``,
 ``summary`` and ``anomaly_scores`` / ``anomalies`` / ``AnomalyState``; the notebooks,
 dashboard, HTTP API and Monitor all call these.
@@ -14,7 +14,7 @@ from perfkit.analysis._score import Score, score
 from perfkit.analysis._shift import change_points, last_shift
 from perfkit.analysis._summary import jsonable, summary
 from perfkit.analysis._threshold import predicted_alerts, time_to_threshold
-from perfkit.analysis._trend import trends
+from perfkit.analysis._trend import fit_summary, trends
 
 __all__ = [
            "MAX_HISTORY_POINTS",
@@ -28,6 +28,7 @@ __all__ = [
            "anomalies",
            "anomaly_scores",
            "change_points",
+           "fit_summary",
            "forecast",
            "jsonable",
            "last_shift",

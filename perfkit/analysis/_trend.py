@@ -19,10 +19,15 @@ from perfkit.analysis._input import (
 )
 from perfkit.analysis._linear import ols_batch
 
-__all__ = ["TREND_COLUMNS", "trends"]
+__all__ = ["FIT_SUMMARY_COLUMNS", "TREND_COLUMNS", "fit_summary", "trends"]
 
 TREND_COLUMNS = ["metric", "labels", "slope_per_hour", "slope_ci_lower", "slope_ci_upper",
                  "p_value", "change_pct", "trend", "n", "start", "end"]
+
+
+FIT_SUMMARY_COLUMNS = ["metric", "labels", "n", "start", "end", "level_now", "slope_per_hour",
+                       "slope_se", "slope_ci_lower", "slope_ci_upper", "t_value", "p_value", "r2",
+                       "r2_adj", "sigma", "aic", "durbin_watson"]
 
 
 def trends(frame: SamplesLike, window: Duration = "30min", *, alpha: float = 0.05,
@@ -41,7 +46,8 @@ def trends(frame: SamplesLike, window: Duration = "30min", *, alpha: float = 0.0
     3 points in the window the statistics are NaN and the label is ``stable``.
     ``slope_ci_lower/upper`` is the 95 % confidence interval of the slope.
 
-    All series are fitted in one vectorised numpy pass.
+    All series are fitted in one vectorised numpy pass (equal to statsmodels' OLS to
+    1e-9; :func:`fit_summary` is the statsmodels fit itself, with R² and more).
     """
     w = as_timedelta(window, "window").value
     series = split_series(frame, labels)
@@ -84,3 +90,63 @@ def trends(frame: SamplesLike, window: Duration = "30min", *, alpha: float = 0.0
 def _ends(win: list[Series], i: int) -> list[Any]:
     """Each window's first (``i=0``) or last (``i=-1``) timestamp in ns, NaT when empty."""
     return [s.ts[i] if s.n else pd.NaT for s in win]
+
+
+def fit_summary(frame: SamplesLike, window: Duration = "30min", *, level: float = 0.95,
+                now: WhenLike | None = None, labels: bool | None = None) -> pd.DataFrame:
+    """The straight-line fit behind :func:`trends`, as statsmodels reports it, one row per series.
+
+    Each series' samples in ``(now - window, now]`` are fitted by
+    ``statsmodels.api.OLS(value, add_constant(hours))`` where ``hours`` is the time
+    before the window's last sample (so the intercept, ``level_now``, is the fitted
+    value now, in the metric's unit). Columns: ``metric, labels, n, start, end,
+    level_now, slope_per_hour, slope_se, slope_ci_lower, slope_ci_upper`` (the
+    ``level`` confidence interval of the slope), ``t_value, p_value`` (two-sided t
+    test of the slope), ``r2, r2_adj, sigma`` (residual standard deviation), ``aic``
+    and ``durbin_watson`` of the residuals. A Durbin–Watson statistic well below 2
+    means autocorrelated residuals, which most metrics have at a short step: then
+    the p-value and the interval are too optimistic, read them as a description of
+    the window, not a test. Series with fewer than 3 samples in the window get NaN
+    statistics. ``slope_per_hour`` / ``p_value`` equal :func:`trends`' (its fast
+    vectorised path) to 1e-9.
+
+    One statsmodels fit per series (~1 ms each): meant for the handful of series a
+    notebook or the dashboard shows, not for thousands (use :func:`trends`).
+
+    Example::
+
+        fit_summary(frame, "1h").set_index("metric")[["slope_per_hour", "r2", "p_value"]]
+    """
+    import statsmodels.api as sm  # type: ignore[import-untyped]
+
+    if not 0 < float(level) < 1:
+        raise ValueError(f"level must be between 0 and 1 (e.g. 0.95), got {level!r}")
+    w = as_timedelta(window, "window").value
+    series = split_series(frame, labels)
+    end = to_ns(now) if now is not None else latest_ns(series)
+    if not series or end is None:
+        return pd.DataFrame({c: [] for c in FIT_SUMMARY_COLUMNS})
+    win = [s.until(end).since(end - w) for s in series]
+    rows = [_fit_row(sm, s, float(level)) for s in win]
+    out = pd.DataFrame(rows, columns=FIT_SUMMARY_COLUMNS[5:])
+    out.insert(0, "end", pd.to_datetime(_ends(win, -1), utc=True))
+    out.insert(0, "start", pd.to_datetime(_ends(win, 0), utc=True))
+    out.insert(0, "n", [s.n for s in win])
+    out.insert(0, "labels", [s.labels for s in win])
+    out.insert(0, "metric", [s.metric for s in win])
+    return out
+
+
+def _fit_row(sm: Any, s: Series, level: float) -> list[float]:
+    """statsmodels OLS statistics of one window, in ``FIT_SUMMARY_COLUMNS[5:]`` order."""
+    if s.n < 3 or s.ts[0] == s.ts[-1]:
+        return [np.nan] * (len(FIT_SUMMARY_COLUMNS) - 5)
+    from statsmodels.stats.stattools import durbin_watson  # type: ignore[import-untyped]
+
+    r = sm.OLS(s.values, sm.add_constant(s.hours(s.ts[-1]), has_constant="add")).fit()
+    lo, hi = r.conf_int(alpha=1 - level)[1]
+    with np.errstate(all="ignore"):
+        return [float(r.params[0]), float(r.params[1]), float(r.bse[1]), float(lo), float(hi),
+                float(r.tvalues[1]), float(r.pvalues[1]), float(r.rsquared),
+                float(r.rsquared_adj), float(np.sqrt(r.scale)), float(r.aic),
+                float(durbin_watson(r.resid))]

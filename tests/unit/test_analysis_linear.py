@@ -179,3 +179,39 @@ def test_window_and_now():
     assert trends(s, "30min", now=ts[59]).iloc[0].trend == "stable"
     f = forecast(s, "5min", method="linear", window="20min", shift=False)
     assert f["n"].iloc[0] == 20 and f["fit_start"].iloc[0] == ts[100]
+
+
+def test_fit_summary_is_statsmodels_ols_and_agrees_with_the_fast_trends_path():
+    from perfkit.analysis import fit_summary
+
+    rng = np.random.default_rng(11)
+    idx = pd.date_range("2026-01-01", periods=240, freq="15s", tz="UTC")
+    frame = pd.concat([pd.DataFrame({"ts": idx, "host": "h", "metric": f"app.m{i}", "labels": "",
+                                     "value": 20 + i * np.arange(240) / 100
+                                     + np.cumsum(rng.normal(0, 0.3, 240))}) for i in range(3)])
+    fs = fit_summary(frame, "30min", level=0.9)
+    tr = trends(frame, "30min")
+    assert list(fs["metric"]) == ["app.m0", "app.m1", "app.m2"]
+    for (_, row), (_, t) in zip(fs.iterrows(), tr.iterrows()):
+        y = frame.loc[frame["metric"] == row["metric"], "value"].to_numpy()[-120:]
+        hrs = (idx[-120:] - idx[-1]).total_seconds().to_numpy() / 3600
+        r = sm.OLS(y, sm.add_constant(hrs)).fit()
+        assert row["n"] == 120 and row["level_now"] == pytest.approx(r.params[0], rel=1e-9)
+        assert row["r2"] == pytest.approx(r.rsquared, rel=1e-9)
+        assert (row["slope_ci_lower"], row["slope_ci_upper"]) == pytest.approx(
+            tuple(r.conf_int(alpha=0.1)[1]), rel=1e-9)
+        assert row["durbin_watson"] < 1.0            # a random walk: residuals autocorrelated
+        # the vectorised path of trends() gives the same slope and p-value
+        assert t["slope_per_hour"] == pytest.approx(row["slope_per_hour"], rel=1e-9)
+        assert t["p_value"] == pytest.approx(row["p_value"], rel=1e-9, abs=1e-300)
+
+
+def test_fit_summary_short_window_is_nan_and_a_bad_level_says_the_range():
+    from perfkit.analysis import fit_summary
+
+    s = pd.Series([1.0, 2.0], pd.date_range("2026-01-01", periods=2, freq="1min", tz="UTC"),
+                  name="orders.custom")
+    row = fit_summary(s).iloc[0]
+    assert row["n"] == 2 and np.isnan(row["slope_per_hour"]) and np.isnan(row["r2"])
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        fit_summary(s, level=95)
