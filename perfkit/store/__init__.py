@@ -78,7 +78,22 @@ Retention
     ``what=("samples", "alert_events", "actions")``. Series names stay, so
     ``metric_names()`` and ``hosts()`` still list a metric whose samples are all
     gone. Run it from a cron job or a scheduled task; SQLite reuses the freed
-    pages rather than shrinking the file.
+    pages rather than shrinking the file. On PostgreSQL the samples table is
+    partitioned by UTC day: whole days before the cut-off are dropped (no row
+    deleted, nothing rewritten, writers wait at most a 0.5 s lock timeout), only
+    the partial day is a range delete. A store created before partitioning
+    keeps its plain table and prunes by deleting rows (logged once per prune).
+
+Rollups
+    Every write also adds its samples to 1 min and 1 h buckets (count, sum,
+    min, max per series). ``rollups(metric, host, since, until, every="1min"|"1h")``
+    reads them (``count, min, mean, max``): a 30-day chart reads 720 buckets per
+    series instead of every sample. A sample rewritten at the same ts counts
+    again until ``rebuild_rollups()`` recomputes the buckets from the raw
+    samples (also how a store from before rollups fills them).
+    ``prune(what="rollups")`` prunes them on their own schedule.
+    ``window_means()`` is the fleet overview's read: per series the mean over
+    its host's last five minutes, one grouped query.
 """
 
 from perfkit.store._engine import DEFAULT_URL, ENV_VAR

@@ -8,7 +8,8 @@ days a batch touches, each in its own short transaction, before the batch is
 written: a row with no partition would be refused by PostgreSQL (SQLSTATE 23514).
 
 A store created before partitioning has a plain table; it keeps working (prune then
-deletes rows, as before) and :func:`is_partitioned` tells the two apart.
+deletes rows, as before), :func:`is_partitioned` tells the two apart and :func:`migrate`
+(``Store.partition_samples()``) moves it to day partitions.
 """
 
 from __future__ import annotations
@@ -97,8 +98,8 @@ def drop_before(engine: sa.Engine, cutoff: int) -> tuple[int, list[str]]:
         if not is_partitioned(conn):
             log.info("prune: perfkit_samples is not partitioned (created by perfkit before "
                      "day partitions), so old samples are deleted row by row; to drop whole "
-                     "days instead, move the table aside and copy it into a new store "
-                     "(docs/scaling.md, 'Retention')")
+                     "days instead, run Store.partition_samples() once (docs/scaling.md, "
+                     "'Retention')")
             return 0, []
         old = {d: n for d, n in existing(conn).items() if (d + 1) * DAY_NS <= cutoff}
     rows, dropped = 0, []
@@ -122,3 +123,35 @@ def drop_before(engine: sa.Engine, cutoff: int) -> tuple[int, list[str]]:
             rows += n
             dropped.append(rel)
     return rows, dropped
+
+
+def migrate(engine: sa.Engine, table: sa.Table, timeout_s: float) -> int:
+    """Move a plain samples table into day partitions, in one transaction; rows moved
+    (0 when it already is partitioned).
+
+    The table is locked for the copy: reads wait and writers buffer (their lock timeout
+    is transient) until it commits; ``timeout_s`` bounds the statements.
+    """
+    old = f"{PARENT}_unpartitioned"
+    with engine.connect() as conn, conn.begin():
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _DDL_LOCK})
+        if is_partitioned(conn):
+            return 0
+        ms = int(timeout_s * 1000)
+        conn.execute(sa.text(f"SET LOCAL statement_timeout = {ms}"))
+        conn.execute(sa.text(f"SET LOCAL lock_timeout = {ms}"))
+        conn.execute(sa.text(f"ALTER TABLE {PARENT} RENAME TO {old}"))
+        conn.execute(sa.text(f"ALTER TABLE {old} RENAME CONSTRAINT perfkit_samples_pk "
+                             f"TO {old}_pk"))
+        conn.execute(sa.schema.CreateTable(table))
+        got = conn.execute(sa.text(
+            f"SELECT DISTINCT (ts - (((ts % {DAY_NS}) + {DAY_NS}) % {DAY_NS})) / {DAY_NS} "
+            f"FROM {old}")).scalars()
+        for day in sorted({int(d) for d in got} | ahead()):
+            conn.execute(sa.text(
+                f'CREATE TABLE "{name(day)}" PARTITION OF {PARENT} '
+                f"FOR VALUES FROM ({day * DAY_NS}) TO ({(day + 1) * DAY_NS})"))
+        n = conn.execute(sa.text(f"INSERT INTO {PARENT} (series_id, ts, value) "
+                                 f"SELECT series_id, ts, value FROM {old}")).rowcount
+        conn.execute(sa.text(f"DROP TABLE {old}"))
+    return int(n)

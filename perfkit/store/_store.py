@@ -518,6 +518,18 @@ class Store:
                  pd.Timestamp(cutoff, unit="ns", tz="UTC"), deleted)
         return deleted
 
+    def partition_samples(self, timeout: float = 3600.0) -> int:
+        """PostgreSQL: move a samples table created before day partitions into them (one
+        transaction; reads wait and writers buffer meanwhile); rows moved, 0 when there
+        is nothing to do (already partitioned, or SQLite)."""
+        timeout = _check_timeout(timeout)
+        self._read_ready()
+        if self.dialect != "postgresql":
+            return 0
+        moved = partitions.migrate(self.engine, sc.samples, timeout)
+        self._writer.forget_ids()
+        return moved
+
     # -- pytest regression history -------------------------------------------------------
     def benchmarks(self, test: str | None = None) -> pd.DataFrame:
         """Benchmark history recorded by perfkit's pytest plugin."""

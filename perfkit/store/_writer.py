@@ -14,6 +14,7 @@ from perfkit.store import _partitions as partitions
 from perfkit.store import _rollups as rollups
 from perfkit.store import _schema as sc
 from perfkit.store._engine import connect
+from perfkit.store._failures import sqlstate
 from perfkit.store._validate import Batch, Key
 
 _LOOKUP_CHUNK = 300  # series keys per SELECT ... WHERE (host, metric, labels) IN (...)
@@ -53,7 +54,21 @@ class SampleWriter:
         self._days |= need
 
     def insert(self, batch: Batch) -> None:
-        self.ensure_days(partitions.days(batch.ts))
+        """Write ``batch`` in one transaction (samples and rollups)."""
+        days = partitions.days(batch.ts)
+        self.ensure_days(days)
+        try:
+            self._insert(batch)
+        except Exception as exc:  # the COPY path raises the driver's own errors
+            # no partition for a row: another process migrated the table or pruned that
+            # day since this writer looked; look again once instead of refusing the rows
+            if sqlstate(exc) != "23514" or self.dialect != "postgresql":
+                raise
+            self.forget_ids()
+            self.ensure_days(days)
+            self._insert(batch)
+
+    def _insert(self, batch: Batch) -> None:
         with connect(self.engine, write=True) as conn:
             info = conn.connection.info
             with conn.begin():

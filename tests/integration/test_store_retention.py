@@ -90,6 +90,21 @@ def test_a_store_from_before_partitioning_keeps_working(pg_url: str,
         assert "not partitioned" in caplog.text
         assert len(store.samples()) == 48
         assert len(store.rollups(every="1h")) == 72  # rollups too, kept until pruned themselves
+        before = store.samples()
+        other = Store(pg_url)                        # a second writer that saw the plain table
+        other.write(_frame(_midnight(), 1, "1min", host="h2"))
+        assert store.partition_samples() == 49
+        assert store.partition_samples() == 0        # once is enough
+        day1 = day0 + DAY
+        assert _partitions(store)[:2] == [f"perfkit_samples_{d:%Y%m%d}"
+                                          for d in (day1, day1 + DAY)]
+        pd.testing.assert_frame_equal(store.samples(host="h1"), before)
+        # a day the migration made no partition for: that writer looks again, refuses nothing
+        assert other.write(_frame(day0 - 9 * DAY, 1, "1min", host="h2")) == 1
+        assert other.health()["rejected"] == 0 and len(other.samples(host="h2")) == 2
+        other.close()
+        assert store.prune(day0 + 2 * DAY, what="samples") == {"samples": 25}
+        assert f"perfkit_samples_{day1:%Y%m%d}" not in _partitions(store)
 
 
 def test_rollups_match_the_raw_samples(url: str) -> None:
