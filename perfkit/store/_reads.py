@@ -143,27 +143,32 @@ def alert_events(conn: sa.Connection, lo: int | None, hi: int | None, hosts: lis
 def window_means(conn: sa.Connection, hosts: list[str] | None, lo: int | None, hi: int | None,
                  window_ns: int) -> pd.DataFrame:
     """One grouped query: per unlabelled series in [lo, hi], its newest ts and the mean of
-    its samples after its host's newest sample minus ``window_ns`` (see Store.window_means)."""
-    where = ["s.labels = ''"]
-    params: dict[str, Any] = {"w": int(window_ns)}
+    its samples after its host's newest sample minus ``window_ns`` (see Store.window_means).
+
+    Each series' newest sample is one probe of the (series_id, ts) key, so only the
+    window's rows are scanned, once."""
+    rng, params = [], {"w": int(window_ns)}
     if lo is not None:
-        where.append("p.ts >= :lo")
+        rng.append("p.ts >= :lo")
         params["lo"] = int(lo)
     if hi is not None:
-        where.append("p.ts <= :hi")
+        rng.append("p.ts <= :hi")
         params["hi"] = int(hi)
+    cond = "".join(f" AND {c}" for c in rng)
     hosts_sql = ""
     if hosts is not None:
         if not hosts:
             return empty_samples()
-        hosts_sql = " AND s.host IN :hosts"
+        hosts_sql = " AND host IN :hosts"
         params["hosts"] = tuple(hosts)
     sql = sa.text(
-        "WITH x AS (SELECT p.series_id, p.ts, p.value, s.host FROM perfkit_samples p "
-        f"JOIN perfkit_series s ON s.id = p.series_id WHERE {' AND '.join(where)}{hosts_sql}), "
-        "h AS (SELECT host, max(ts) AS last FROM x GROUP BY host) "
-        "SELECT x.series_id, max(x.ts), avg(x.value) FROM x JOIN h ON h.host = x.host "
-        "WHERE x.ts > h.last - :w GROUP BY x.series_id ORDER BY x.series_id")
+        "WITH l AS (SELECT s.id, s.host, (SELECT max(p.ts) FROM perfkit_samples p "
+        f"WHERE p.series_id = s.id{cond}) AS last FROM perfkit_series s "
+        f"WHERE s.labels = ''{hosts_sql}), "
+        "h AS (SELECT host, max(last) AS last FROM l GROUP BY host) "
+        "SELECT p.series_id, max(p.ts), avg(p.value) FROM perfkit_samples p "
+        "JOIN l ON l.id = p.series_id JOIN h ON h.host = l.host "
+        f"WHERE p.ts > h.last - :w{cond} GROUP BY p.series_id ORDER BY p.series_id")
     if hosts is not None:
         sql = sql.bindparams(sa.bindparam("hosts", expanding=True))
     got = conn.execute(sql, params).all()
