@@ -147,7 +147,8 @@ def window_means(conn: sa.Connection, hosts: list[str] | None, lo: int | None, h
 
     Each series' newest sample is one probe of the (series_id, ts) key, so only the
     window's rows are scanned, once."""
-    rng, params = [], {"w": int(window_ns)}
+    rng: list[str] = []
+    params: dict[str, Any] = {"w": int(window_ns)}
     if lo is not None:
         rng.append("p.ts >= :lo")
         params["lo"] = int(lo)
