@@ -117,7 +117,8 @@ host = None if host_choice in (ALL, FLEET) else host_choice
 window = st.sidebar.selectbox("Time window", WINDOWS, index=WINDOWS.index("15min"),
                               key="window")
 horizon = st.sidebar.selectbox("Forecast horizon", HORIZONS, index=HORIZONS.index("30min"),
-                               key="horizon", help="How far predicted crossings look ahead. "
+                               key="horizon", help="How far predicted crossings look ahead "
+                               "(while the history is short, four times the history). "
                                "Charts draw at most half their history ahead, so the past "
                                "keeps two thirds of each chart.")
 refresh = REFRESH[st.sidebar.selectbox("Refresh", list(REFRESH), index=1, key="refresh")]

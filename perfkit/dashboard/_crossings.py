@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 
 from perfkit.catalog import find_metric
-from perfkit.dashboard._page import _history_needed
+from perfkit.dashboard._page import crossing_reach
 from perfkit.dashboard._words import fmt, fmt_age, typed_rows
 
 __all__ = ["already_past", "crossing_text", "crossings"]
@@ -18,9 +18,10 @@ def crossings(ttt: pd.DataFrame, frame: pd.DataFrame, horizon: pd.Timedelta,
 
     Thresholds already passed are the alerts' business and left out: by the
     forecast's own start and by the page's current state (``overview``), so a
-    metric already below its threshold is never "expected to fall" to it. So is a
-    metric with less history than a quarter of the horizon (at least 2 min):
-    a forecast reaching four times further than its data cries wolf.
+    metric already below its threshold is never "expected to fall" to it. Each
+    metric's crossings are looked for only as far ahead as its history allows
+    (:func:`~perfkit.dashboard._page.crossing_reach`: none below 2 min of data, then
+    four times the history): a mean path crossing beyond that counts as not expected.
     ``expected`` is True when the mean path crosses, False when only the
     pessimistic bound does.
     """
@@ -29,9 +30,11 @@ def crossings(ttt: pd.DataFrame, frame: pd.DataFrame, horizon: pd.Timedelta,
     zero = pd.Timedelta(0)
     future = (ttt["eta_expected"].isna() | (ttt["eta_expected"] > zero)) & \
         (ttt["eta_earliest"].notna() | ttt["eta_expected"].notna())
-    if len(frame):
-        span = frame.groupby("metric")["ts"].agg(lambda t: t.max() - t.min())
-        future &= ttt["metric"].map(span).fillna(zero) >= _history_needed(horizon)
+    span = frame.groupby("metric")["ts"].agg(lambda t: t.max() - t.min()) if len(frame) \
+        else pd.Series(dtype="timedelta64[ns]")
+    reach = ttt["metric"].map(span).fillna(zero).map(lambda h: crossing_reach(h, horizon))
+    ttt = ttt.assign(eta_expected=ttt["eta_expected"].where(ttt["eta_expected"] <= reach))
+    future &= ttt["eta_earliest"].fillna(ttt["eta_expected"]) <= reach
     if overview is not None and len(overview):
         rank = {"ok": 0, "missing": 0, "warning": 1, "critical": 2}
         now = ttt["metric"].map(dict(zip(overview["metric"], overview["status"]))).map(rank)

@@ -16,7 +16,8 @@ from perfkit.catalog import CORE_METRICS, GROUPS, find_metric
 from perfkit.dashboard._window import parse_window
 from perfkit.dashboard._words import fmt_age
 
-__all__ = ["GROUP_ORDER", "HORIZONS", "MIN_HISTORY", "Page", "fit_window"]
+__all__ = ["GROUP_ORDER", "HORIZONS", "MIN_HISTORY", "Page", "crossing_reach", "fit_window",
+           "forecast_basis"]
 
 HORIZONS = ("15min", "30min", "1h", "2h", "6h")
 """Forecast horizons the dashboard offers."""
@@ -108,7 +109,17 @@ class Page:
     @property
     def crossings_wait(self) -> pd.Timedelta:
         """How much longer history must grow before crossings are predicted (0: it is enough)."""
-        return max(pd.Timedelta(0), _history_needed(self.horizon) - self.history)
+        return max(pd.Timedelta(0), MIN_HISTORY - self.history)
+
+    @property
+    def crossing_reach(self) -> pd.Timedelta:
+        """How far ahead this page's crossings are looked for (:func:`crossing_reach`)."""
+        return crossing_reach(self.history, self.horizon)
+
+    @property
+    def forecast_basis(self) -> str:
+        """What the forecasts stand on, in words ("" once the history carries the horizon)."""
+        return forecast_basis(self.history, self.horizon)
 
     def history_range(self) -> tuple[pd.Timestamp, pd.Timestamp]:
         """Time axis of charts about the past: window start (or, while the data covers
@@ -182,9 +193,29 @@ class Page:
         return a[a["state"] == "firing"] if len(a) and "state" in a else a
 
 
-def _history_needed(horizon: pd.Timedelta) -> pd.Timedelta:
-    """History a metric needs before its crossings are predicted
-    (see :func:`perfkit.dashboard._crossings.crossings`)."""
-    return max(MIN_HISTORY, horizon / _REACH)
+def crossing_reach(history: pd.Timedelta, horizon: pd.Timedelta) -> pd.Timedelta:
+    """How far ahead crossings are predicted for a metric with ``history`` of data.
+
+    Nothing below :data:`MIN_HISTORY`; then four times the history, at most the
+    horizon: a forecast reaching further than that past its data cries wolf. So
+    2 min of data look 8 min ahead, and the 30 min horizon is whole from 7 min 30 s.
+    """
+    if history < MIN_HISTORY:
+        return pd.Timedelta(0)
+    return min(horizon, _REACH * history)
+
+
+def forecast_basis(history: pd.Timedelta, horizon: pd.Timedelta) -> str:
+    """How much data the forecasts stand on, in words for the page ("" when it is enough
+    for the whole ``horizon``): said while :func:`crossing_reach` is shorter than it."""
+    if history < MIN_HISTORY:
+        return (f"Forecasts start at {fmt_age(MIN_HISTORY)} of data (has {fmt_age(history)}); "
+                "nothing is drawn or predicted before that.")
+    reach = crossing_reach(history, horizon)
+    if reach >= horizon:
+        return ""
+    return (f"Forecast from {fmt_age(history)} of data: a short history, so crossings are "
+            f"looked for only {fmt_age(reach)} ahead ({_REACH}× the history), the whole "
+            f"{fmt_age(horizon)} from {fmt_age(horizon / _REACH)} of data.")
 
 

@@ -122,13 +122,11 @@ def alerts(page: Page, horizon: str) -> None:
             possible = cr[~cr["expected"]] if len(cr) else cr
             for r in typed_rows(expected.head(6)):
                 (st.error if r.severity == "critical" else st.warning)(r.text)
-            wait = page.crossings_wait
-            if wait > pd.Timedelta(0):
-                st.info(f"Crossings are predicted once a metric has "
-                        f"{fmt_age(wait + page.history)} of history "
-                        f"(about {fmt_age(wait)} from now).")
-            elif not len(expected):
-                st.success(f"No threshold crossing expected within {horizon}.")
+            if page.forecast_basis:
+                st.info(page.forecast_basis)
+            if page.crossings_wait == pd.Timedelta(0) and not len(expected):
+                st.success(f"No threshold crossing expected within "
+                           f"{fmt_age(page.crossing_reach)}.")
             past = already_past(page.overview)
             if past:
                 st.caption("Already past (see Alerts):  \n" + "  \n".join(past))
@@ -293,8 +291,8 @@ def metrics(page: Page) -> None:
     st.subheader("Metrics")
     if len(page.forecasts) and page.forecast_reach < page.horizon:
         st.caption(f"Charts draw the forecast {fmt_age(page.forecast_reach)} ahead (half "
-                   f"the history shown); predicted crossings look {fmt_age(page.horizon)} "
-                   "ahead.")
+                   f"the history shown); predicted crossings look "
+                   f"{fmt_age(page.crossing_reach)} ahead.")
     ov = page.overview.set_index("metric")
     labels = [g.capitalize() for g in GROUP_ORDER] + ["Other"]
     tabs = st.tabs(labels, key="metric_tab", on_change="rerun")

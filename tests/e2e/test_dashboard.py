@@ -226,7 +226,7 @@ def test_a_store_with_one_sample_says_what_is_missing(
     assert labels["system.cpu_usage"] == "42 %" and labels["cache.hit_rate"] == "—"
     text = _text(at)
     assert "No data yet: " in text and "cache.hit_rate" in text
-    assert "Crossings are predicted once a metric has" in text
+    assert "Forecasts start at 2 min of data (has " in text
     charts = [c for c in at.get("plotly_chart") if "system.cpu_usage" in str(c.proto.spec)]
     assert charts and "forecast needs 2 min of data (has 0 s)" in str(charts[0].proto.spec)
 

@@ -23,6 +23,8 @@ from perfkit.dashboard import (
     metric_overview,
     probe_store,
 )
+from perfkit.dashboard._crossings import crossings
+from perfkit.dashboard._page import crossing_reach, forecast_basis
 from perfkit.store import Store
 
 
@@ -274,7 +276,10 @@ def test_a_young_window_is_charted_from_its_first_sample_with_a_short_forecast(
     assert page.chart_range("system.cpu_usage") == (first, now)
     assert page.forecast_note("system.cpu_usage") == "forecast needs 2 min of data (has 58 s)"
     assert page.chart_range("database.queries_per_second") == (first, now)  # no forecast
-    assert page.crossings_wait == pd.Timedelta("7.5min") - (now - first)
+    assert page.crossings_wait == pd.Timedelta("2min") - (now - first)
+    assert page.crossing_reach == pd.Timedelta(0)
+    assert page.forecast_basis == ("Forecasts start at 2 min of data (has 58 s); nothing is "
+                                   "drawn or predicted before that.")
     assert len(page.crossings) == 0
     before = _frame(300, metrics=CORE_METRICS, step="2s", end=first - pd.Timedelta("2s"))
     store.write(before)
@@ -386,3 +391,57 @@ def test_anomaly_episodes_pair_starts_and_ends_and_shade_their_metric_only() -> 
     assert [(pd.Timestamp(b.x0), pd.Timestamp(b.x1)) for b in bands] == [(t + 2 * m, t + 4 * m)]
     assert [a.text for a in fig.layout.annotations if "unusual" in str(a.text)] == \
         ["unusual: spike"]
+
+
+def test_crossings_look_four_histories_ahead_from_two_minutes_up_to_the_horizon() -> None:
+    hz = pd.Timedelta("30min")
+    assert crossing_reach(pd.Timedelta("119s"), hz) == pd.Timedelta(0)
+    assert crossing_reach(pd.Timedelta("2min"), hz) == pd.Timedelta("8min")
+    assert crossing_reach(pd.Timedelta("5min"), hz) == pd.Timedelta("20min")
+    assert crossing_reach(pd.Timedelta("7.5min"), hz) == hz      # the old wait: now the whole
+    assert crossing_reach(pd.Timedelta("3h"), hz) == hz
+    assert crossing_reach(pd.Timedelta("3h"), pd.Timedelta("6h")) == pd.Timedelta("6h")
+    assert forecast_basis(pd.Timedelta("2min"), hz) == (
+        "Forecast from 2 min of data: a short history, so crossings are looked for only 8 min "
+        "ahead (4× the history), the whole 30 min from 7 min 30 s of data.")
+    assert forecast_basis(pd.Timedelta("7.5min"), hz) == ""
+
+
+def test_crossings_beyond_a_young_metrics_reach_are_dropped_or_only_possible() -> None:
+    now = pd.Timestamp("2026-01-01 12:00", tz="UTC")
+    ts = pd.date_range(end=now, periods=61, freq="2s")             # 2 min of cpu, 1 min of mem
+    frame = pd.concat([pd.DataFrame({"metric": "system.cpu_usage", "ts": ts}),
+                       pd.DataFrame({"metric": "system.memory_usage", "ts": ts[30:]})])
+    m = pd.Timedelta
+    ttt = pd.DataFrame({
+        "metric": ["system.cpu_usage"] * 3 + ["system.memory_usage"],
+        "severity": ["warning", "critical", "critical", "warning"],
+        "threshold": [70.0, 90.0, 90.0, 80.0], "direction": "higher",
+        "eta_expected": [m("5min"), m("20min"), pd.NaT, m("1min")],
+        "eta_earliest": [m("3min"), m("6min"), m("12min"), m("30s")],
+        "eta_latest": [m("9min"), pd.NaT, pd.NaT, m("2min")]})
+    out = crossings(ttt, frame, pd.Timedelta("30min"))              # cpu's reach: 8 min
+    assert list(zip(out["severity"], out["expected"])) == [("warning", True), ("critical", False)]
+    assert out["text"].iloc[0].startswith("system.cpu_usage is expected to rise above its "
+                                          "warning threshold (70 %) in about 5 min")
+    assert out["text"].iloc[1] == ("system.cpu_usage could rise above its critical threshold "
+                                   "(90 %) in 6 min (pessimistic edge)")
+
+
+def test_a_rise_is_predicted_from_three_minutes_of_data(sqlite_url: str) -> None:
+    store = Store(sqlite_url)
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    ts = pd.date_range(end=now, periods=91, freq="2s")              # 3 min, 40 % → 62 %
+    rise = 40 + np.linspace(0, 22, len(ts)) + np.random.default_rng(3).normal(0, 0.5, len(ts))
+    store.write(pd.DataFrame({"ts": ts, "host": "h", "metric": "system.cpu_usage",
+                              "labels": "", "value": rise}))
+    page = build_page(store, window="15min", horizon="30min", now=now)
+    store.close()
+    assert page.crossing_reach == pd.Timedelta("12min")
+    assert page.forecast_basis.startswith("Forecast from 3 min of data: a short history, so "
+                                          "crossings are looked for only 12 min ahead")
+    cpu = page.crossings[page.crossings["metric"] == "system.cpu_usage"]
+    warning = cpu[cpu["severity"] == "warning"]
+    assert len(warning) == 1 and bool(warning["expected"].iloc[0])
+    # 22 points in 3 min: 70 % about 1 min 20 s after the last sample
+    assert pd.Timedelta("40s") < warning["eta_expected"].iloc[0] < pd.Timedelta("3min")
