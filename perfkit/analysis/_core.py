@@ -142,9 +142,7 @@ def _seasonal(x: np.ndarray, y: np.ndarray, step: float, steps: int, level: floa
     adjusted series, on a regular grid of ``step`` over the decomposed span."""
     dec = dec or decompose(x, y, step, SEASON_HOURS)
     if dec is None:
-        raise ValueError(f"the seasonal model needs at least {needs(SEASON_HOURS)}; this "
-                         f"series spans {x[-1] - x[0]:.1f} h at a {step * 60:g} min step: "
-                         "give it a longer history, or use method='auto' or 'ses'")
+        raise _too_short(x, step)
     k = min(int(np.floor((x[-1] - dec.grid[0]) / step + 1e-9)), MAX_HISTORY_POINTS - 1)
     g = x[-1] - step * np.arange(k, -1, -1)
     base = _ets(np.interp(g, x, y) - dec.seasonal_at(g), steps, level, "ses")
@@ -152,6 +150,12 @@ def _seasonal(x: np.ndarray, y: np.ndarray, step: float, steps: int, level: floa
     return ArrayForecast(base.mean + s_next, base.lower + s_next, base.upper + s_next, "seasonal",
                          dict(base.stats, season_strength=dec.strength, period=dec.period,
                               period_hours=dec.season_hours / dec.period))
+
+
+def _too_short(x: np.ndarray, step: float) -> ValueError:
+    return ValueError(f"the seasonal model needs at least {needs(SEASON_HOURS)}; this series "
+                      f"spans {x[-1] - x[0]:.1f} h at a {step * 60:g} min step: give it a "
+                      "longer history, or use method='auto' or 'ses'")
 
 
 def _hstep_interval(y: np.ndarray, path: Callable[[int], np.ndarray], mean: np.ndarray,
@@ -301,6 +305,8 @@ def forecast_array(x: np.ndarray, y: np.ndarray, step: float, steps: int, level:
                     f" >= {SEASONAL_STRENGTH}: " if method == "auto" else ": ")
                 + "STL decomposition + SES"))
             return _clip(out, bounds)
+        if dec is None and method == "seasonal":
+            raise _too_short(x, step)
     if shift and n_all >= 10:
         start = last_shift(y)
         if n_all - start < need:

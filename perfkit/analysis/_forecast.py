@@ -135,11 +135,13 @@ def forecast(frame: SamplesLike, horizon: Duration = "30min", level: float = 0.8
               for s in series]
     skipped: dict[str, str] = {}
     usable = []
+    dropped = _nonfinite(frame)
     for s in series:
         key = s.metric if not s.labels else f"{s.metric}{{{s.labels}}}"
         need = MIN_POINTS[method]
         if s.n < max(need, 2) or s.step_ns() <= 0:
-            skipped[key] = f"{s.n} point(s); {method!r} needs at least {max(need, 3)}"
+            skipped[key] = (f"{s.n} point(s){_dropped_note(dropped, s)}; {method!r} needs at "
+                            f"least {max(need, 3)} finite points")
         else:
             try:
                 check_steps(_grid(s, hz)[1])
@@ -156,8 +158,36 @@ def forecast(frame: SamplesLike, horizon: Duration = "30min", level: float = 0.8
     else:
         out = _assemble(_each(usable, hz, float(level), method, shift, jobs, progress),
                         float(level))
+    for (m, lab), k in dropped.items():
+        rows = (out["metric"] == m) & (out["labels"] == lab)
+        if rows.any():
+            out.loc[rows, "reason"] = out.loc[rows, "reason"] + f"; {k} NaN/inf sample(s) dropped"
     out.attrs["skipped"] = skipped
     return out
+
+
+def _nonfinite(frame: SamplesLike) -> dict[tuple[str, str], int]:
+    """NaN / inf values per (metric, labels): they are dropped, and the reason says so.
+    One finite-sum check when there are none."""
+    if isinstance(frame, pd.Series):
+        v = pd.to_numeric(frame, errors="coerce").to_numpy(float)
+        bad = int(np.count_nonzero(~np.isfinite(v)))
+        return {(str(frame.name), ""): bad} if bad else {}
+    if not isinstance(frame, pd.DataFrame) or "value" not in frame or "metric" not in frame:
+        return {}
+    v = pd.to_numeric(frame["value"], errors="coerce").to_numpy(float)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if np.isfinite(v.sum()):
+            return {}
+    sub = frame.loc[~np.isfinite(v)]
+    lab = sub["labels"].astype(str) if "labels" in sub else pd.Series("", index=sub.index)
+    counts = pd.DataFrame({"m": sub["metric"].astype(str), "l": lab}).value_counts()
+    return {(str(m), str(la)): int(c) for (m, la), c in counts.items()}
+
+
+def _dropped_note(dropped: dict[tuple[str, str], int], s: Series) -> str:
+    k = dropped.get((s.metric, s.labels), 0)
+    return f" after dropping {k} NaN/inf" if k else ""
 
 
 def _each(usable: list[Series], hz: pd.Timedelta, level: float, method: str, shift: bool,

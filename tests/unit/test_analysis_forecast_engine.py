@@ -175,3 +175,58 @@ def test_worker_processes_give_the_same_frame_in_the_same_order():
     one = forecast(frame, "10min", progress=False)
     pd.testing.assert_frame_equal(forecast(frame, "10min", jobs=2, progress=False), one)
     assert list(dict.fromkeys(one["metric"])) == [f"app.m{i}" for i in range(10)]
+
+
+def _bad_input(case: str) -> tuple[pd.Series | pd.DataFrame, dict]:
+    rng = np.random.default_rng(6)
+    noisy = pd.Series(10 + rng.normal(0, 1, 200), IDX[:200], name="orders.custom")
+    if case == "constant":
+        return pd.Series(7.0, IDX[:50], name="orders.custom"), {}
+    if case == "two points":
+        return noisy.iloc[:2], {}
+    if case == "nan and inf":
+        s = noisy.copy()
+        s.iloc[[5, 60, 199]] = [np.nan, np.inf, -np.inf]
+        return s, {}
+    if case == "nan and inf in a frame":
+        s, _ = _bad_input("nan and inf")
+        return pd.DataFrame({"ts": s.index, "host": "h", "metric": s.name, "labels": "",
+                             "value": s.to_numpy()}), {}
+    if case == "gap longer than the window":
+        idx = IDX[:100].append(IDX[2000:2002])
+        return pd.Series(np.arange(102.0), idx, name="orders.custom"), {"window": "30min"}
+    if case == "non-monotonic index":
+        return noisy.sample(frac=1.0, random_state=1), {}
+    assert case == "seasonal with one day"
+    return pd.Series(np.sin(np.arange(1440) / 1440 * 2 * np.pi), IDX[:1440],
+                     name="orders.custom"), {"method": "seasonal"}
+
+
+@pytest.mark.parametrize(("case", "outcome", "says"), [
+    ("constant", "forecast", r"^constant series"),
+    ("two points", "error", r"2 point\(s\); 'auto' needs at least 3 finite points"),
+    ("nan and inf", "forecast", r"3 NaN/inf sample\(s\) dropped$"),
+    ("nan and inf in a frame", "forecast", r"3 NaN/inf sample\(s\) dropped$"),
+    ("gap longer than the window", "error", r"2 point\(s\); 'auto' needs at least 3"),
+    ("non-monotonic index", "forecast", r"."),
+    ("seasonal with one day", "error", r"needs at least two seasons \(48 h\) of history; "
+                                       r"this series spans 24\.0 h"),
+])
+def test_bad_input_is_a_forecast_with_its_reason_or_a_valueerror_saying_what_is_needed(
+        case, outcome, says):
+    data, kw = _bad_input(case)
+    if outcome == "error":
+        with pytest.raises(ValueError, match=says):
+            forecast(data, "10min", **kw)
+        return
+    f = forecast(data, "10min", **kw)
+    assert len(f) == 10 and np.isfinite(f[["mean", "lower", "upper"]].to_numpy()).all()
+    assert (f["lower"] <= f["mean"]).all() and (f["mean"] <= f["upper"]).all()
+    assert f["reason"].str.contains(says).all()
+    if case == "constant":
+        assert (f["mean"] == 7.0).all() and (f["upper"] == f["lower"]).all()
+    if case == "non-monotonic index":       # sorted first: the same forecast as in order
+        s = data.sort_index()
+        pd.testing.assert_frame_equal(f, forecast(s, "10min"))
+    if case.startswith("nan"):              # fitted on the 197 finite samples
+        assert (f["n"] <= 197).all()
