@@ -182,7 +182,7 @@ def _nonfinite(frame: SamplesLike) -> dict[tuple[str, str], int]:
     sub = frame.loc[~np.isfinite(v)]
     lab = sub["labels"].astype(str) if "labels" in sub else pd.Series("", index=sub.index)
     counts = pd.DataFrame({"m": sub["metric"].astype(str), "l": lab}).value_counts()
-    return {(str(m), str(la)): int(c) for (m, la), c in counts.items()}
+    return {(str(k[0]), str(k[1])): int(c) for k, c in zip(counts.index, counts.to_numpy())}
 
 
 def _dropped_note(dropped: dict[tuple[str, str], int], s: Series) -> str:
