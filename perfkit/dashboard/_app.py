@@ -38,10 +38,12 @@ st.set_page_config(page_title="perfkit", page_icon="📈", layout="wide")
 
 REFRESH = {"2 s": 2.0, "5 s": 5.0, "10 s": 10.0, "30 s": 30.0, "off": None}
 
-# Streamlit fades a fragment's elements while it reruns; with timed refreshes that fade is
-# a flicker every few seconds over content that is about to be replaced in place anyway.
-st.html("<style>div[data-stale='true']{opacity:1 !important;transition:none !important}"
-        "</style>")
+# Streamlit fades a fragment's elements while it reruns (after 0.5 s): its element
+# containers (data-stale) and, styled apart, expanders and tab bars. With timed refreshes
+# that fade is a flicker every few seconds over content about to be replaced in place.
+st.html("<style>div[data-stale='true'],.stExpander :is(details,summary,summary *),"
+        ".stTabs :is([role=tablist],[role=tab]:not([data-disabled]))"
+        "{opacity:1 !important;transition:none !important}</style>")
 
 
 @st.cache_resource(show_spinner="Starting perfkit: store, Monitor and demo service…")

@@ -28,7 +28,7 @@ from perfkit.dashboard._state import (
     current_samples,
     metric_overview,
 )
-from perfkit.dashboard._unusual import anomaly_episodes
+from perfkit.dashboard._unusual import anomaly_episodes, stored_phases
 from perfkit.dashboard._window import WindowLoader, parse_window
 from perfkit.frames import empty_samples
 
@@ -86,7 +86,8 @@ def build_page(store: Any, *, window: str | pd.Timedelta = "1h",
     (its cache's ``stats()``) let :func:`perfkit.recommend` name the slow
     statement and the cause of cache misses; a viewer has neither. ``phases``
     (``start, end, kind``: the demo's load phases) are drawn as bands on the charts, as
-    are the anomaly episodes the Monitor stored (``Page.anomalies``).
+    are the anomaly episodes the Monitor stored (``Page.anomalies``). Without
+    ``phases``, the phases a demo recorded in the store are drawn.
 
     ``loader`` (a :class:`WindowLoader` on the same store) makes repeated
     calls fetch only new samples. Reading the samples raises what the store
@@ -113,8 +114,6 @@ def build_page(store: Any, *, window: str | pd.Timedelta = "1h",
     shown = _section(page, "thin", lambda: thin(fit[fit["metric"].isin(CORE_METRICS)]), fit)
     tr = _section(page, "trends", lambda: trends(fit, window=min(td, pd.Timedelta("30min")),
                                                  labels=False), None)
-    if phases is not None:
-        page.phases = phases
     page.alerts = _section(page, "alerts", lambda: alerts(fit), pd.DataFrame())
     # One current state (see perfkit.dashboard._state): the tiles, the score, its
     # "costing" list and the alert texts all read this overview.
@@ -130,6 +129,10 @@ def build_page(store: Any, *, window: str | pd.Timedelta = "1h",
     since = end - td
     page.alert_events = _section(page, "alert_events", lambda: store.alert_events(
         since=since, host=list(hosts) if hosts else None), pd.DataFrame())
+    # the demo's phases: from its own process when it runs here, else as it recorded them
+    page.phases = phases if phases is not None else _section(
+        page, "phases", lambda: stored_phases(page.alert_events, start=since, end=end),
+        pd.DataFrame())
     page.anomalies = _section(page, "anomalies", lambda: anomaly_episodes(
         page.alert_events, start=since, end=end), anomaly_episodes(pd.DataFrame(), start=since,
                                                                    end=end))

@@ -1,4 +1,7 @@
-"""Anomaly episodes from the store's alert history, for the chart bands and "Unusual now".
+"""Episodes from the store's alert history, for the chart bands and "Unusual now".
+
+Anomaly episodes (:func:`anomaly_episodes`) and the demo's load phases
+(:func:`stored_phases`) are both written as start / end events beside the alerts.
 
 The Monitor writes each episode's start (``state='firing'``, ``value`` the score at the
 start, ``message`` the pattern that broke) and end (``'resolved'``, the episode's peak
@@ -14,8 +17,9 @@ from typing import Any
 import pandas as pd
 
 from perfkit._anomaly_watch import ANOMALY_SEVERITY
+from perfkit.demo._load import PHASE_SEVERITY
 
-__all__ = ["EPISODE_COLUMNS", "anomaly_episodes", "unusual_now"]
+__all__ = ["EPISODE_COLUMNS", "anomaly_episodes", "stored_phases", "unusual_now"]
 
 EPISODE_COLUMNS = ["host", "metric", "labels", "start", "end", "score", "pattern", "open"]
 """Columns of :func:`anomaly_episodes`."""
@@ -36,9 +40,14 @@ def anomaly_episodes(events: pd.DataFrame, *, start: pd.Timestamp,
     episode has ended, the score at its start while it is open; ``pattern`` the
     reason the score gives (level, variance, spike, flat line, …).
     """
+    return _episodes(events, ANOMALY_SEVERITY, start, end)
+
+
+def _episodes(events: pd.DataFrame, severity: str, start: pd.Timestamp,
+              end: pd.Timestamp) -> pd.DataFrame:
     if not len(events) or "severity" not in events:
         return _empty()
-    ev = events[events["severity"] == ANOMALY_SEVERITY]
+    ev = events[events["severity"] == severity]
     if not len(ev):
         return _empty()
     rows: list[dict[str, Any]] = []
@@ -68,7 +77,8 @@ def _row(key: Any, start: Any, end: Any, score: Any, pattern: Any, is_open: bool
          ) -> dict[str, Any]:
     host, metric, labels = key
     return {"host": str(host), "metric": str(metric), "labels": str(labels), "start": start,
-            "end": end, "score": float(score), "pattern": str(pattern or ""),
+            "end": end, "score": float("nan") if score is None else float(score),
+            "pattern": str(pattern or ""),
             "open": is_open}
 
 
@@ -80,3 +90,13 @@ def unusual_now(episodes: pd.DataFrame) -> pd.DataFrame:
         ["metric", "host", "labels", "since", "score", "pattern"]]
     return out.sort_values(["score", "metric"], ascending=[False, True], kind="stable",
                            ignore_index=True)
+
+
+def stored_phases(events: pd.DataFrame, *, start: pd.Timestamp, end: pd.Timestamp
+                  ) -> pd.DataFrame:
+    """The demo's load phases recorded in ``events``: ``kind, start, end`` (what
+    :meth:`perfkit.demo.LoadGenerator.phases_frame` gives in its own process). A phase
+    begun before the events read starts at ``start``; the running one ends at ``end``."""
+    ep = _episodes(events, PHASE_SEVERITY, start, end)
+    return pd.DataFrame({"kind": ep["pattern"].astype(str), "start": ep["start"],
+                         "end": ep["end"]})

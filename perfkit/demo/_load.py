@@ -26,19 +26,25 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from perfkit.demo._service import CATEGORIES, MarketService
 
-__all__ = ["DEFAULT_PHASES", "PHASE_KINDS", "LoadGenerator", "Phase", "PhaseStats"]
+__all__ = ["DEFAULT_PHASES", "PHASE_KINDS", "PHASE_METRIC", "PHASE_SEVERITY", "LoadGenerator",
+           "Phase", "PhaseStats"]
 
 log = logging.getLogger("perfkit.demo")
 
 PHASE_KINDS = ("steady", "cold_cache", "slow_query", "error_burst", "memory_growth",
                "cpu_heavy")
 """The phase kinds a script may use."""
+
+PHASE_SEVERITY = "demo-phase"
+"""The ``severity`` of the demo's phase records in the store's alert history."""
+PHASE_METRIC = "demo.phase"
+"""The ``metric`` of those records (the phase kind is the ``message``)."""
 
 # Request mix per phase: weights of each endpoint.
 _BASE = {"list": 0.10, "market": 0.53, "prices": 0.25, "order": 0.12}
@@ -94,11 +100,14 @@ class LoadGenerator:
     ``start()`` runs the script in background threads (``workers`` request
     threads, looping over the script when ``loop``); ``run_phase()`` runs one
     phase synchronously in the calling thread, for tests and notebooks.
+    ``on_phase(kind, state, unix_time)`` is told each phase's start (``'firing'``) and
+    end (``'resolved'``), so the phases can be recorded where a viewer reads them.
     """
 
     def __init__(self, service: MarketService, *, rate: float = 20.0,
                  phases: Sequence[Phase] = DEFAULT_PHASES, workers: int = 4, loop: bool = True,
-                 seed: int | None = None, cpu_share: float = 0.5) -> None:
+                 seed: int | None = None, cpu_share: float = 0.5,
+                 on_phase: Callable[[str, str, float], None] | None = None) -> None:
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 10_000:
             raise ValueError(f"rate must be requests per second in (0, 10000], got {rate!r}")
         if not isinstance(workers, int) or not 1 <= workers <= 64:
@@ -128,6 +137,7 @@ class LoadGenerator:
         self._settler: threading.Thread | None = None
         self._settle_stop = threading.Event()
         self.cpu_share = float(cpu_share)
+        self.on_phase = on_phase
         self.timeline: list[list[Any]] = []  # [kind, start, end or None], epoch seconds
 
     # -- one request ---------------------------------------------------------------------
@@ -188,6 +198,7 @@ class LoadGenerator:
             self.timeline.append([kind, now, None])
             del self.timeline[:-200]
         log.info("demo phase: %s", kind)
+        self._tell(kind, "firing", now)
         if kind == "cold_cache":
             self.service.cache.clear()
         elif kind in ("error_burst", "cpu_heavy"):
@@ -198,15 +209,25 @@ class LoadGenerator:
             self._settler.start()
 
     def _exit(self, kind: str) -> None:
+        now = time.time()
         with self._lock:
             if self.timeline and self.timeline[-1][2] is None:
-                self.timeline[-1][2] = time.time()
+                self.timeline[-1][2] = now
+        self._tell(kind, "resolved", now)
         if kind in ("error_burst", "cpu_heavy") and self._settler is not None:
             self._settle_stop.set()
             self._settler.join(5.0)
             self._settler = None
         elif kind == "memory_growth":
             self.service.release_memory()
+
+    def _tell(self, kind: str, state: str, when: float) -> None:
+        if self.on_phase is None:
+            return
+        try:
+            self.on_phase(kind, state, when)
+        except Exception:
+            log.warning("demo phase %s %s not recorded", kind, state, exc_info=True)
 
     def _settle(self) -> None:
         while not self._settle_stop.is_set():

@@ -7,7 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from perfkit.demo._load import DEFAULT_PHASES, LoadGenerator, Phase
+from perfkit.demo._load import (
+    DEFAULT_PHASES,
+    PHASE_METRIC,
+    PHASE_SEVERITY,
+    LoadGenerator,
+    Phase,
+)
 from perfkit.demo._service import MarketService
 
 if TYPE_CHECKING:
@@ -23,7 +29,8 @@ class Demo:
     :meth:`start` grows it in the background until the slow query is slow,
     see :class:`MarketService`; an explicit ``n_orders`` is seeded at once)
     and instruments the service on ``monitor`` (``instrument_engine`` and
-    ``attach_cache``, as a user's app would);
+    ``attach_cache``, as a user's app would); each phase's start and end is written
+    to the Monitor's store (alert history, ``severity='demo-phase'``);
     :meth:`start` / :meth:`stop` run and halt the load. The Monitor itself is
     started and stopped by its owner.
     """
@@ -39,7 +46,17 @@ class Demo:
         self._grower: threading.Thread | None = None
         self._stop_growing = threading.Event()
         self.load = LoadGenerator(self.service, rate=rate, phases=phases, workers=workers,
-                                  seed=seed)
+                                  seed=seed, on_phase=self._record_phase)
+
+    def _record_phase(self, kind: str, state: str, when: float) -> None:
+        # In the store's alert history beside alerts and anomaly episodes, so a dashboard
+        # viewing this store from another process draws the phases too.
+        import pandas as pd
+
+        self.monitor.store.write_alert_events(pd.DataFrame({
+            "ts": [pd.Timestamp(when, unit="s", tz="UTC")], "host": [self.monitor.host],
+            "metric": [PHASE_METRIC], "severity": [PHASE_SEVERITY], "state": [state],
+            "message": [kind]}))
 
     @property
     def running(self) -> bool:

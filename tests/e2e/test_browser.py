@@ -107,6 +107,62 @@ def _full_page(page, path: Path) -> None:
     page.set_viewport_size({"width": 1400, "height": 1000})
 
 
+MAIN = "document.querySelector('[data-testid=\"stMain\"]')"
+# Every animation frame, the lowest opacity of what a refresh could fade: element
+# containers, expanders, tab bars (a disabled tab is meant to look faded).
+SAMPLER = """() => {
+  const sel = "[data-testid=stElementContainer], .stExpander details, .stExpander summary, "
+            + ".stTabs [role=tablist], .stTabs [role=tab]:not([data-disabled])";
+  window.__calm = {low: {}, frames: 0, staleFrames: 0, stop: false};
+  (function tick() {
+    const c = window.__calm;
+    c.frames++;
+    if (document.querySelector("[data-stale='true']")) c.staleFrames++;
+    for (const el of document.querySelectorAll(sel)) {
+      const o = parseFloat(getComputedStyle(el).opacity);
+      if (o < 0.99) {
+        const k = el.className.split(" ")[0] || el.getAttribute("data-testid") || el.tagName;
+        c.low[k] = Math.min(c.low[k] ?? 1, o);
+      }
+    }
+    if (!c.stop) requestAnimationFrame(tick);
+  })();
+}"""
+STAMP = re.compile(r"updated (\d\d:\d\d:\d\d) UTC")
+
+
+def _stamp(page) -> str:
+    text = page.locator("[data-testid='stCaptionContainer']", has_text=STAMP).first.inner_text()
+    found = STAMP.search(text)
+    assert found, text
+    return found.group(1)
+
+
+def _calm_refresh(page) -> None:
+    """Two timed refreshes (the "updated" time changes) keep an open expander open, the
+    scroll position where the reader left it, and nothing fades while they redraw."""
+    page.locator(".st-key-exp_possible summary").click()
+    opened = page.locator(".st-key-exp_possible details[open]")
+    expect_open = opened.count
+    page.wait_for_function("document.querySelector('.st-key-exp_possible details[open]')")
+    page.evaluate(f"{MAIN}.scrollTo(0, 420)")
+    top = page.evaluate(f"{MAIN}.scrollTop")
+    assert top > 300, f"the page is too short to scroll ({top})"
+    page.evaluate(SAMPLER)
+    for _ in range(2):
+        before = _stamp(page)
+        # the refresh event: the status line shows a newer build time (5 s refresh)
+        page.wait_for_function(
+            "t => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]"
+            ".some(c => /updated \\d\\d:\\d\\d:\\d\\d UTC/.test(c.innerText) "
+            "&& !c.innerText.includes('updated ' + t))", arg=before, timeout=60_000)
+    calm = page.evaluate("(() => { window.__calm.stop = true; return window.__calm; })()")
+    assert expect_open() == 1, "the open expander closed on a refresh"
+    assert abs(page.evaluate(f"{MAIN}.scrollTop") - top) <= 2, "the refresh moved the page"
+    assert calm["frames"] > 10 and not calm["low"], calm
+    page.evaluate(f"{MAIN}.scrollTo(0, 0)")
+
+
 def test_dashboard_in_chromium(server: tuple[str, str]) -> None:
     """Score, every tab, a dry run read back from the page; no console errors, no exceptions."""
     from playwright.sync_api import expect, sync_playwright
@@ -137,6 +193,7 @@ def test_dashboard_in_chromium(server: tuple[str, str]) -> None:
                                            r"critical threshold of 95 %")).first).to_be_visible()
         expect(page.locator("[data-testid='stMetricLabel']", has_text="system.cpu_usage")
                .first).to_be_visible()
+        _calm_refresh(page)
         _full_page(page, artifacts / "dashboard.png")  # the overview, as a visitor sees it
         for tab in TABS:
             page.get_by_role("tab", name=tab).click()

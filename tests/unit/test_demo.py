@@ -10,6 +10,7 @@ import pytest
 
 from perfkit.actions import recommend
 from perfkit.cli import main
+from perfkit.dashboard import build_page
 from perfkit.demo import Demo, LoadGenerator, MarketService, OrderRejected, Phase
 from perfkit.monitor import Monitor, default_host
 from perfkit.store import Store
@@ -175,6 +176,11 @@ def test_cli_demo_writes_real_samples(sqlite_url: str, capsys: pytest.CaptureFix
         rps = store.samples(metric="application.requests_per_second", labels="")
         assert len(rps) >= 1 and rps["value"].max() > 0
         assert {"database.query_time", "cache.entry_count"} <= set(store.metric_names())
+        # the phases it recorded, as a dashboard in another process draws them
+        phases = build_page(store, window="15min", host=default_host()).phases
+    assert phases["kind"].tolist()[:2] == ["steady", "error_burst"], phases
+    assert (phases["end"] > phases["start"]).all()
+    assert phases["start"].iloc[1] >= phases["end"].iloc[0]
 
 
 def test_cli_demo_rejects_a_bad_script(capsys: pytest.CaptureFixture[str]) -> None:

@@ -70,6 +70,13 @@ def test_overview_one_row_per_host_worst_first_stale_not_healthy(fleet: pd.DataF
     assert by.loc["web-2", "status"] == "critical" and by.loc["web-2", "worst_metric"] == CPU
     assert by.loc["web-2", "firing"] == 1        # warning + critical of one series count once
     assert by.loc["web-1", "firing"] == 0        # its alert resolved
+    # an open anomaly episode and a demo phase share the alert history but are not rules
+    others = pd.DataFrame({"ts": [NOW - pd.Timedelta("1min")] * 2, "host": "web-1",
+                           "metric": [CPU, "demo.phase"], "labels": "",
+                           "severity": ["anomaly-episode", "demo-phase"], "state": "firing",
+                           "value": 0.9, "threshold": 0.5, "message": ["spike", "cpu_heavy"]})
+    again = fleet_overview(fleet, pd.concat([events, others]), now=NOW).set_index("host")
+    assert again.loc["web-1", "firing"] == 0 and again.loc["web-2", "firing"] == 1
     assert by.loc["web-3", "status"] == "warning"
     assert by.loc["web-3", "worst_metric"] == "cache.hit_rate"
     assert by.loc["old-1", "status"] == "stale" and np.isnan(by.loc["old-1", "score"])
