@@ -6,7 +6,7 @@ default settings: measure the baseline function, measure the current one
 (same iterations per round when that fits), decide with
 ``perfkit.pytest_plugin._stats.judge`` (absolute and machine-normalised
 views), and on a ``regression`` or ``inconclusive`` verdict measure once more
-and keep the batch with the lower ratio. ``max_regression`` is 10 %.
+and decide on both batches' rounds together. ``max_regression`` is 10 %.
 
 Trials: A/A (the same work for baseline and current) and the current doing
 1.1x, 1.3x and 2x the work. Conditions: the machine as it is ("quiet", which
@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from perfkit.pytest_plugin._measure import measure
+from perfkit.pytest_plugin._measure import measure, pooled
 from perfkit.pytest_plugin._options import PerfSettings
 from perfkit.pytest_plugin._stats import judge, seed_for
 
@@ -55,14 +55,14 @@ def trial(n: int, factor: float, settings: PerfSettings, seed: int) -> str:
                      seed, current_ref=m.ref_samples, baseline_ref=base.ref_samples)[0]
 
     cmp = decide(cur)
+    first = cur
     for _ in range(settings.repeat):
         if cmp.verdict not in ("regression", "inconclusive"):
             break
-        _, again = measure(loop, (cur_n,), settings=settings, iterations=cur.iterations,
-                           rounds=cur.rounds, first_call=False)
-        other = decide(again)
-        if other.ratio < cmp.ratio:
-            cmp = other
+        _, again = measure(loop, (cur_n,), settings=settings, iterations=first.iterations,
+                           rounds=first.rounds, first_call=False)
+        cur = pooled(cur, again)
+        cmp = decide(cur)
     return cmp.verdict
 
 

@@ -231,7 +231,7 @@ class PerfFixture:
     # -- internals --
     def _compare_with_baseline(self, func: Any, args: tuple, kwargs: dict) -> None:
         from perfkit.pytest_plugin._machine import describe, same_machine
-        from perfkit.pytest_plugin._measure import REFERENCE_VERSION, measure
+        from perfkit.pytest_plugin._measure import REFERENCE_VERSION, measure, pooled
         from perfkit.pytest_plugin._stats import judge as decide
         from perfkit.pytest_plugin._stats import seed_for
 
@@ -247,44 +247,36 @@ class PerfFixture:
         self.normalized = bool(cfg.normalize and base_ref and len(base_ref) == len(base)
                                and row.get("ref_version") == REFERENCE_VERSION)
         seed = seed_for(test)
-        unsteady = []
 
         def judge(m: Any) -> Any:
             refs = (m.ref_samples, base_ref) if self.normalized else (None, None)
             cmp, raw, norm = decide(m.samples, base, cfg.max_regression, cfg.confidence, seed,
                                     current_ref=refs[0], baseline_ref=refs[1])
-            if self.normalized and norm is None:
-                unsteady.append(True)
             self.views = (raw, norm)
             return cmp
 
         cmp = judge(self.measurement)
-        # noise control: a suspicious verdict is re-measured (same shape); the batch with the
-        # lower ratio stands, as interference from the machine only ever adds time.
+        # a verdict that would fail the test or cannot decide is measured again (same shape)
+        # and decided on all rounds together: more rounds narrow the CI, and a slowdown that
+        # is real is still there in the second batch.
+        first = self.measurement
         for _ in range(cfg.repeat):
             if cmp.verdict not in ("regression", "inconclusive"):
                 break
-            _, again = measure(func, args, kwargs, cfg, iterations=self.measurement.iterations,
-                               rounds=self.measurement.rounds, first_call=False,
-                               reference=cfg.normalize)
+            _, again = measure(func, args, kwargs, cfg, iterations=first.iterations,
+                               rounds=first.rounds, first_call=False, reference=cfg.normalize)
             self.attempts += 1
-            views = self.views
-            cmp_again = judge(again)
-            if cmp_again.ratio < cmp.ratio:
-                self.measurement, cmp = again, cmp_again
-            else:
-                self.views = views
+            self.measurement = pooled(self.measurement, again)
+            cmp = judge(self.measurement)
         self.comparison = cmp
         notes = []
         if self.attempts > 1:
             notes.append(f"measured {self.attempts}x")
         if not same_machine(describe(), row.get("machine") or {}):
             notes.append("baseline from another machine")
-        if cmp.verdict == "inconclusive":
-            notes.append(cmp.reason)
-        if unsteady and self.views[1] is None:
-            notes.append("reference rounds unsteady: absolute comparison only")
         raw, norm = self.views
+        if cmp.verdict == "inconclusive" or cmp not in (raw, norm):
+            notes.append(cmp.reason)
         if norm is not None and raw.verdict != norm.verdict:
             other = norm if cmp is raw else raw
             label = "machine-normalised" if other is norm else "absolute"

@@ -38,7 +38,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from perfkit.pytest_plugin._options import PerfSettings
@@ -81,6 +81,23 @@ class Measurement:
 
     def summary(self) -> dict[str, float]:
         return summarize(self.samples)
+
+
+def pooled(first: Measurement, more: Measurement) -> Measurement:
+    """Both measurements' rounds as one (same function, same iterations per round)."""
+    if more.iterations != first.iterations:
+        raise ValueError("only measurements with the same iterations per round can be pooled")
+    return replace(
+        first, samples=first.samples + more.samples,
+        ref_samples=(first.ref_samples + more.ref_samples
+                     if first.ref_samples and more.ref_samples else []),
+        discarded=first.discarded + more.discarded, busy=first.busy or more.busy,
+        rounds_executed=first.rounds_executed + more.rounds_executed,
+        rounds_wall_s=first.rounds_wall_s + more.rounds_wall_s,
+        rounds_inside_s=first.rounds_inside_s + more.rounds_inside_s,
+        warmup_calls=first.warmup_calls + more.warmup_calls,
+        calibration_rounds=first.calibration_rounds + more.calibration_rounds,
+        wall_s=first.wall_s + more.wall_s)
 
 
 def percentile(sorted_values: list[float], q: float) -> float:

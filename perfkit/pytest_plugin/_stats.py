@@ -4,9 +4,9 @@ Statistic: the ratio of medians, ``median(current) / median(baseline)`` of
 the per-round samples, with a percentile-bootstrap confidence interval
 (independent resampling of both runs' rounds). When both runs carry the
 interleaved reference rounds (see :mod:`.measure`) a second, machine-
-normalised ratio divides each median by its run's reference median, and
-:func:`combine` calls a regression or an improvement only when neither view
-contradicts it. Why this and not the
+normalised ratio divides every round by the reference round timed right
+after it, and :func:`combine` merges the two views (the normalised one decides
+when the machine's speed moved between the runs). Why this and not the
 Mann-Whitney U test: see ``docs/regression.md`` — in short, the limit a user
 writes (``max_regression="10%"``) is a statement about the *size* of a
 slowdown; a CI of the ratio can be compared with it directly, whereas a U
@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 VERDICTS = ("regression", "improved", "inconclusive", "ok")
 
@@ -55,9 +55,11 @@ def ratio_ci(current: Sequence[float], baseline: Sequence[float], confidence: fl
     """Ratio of medians and its percentile-bootstrap CI.
 
     With ``current_ref`` / ``baseline_ref`` (the interleaved reference rounds,
-    one per round) the ratio is normalised by the runs' reference speed:
-    ``(med(cur) / med(cur_ref)) / (med(base) / med(base_ref))``; rounds are
-    then resampled as (function, reference) pairs, which keeps their correlation.
+    one per round) each round is first divided by the reference round timed
+    right after it, and the ratio is that of the medians of these per-round
+    quotients: ``med(cur / cur_ref) / med(base / base_ref)``. Pairing round by
+    round cancels a machine whose speed changes *within* a run (a busy
+    neighbour comes and goes), not only between runs.
     """
     import numpy as np
 
@@ -65,15 +67,14 @@ def ratio_ci(current: Sequence[float], baseline: Sequence[float], confidence: fl
     base = np.asarray(baseline, dtype=float)
     if cur.size == 0 or base.size == 0:
         raise ValueError("both runs need at least one sample")
-    norm = current_ref is not None and baseline_ref is not None
-    if norm:
+    if current_ref is not None and baseline_ref is not None:
         cref = np.asarray(current_ref, dtype=float)
         bref = np.asarray(baseline_ref, dtype=float)
         if cref.shape != cur.shape or bref.shape != base.shape:
             raise ValueError("reference samples must pair with the samples, one per round")
-        ratio = float((np.median(cur) / np.median(cref)) / (np.median(base) / np.median(bref)))
-    else:
-        ratio = float(np.median(cur) / np.median(base))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cur, base = cur / cref, base / bref
+    ratio = float(np.median(cur) / np.median(base))
     rng = np.random.default_rng(seed)
     # chunked so that the k x n index arrays stay small (<= ~8 MB each)
     chunk = max(1, min(n_boot, 1_000_000 // max(cur.size, base.size)))
@@ -81,13 +82,8 @@ def ratio_ci(current: Sequence[float], baseline: Sequence[float], confidence: fl
     done = 0
     while done < n_boot:
         k = min(chunk, n_boot - done)
-        ic = rng.integers(0, cur.size, size=(k, cur.size))
-        ib = rng.integers(0, base.size, size=(k, base.size))
-        mc = np.median(cur[ic], axis=1)
-        mb = np.median(base[ib], axis=1)
-        if norm:
-            mc = mc / np.median(cref[ic], axis=1)
-            mb = mb / np.median(bref[ib], axis=1)
+        mc = np.median(cur[rng.integers(0, cur.size, size=(k, cur.size))], axis=1)
+        mb = np.median(base[rng.integers(0, base.size, size=(k, base.size))], axis=1)
         ratios.append(mc / mb)
         done += k
     r = np.concatenate(ratios)
@@ -127,48 +123,36 @@ def compare(current: Sequence[float], baseline: Sequence[float], max_regression:
     return Comparison(ratio, lo, hi, verdict, reason, 1 + max_regression, confidence)
 
 
-#: the current run's reference is "unstable" when its relative spread (IQR / median) is this
-#: many times the baseline's and above STABLE_SPREAD; normalising by it would add noise
-UNSTABLE_FACTOR = 3.0
-STABLE_SPREAD = 0.05
+def machine_moved(shift: float, limit: float) -> bool:
+    """Whether the machine's speed between the runs (``shift``: current over baseline
+    median of the reference rounds) changed by more than half the tolerated band."""
+    return shift > 0 and abs(math.log(shift)) > math.log(limit) / 2
 
 
-def _spread(values: Sequence[float]) -> float:
-    import numpy as np
-
-    v = np.asarray(values, dtype=float)
-    q25, q50, q75 = np.quantile(v, [0.25, 0.5, 0.75])
-    return float((q75 - q25) / q50) if q50 > 0 else math.inf
-
-
-def reference_stable(current_ref: Sequence[float], baseline_ref: Sequence[float]) -> bool:
-    """Whether this run's reference rounds are steady enough to normalise by.
-
-    A busy machine disturbs the short (~100 µs) reference rounds more than the
-    function's; a reference whose spread jumped is measuring the disturbance,
-    not the machine's speed, and the absolute comparison is then the better one.
-    """
-    if len(current_ref) < 4 or len(baseline_ref) < 4:
-        return False
-    cur = _spread(current_ref)
-    return cur <= STABLE_SPREAD or cur <= UNSTABLE_FACTOR * _spread(baseline_ref)
-
-
-def combine(raw: Comparison, norm: Comparison | None) -> Comparison:
+def combine(raw: Comparison, norm: Comparison | None, shift: float = 1.0) -> Comparison:
     """One verdict from the absolute and the machine-normalised comparisons.
 
+    ``shift`` is how fast the machine ran the reference rounds during this
+    run relative to the baseline's (current / baseline median).
+
+    * the machine moved (:func:`machine_moved`) and the normalised view is
+      firm (not ``inconclusive``): the normalised view decides. The absolute
+      view then compares two different machines: a 30 % slowdown measured
+      while the machine ran 40 % faster reads as an "improvement";
     * they agree: that verdict, reported by the one closer to 1;
     * one says ``ok``: ``ok`` stands, the other's alarm is put down to drift of
       the machine (or of the reference);
     * one calls a regression (improvement) and the other is merely
       ``inconclusive`` but its own ratio is past the limit in the same
-      direction: the clear one stands. On a busy machine the normalised view
-      is the noisier one (it divides two noisy medians), and a 30 % slowdown
-      must not hide behind its width;
+      direction: the clear one stands, so a 30 % slowdown cannot hide behind
+      the other view's width;
     * anything else (they point different ways): ``inconclusive``.
     """
     if norm is None:
         return raw
+    if machine_moved(shift, raw.limit) and norm.verdict != "inconclusive":
+        return replace(norm, reason=f"{norm.reason}; the reference ran x{shift:.2f} the "
+                       "baseline's time, so the machine-normalised view decides")
     if raw.verdict == norm.verdict:
         return min((raw, norm), key=lambda c: abs(math.log(c.ratio)) if c.ratio > 0 else math.inf)
     for c in (raw, norm):
@@ -186,18 +170,26 @@ def combine(raw: Comparison, norm: Comparison | None) -> Comparison:
                       "comparisons disagree", raw.limit, raw.confidence)
 
 
+def reference_shift(current_ref: Sequence[float], baseline_ref: Sequence[float]) -> float:
+    """Median reference round of this run over the baseline's (> 1: machine slower now)."""
+    import numpy as np
+
+    b = float(np.median(np.asarray(baseline_ref, dtype=float)))
+    return float(np.median(np.asarray(current_ref, dtype=float))) / b if b > 0 else math.nan
+
+
 def judge(current: Sequence[float], baseline: Sequence[float], max_regression: float,
           confidence: float = 0.99, seed: int = 0, current_ref: Sequence[float] | None = None,
           baseline_ref: Sequence[float] | None = None
           ) -> tuple[Comparison, Comparison, Comparison | None]:
     """The gate's decision: ``(verdict, absolute view, normalised view or None)``.
 
-    The normalised view is used only when both runs carry reference rounds and
-    this run's are steady (:func:`reference_stable`); :func:`combine` merges the views.
+    The normalised view exists when both runs carry reference rounds (one per
+    round); :func:`combine` merges the views.
     """
     raw = compare(current, baseline, max_regression, confidence, seed)
-    norm = None
-    if current_ref and baseline_ref and reference_stable(current_ref, baseline_ref):
-        norm = compare(current, baseline, max_regression, confidence, seed,
-                       current_ref=current_ref, baseline_ref=baseline_ref)
-    return combine(raw, norm), raw, norm
+    if current_ref is None or baseline_ref is None or not len(current_ref) or not len(baseline_ref):
+        return raw, raw, None
+    norm = compare(current, baseline, max_regression, confidence, seed,
+                   current_ref=current_ref, baseline_ref=baseline_ref)
+    return combine(raw, norm, reference_shift(current_ref, baseline_ref)), raw, norm

@@ -45,7 +45,7 @@ class FakeClock:
 
     ``speed`` scales everything timed (the function and the reference
     workload alike), as a machine that is slower today would; ``noise`` is the
-    log-normal spread of each call's duration, from a seeded generator.
+    log-normal spread of each call's duration (mean 1), from a seeded generator.
     """
 
     def __init__(self, seed: int = 1, noise: float = 0.02) -> None:
@@ -60,7 +60,9 @@ class FakeClock:
 
     def spend(self, seconds: float, noise: float | None = None) -> None:
         spread = self.noise if noise is None else noise
-        self.now += seconds * self.speed * math.exp(self.rng.gauss(0.0, spread))
+        # mean-preserving: noise spreads a round's time, it does not make rounds slower
+        factor = math.exp(self.rng.gauss(-spread * spread / 2, spread))
+        self.now += seconds * self.speed * factor
 
 
 @pytest.fixture
@@ -163,6 +165,23 @@ def test_30_percent_slower_is_caught_when_the_reference_is_noisy(
     result = _run(pytester, "--perf-compare=base", factor=1.3)
     result.assert_outcomes(failed=2)
     assert set(_last_verdicts(pytester).values()) == {"regression"}
+
+
+def test_30_percent_slower_is_caught_when_the_machine_is_faster_today(
+        pytester: pytest.Pytester, clock: FakeClock) -> None:
+    """A baseline saved on a slow moment, 1.3x the work on a machine 30 % faster now:
+    the absolute ratio (~0.91) looks fine; the reference rounds show the machine moved,
+    so the machine-normalised view (~1.3) decides."""
+    _run(pytester, "--perf-save=base").assert_outcomes(passed=2)
+    clock.speed = 0.7
+    result = _run(pytester, "--perf-compare=base", factor=1.3)
+    result.assert_outcomes(failed=2)
+    assert set(_last_verdicts(pytester).values()) == {"regression"}
+    frame = _rows(pytester)
+    compared = frame[frame["baseline"] == ""]
+    assert compared["raw_ratio"].between(0.85, 0.97).all()
+    assert compared["ratio"].between(1.25, 1.35).all()
+    result.stdout.fnmatch_lines(["*machine-normalised view decides*"])
 
 
 def test_3_percent_slower_passes_with_10_percent_limit(pytester: pytest.Pytester,
@@ -430,6 +449,59 @@ def test_combine_lets_neither_view_contradict() -> None:
     assert stats_mod.combine(c(1.3, "regression"), c(0.8, "improved")).verdict == \
         "inconclusive"
     assert stats_mod.combine(raw, None) is raw
+
+
+def test_combine_lets_the_normalised_view_decide_when_the_machine_moved() -> None:
+    def c(ratio: float, verdict: str) -> stats_mod.Comparison:
+        return stats_mod.Comparison(ratio, ratio * 0.98, ratio * 1.02, verdict, "", 1.1, 0.99)
+
+    masked = (c(0.85, "improved"), c(1.35, "regression"))   # 1.3x work, machine 1.6x faster
+    assert stats_mod.combine(*masked, shift=1 / 1.6).verdict == "regression"
+    assert stats_mod.combine(*masked, shift=1.0).verdict == "inconclusive"   # did not move
+    assert stats_mod.combine(c(1.02, "ok"), c(1.3, "regression"), shift=0.75).verdict == \
+        "regression"
+    assert stats_mod.combine(c(1.5, "regression"), c(1.0, "ok"), shift=1.5).verdict == "ok"
+    # a noisy normalised view does not decide alone: the usual rules apply
+    assert stats_mod.combine(c(0.95, "ok"), c(1.2, "inconclusive"), shift=0.7).verdict == "ok"
+    assert stats_mod.machine_moved(1.06, 1.1) and stats_mod.machine_moved(0.94, 1.1)
+    assert not stats_mod.machine_moved(1.04, 1.1) and not stats_mod.machine_moved(0.96, 1.1)
+
+
+def _two_speed_machine(rng: numpy.random.Generator, n: int, work: float
+                       ) -> tuple[numpy.ndarray, numpy.ndarray]:
+    """Rounds on a machine that is 1.6x slower in a random half of the rounds (a busy
+    neighbour comes and goes); each round and its reference round share the speed."""
+    speed = numpy.where(rng.random(n) < 0.5, 1.0, 1.6)
+    fn = work * 1e-3 * speed * numpy.exp(0.02 * rng.standard_normal(n))
+    ref = 5e-6 * speed * numpy.exp(0.02 * rng.standard_normal(n))
+    return fn, ref
+
+
+def test_paired_normalisation_cancels_a_machine_that_changes_speed_within_a_run() -> None:
+    rng = numpy.random.default_rng(11)
+    base, base_ref = _two_speed_machine(rng, 80, 1.0)
+    for work, expected in ((1.0, "ok"), (1.3, "regression")):
+        cur, cur_ref = _two_speed_machine(rng, 80, work)
+        cmp, raw, norm = stats_mod.judge(cur, base, 0.10, current_ref=cur_ref,
+                                         baseline_ref=base_ref)
+        assert raw.ci_high / raw.ci_low > 1.5      # medians flip between the two speeds
+        assert norm is not None and abs(norm.ratio / work - 1) < 0.03
+        assert norm.ci_high / norm.ci_low < 1.06
+        assert cmp.verdict == expected
+
+
+def test_pooled_measurements_keep_rounds_paired() -> None:
+    a = measure_mod.Measurement(samples=[1.0, 2.0], iterations=4, ref_samples=[0.1, 0.2],
+                                discarded=1, rounds_executed=3)
+    b = measure_mod.Measurement(samples=[3.0], iterations=4, ref_samples=[0.3],
+                                busy=True, rounds_executed=1)
+    both = measure_mod.pooled(a, b)
+    assert both.samples == [1.0, 2.0, 3.0] and both.ref_samples == [0.1, 0.2, 0.3]
+    assert (both.rounds, both.discarded, both.rounds_executed, both.busy) == (3, 1, 4, True)
+    assert measure_mod.pooled(a, measure_mod.Measurement(samples=[3.0], iterations=4)
+                              ).ref_samples == []
+    with pytest.raises(ValueError, match="same iterations per round"):
+        measure_mod.pooled(a, measure_mod.Measurement(samples=[3.0], iterations=8))
 
 
 def test_normalised_ratio_cancels_a_slower_machine() -> None:
