@@ -269,11 +269,10 @@ def aa(work: Path, runs: int, slowed: int) -> dict:
         for _, row in last.iterrows():
             baseline = storage.latest_baseline(storage.engine_for(store), row["test"], "aa")
             seed = stats.seed_for(row["test"])
-            a = stats.compare(row["samples"], baseline["samples"], 0.05, 0.99, seed)
-            b = stats.compare(row["samples"], baseline["samples"], 0.05, 0.99, seed,
+            cmp = stats.judge(row["samples"], baseline["samples"], 0.05, 0.99, seed,
                               current_ref=row["ref_samples"],
-                              baseline_ref=baseline["ref_samples"])
-            at5[row["test"].split("[")[-1].rstrip("]")] = stats.combine(a, b).verdict
+                              baseline_ref=baseline["ref_samples"])[0]
+            at5[row["test"].split("[")[-1].rstrip("]")] = cmp.verdict
         results.append({
             "factor": float(factor), "perf_exit": proc.returncode,
             "bench_session_failed": "Performance has regressed" in proc.stdout + proc.stderr,
