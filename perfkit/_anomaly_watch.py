@@ -4,8 +4,12 @@ Each collection's samples advance their series' :class:`perfkit.analysis.Anomaly
 by one step (O(1) per sample), and an episode opening or closing becomes an event
 in the store's alert history, beside threshold alerts: ``severity='anomaly-episode'``,
 ``state`` 'firing' (start) or 'resolved' (end), ``value`` the score, ``threshold``
-the ``min_score`` and ``message`` the pattern that broke. The states live in
-memory: after a restart each series warms up again.
+the ``min_score`` and ``message`` the pattern that broke. Anomaly alert rules
+(``AlertRule(kind="anomaly")``) follow the same states (one
+:class:`perfkit.analysis._alerts.AnomalyRuleRun` per rule and series, O(1) per
+sample) and add their transitions with ``severity='anomaly'``, as
+:func:`perfkit.alert_transitions` gives them. The states live in memory: after a
+restart each series warms up again.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import pandas as pd
 
 from perfkit.analysis import AnomalyParams, AnomalyState
+from perfkit.analysis._alerts import AlertRule, AnomalyRuleRun, anomaly_message
 from perfkit.analysis._anomaly import DEFAULT
 
 __all__ = ["ANOMALY_SEVERITY", "AnomalyWatch"]
@@ -22,6 +27,8 @@ ANOMALY_SEVERITY = "anomaly-episode"
 
 _EVENT_COLUMNS = ["ts", "metric", "labels", "severity", "state", "value", "threshold", "message"]
 
+_Key = tuple[str, str]
+
 
 class AnomalyWatch:
     """Online anomaly states of every series seen, keyed by (metric, labels)."""
@@ -30,14 +37,29 @@ class AnomalyWatch:
         AnomalyState(params, min_score=min_score)  # validates min_score now, not at first sample
         self.min_score = min_score
         self.params = params
-        self.states: dict[tuple[str, str], AnomalyState] = {}
+        self.states: dict[_Key, AnomalyState] = {}
+        self.runs: dict[_Key, AnomalyRuleRun] = {}
 
-    def update(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def _run_for(self, key: _Key, st: AnomalyState, rule: AlertRule | None
+                 ) -> AnomalyRuleRun | None:
+        run = self.runs.get(key)
+        if rule is None:
+            if run is not None:
+                del self.runs[key]
+            return None
+        if run is None or run.rule != rule:
+            run = self.runs[key] = AnomalyRuleRun(rule, st)
+        return run
+
+    def update(self, frame: pd.DataFrame,
+               rules: dict[_Key, AlertRule] | None = None) -> pd.DataFrame:
         """Advance the states by ``frame``'s samples (time order per series); return the
-        episode start / end events they caused (columns as the store's alert events)."""
+        episode start / end events and the transitions of ``rules`` (anomaly rules keyed
+        by (metric, labels)) they caused, with the store's alert event columns."""
         events: list[tuple] = []
         if frame.empty:
             return pd.DataFrame(events, columns=_EVENT_COLUMNS)
+        rules = rules or {}
         f = frame.sort_values("ts", kind="stable")
         ts_ns = pd.DatetimeIndex(f["ts"]).as_unit("ns").asi8.tolist()
         for t, metric, labels, value in zip(ts_ns, f["metric"].tolist(), f["labels"].tolist(),
@@ -46,6 +68,7 @@ class AnomalyWatch:
             st = self.states.get(key)
             if st is None:
                 st = self.states[key] = AnomalyState(self.params, min_score=self.min_score)
+            run = self._run_for(key, st, rules.get(key)) if rules or self.runs else None
             before = st.since
             score, reason = st.step(t, float(value))
             if before is None and st.since is not None:
@@ -54,6 +77,12 @@ class AnomalyWatch:
             elif before is not None and st.since is None:
                 events.append((t, metric, labels, ANOMALY_SEVERITY, "resolved", st.peak_score,
                                self.min_score, st.peak_reason))
+            if run is not None and (state := run.step(t)) is not None:
+                ep, rule = run.episode, run.rule
+                name = metric + (f"{{{labels}}}" if labels else "")
+                events.append((t, metric, labels, "anomaly", state, ep.peak_score,
+                               float(rule.min_score),
+                               anomaly_message(name, state, ep.peak_score, ep.peak_reason, rule)))
         out = pd.DataFrame(events, columns=_EVENT_COLUMNS)
         out["ts"] = pd.to_datetime(out["ts"], unit="ns", utc=True)
         return out

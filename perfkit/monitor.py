@@ -66,7 +66,10 @@ class Monitor:
     :func:`perfkit.anomaly_scores`) and writes each anomaly episode's start and end
     to the same alert history with ``severity='anomaly-episode'`` (score in ``value``,
     ``anomaly_min_score`` in ``threshold``, the pattern in ``message``);
-    :meth:`anomalies` lists what is unusual now. The
+    :meth:`anomalies` lists what is unusual now. Anomaly alert rules
+    (``AlertRule(kind="anomaly")`` in ``alert_rules``) run on those online
+    states too (O(1) per sample, not a replay of the window) and write their
+    pending / firing / resolved events with ``severity='anomaly'``. The
     background thread starts with :meth:`start` (or ``await start_monitoring()``);
     :meth:`collect` runs one collection on demand. A collector that raises is
     logged, counted in :meth:`health` and skipped; the others go on.
@@ -354,11 +357,12 @@ class Monitor:
         # window's first sample, so it can re-detect an incident that is already
         # stored; an event is written only when it moves a rule past the last
         # stored state (read back from the store once, so restarts do not repeat).
-        from perfkit.analysis import alert_transitions
+        from perfkit.analysis._alerts import transitions
 
         if self._alert_state is None:
             self._alert_state = self._stored_alert_state()
-        events = alert_transitions(self.recent(), self.alert_rules)
+        # anomaly rules run on the online states instead (see _score_anomalies)
+        events = transitions(self.recent(), self.alert_rules, kinds=("threshold",))
         keep = []
         for i, (ts, metric, labels, sev, state) in enumerate(zip(
                 events["ts"], events["metric"], events["labels"], events["severity"],
@@ -378,8 +382,11 @@ class Monitor:
             return self._anomaly.now(self.host)
 
     def _score_anomalies(self, frame: pd.DataFrame) -> None:
+        from perfkit.analysis._alerts import resolve_rules
+
+        rules = {k: r for k, r in resolve_rules(self.alert_rules).items() if r.kind == "anomaly"}
         with self._lock:
-            events = self._anomaly.update(frame)
+            events = self._anomaly.update(frame, rules)
         if len(events):
             self.store.write_alert_events(events.assign(host=self.host))
 

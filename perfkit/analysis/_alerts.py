@@ -41,6 +41,7 @@ import pandas as pd
 
 from perfkit._format import format_duration, format_value
 from perfkit._time import Duration, as_timedelta
+from perfkit.analysis._anomaly import AnomalyState
 from perfkit.analysis._input import (
     SamplesLike,
     Series,
@@ -245,23 +246,74 @@ def _run(ts: np.ndarray, v: np.ndarray, rule: AlertRule, severity: str,
     return out
 
 
-def _anomaly_run(s: Series, rule: AlertRule
-                 ) -> tuple[list[tuple[int, str]], np.ndarray, np.ndarray]:
-    """Transitions of an anomaly rule over one series, with each one's peak score and pattern."""
-    from perfkit.analysis._anomaly import AnomalyState
+class AnomalyRuleRun:
+    """One anomaly rule over one series, advanced sample by sample: O(1) per sample.
 
-    st = AnomalyState(min_score=rule.min_score)
-    n = len(s.values)
-    open_ = np.zeros(n)
-    peak, pattern = np.zeros(n), np.empty(n, dtype=object)
+    It follows an :class:`~perfkit.analysis.AnomalyState` (which scores the
+    samples) with an episode at the rule's ``min_score``, and runs the rule's
+    pending / ``for_`` / ``keep_firing_for`` state machine on "an episode is
+    open". :meth:`step` after each ``state.step`` returns the transition the
+    sample caused (``'pending'``, ``'firing'``, ``'resolved'``) or None; the
+    Monitor keeps one per rule and series, and :func:`alert_transitions`
+    replays the same object, so both give the same transitions.
+    """
+
+    __slots__ = ("_clear", "_pend", "episode", "rule", "state")
+
+    def __init__(self, rule: AlertRule, scorer: AnomalyState) -> None:
+        self.rule = rule
+        self.episode = scorer.follow(rule.min_score)
+        self.state = "inactive"
+        self._pend = 0
+        self._clear: int | None = None
+
+    def step(self, ts_ns: int) -> str | None:
+        """The transition at the sample at ``ts_ns`` (just scored), if any."""
+        open_ = self.episode.since is not None
+        st = self.state
+        if st in ("inactive", "resolved"):
+            if not open_:
+                return None
+            if self.rule._for.value == 0:
+                self.state, self._clear = "firing", None
+            else:
+                self.state, self._pend = "pending", ts_ns
+            return self.state
+        if st == "pending":
+            if not open_:
+                self.state = "resolved"
+                return "resolved"
+            if ts_ns - self._pend >= self.rule._for.value:
+                self.state, self._clear = "firing", None
+                return "firing"
+            return None
+        if open_:
+            self._clear = None
+            return None
+        if self._clear is None:
+            self._clear = ts_ns
+        if ts_ns - self._clear >= self.rule._keep.value:
+            self.state, self._clear = "resolved", None
+            return "resolved"
+        return None
+
+
+def _anomaly_run(s: Series, rule: AlertRule) -> list[tuple[int, str, float, str]]:
+    """Transitions of an anomaly rule over one series, with the episode's peak score and
+    pattern at each."""
+    st = AnomalyState()
+    run = AnomalyRuleRun(rule, st)
+    out = []
     for i, (t, v) in enumerate(zip(s.ts.tolist(), s.values.tolist())):
         st.step(t, v)
-        open_[i] = st.since is not None
-        peak[i], pattern[i] = st.peak_score, st.peak_reason
-    return _run(s.ts, open_, rule, "anomaly", 1.0), peak, pattern
+        state = run.step(t)
+        if state is not None:
+            out.append((i, state, run.episode.peak_score, run.episode.peak_reason))
+    return out
 
 
-def _anomaly_message(name: str, state: str, score: float, pattern: str, rule: AlertRule) -> str:
+def anomaly_message(name: str, state: str, score: float, pattern: str, rule: AlertRule) -> str:
+    """The alert message of an anomaly rule's transition (``name`` is metric{labels})."""
     if state == "firing":
         extra = f" for {format_duration(rule._for)}" if rule._for > pd.Timedelta(0) else ""
         return f"anomaly: {name} unusual ({pattern}, score {score:.2f}){extra}"
@@ -301,6 +353,14 @@ def alert_transitions(frame: SamplesLike, rules: Rules | None = None, *,
     store. (A history that starts mid-incident starts the state machine at its
     first sample, so give it at least ``for_`` + ``keep_firing_for`` of lead time.)
     """
+    return transitions(frame, rules, now=now, since=since)
+
+
+def transitions(frame: SamplesLike, rules: Rules | None = None, *,
+                now: WhenLike | None = None, since: WhenLike | None = None,
+                kinds: tuple[str, ...] = ("threshold", "anomaly")) -> pd.DataFrame:
+    """:func:`alert_transitions` of the rules of ``kinds`` only (the Monitor evaluates its
+    anomaly rules online, so it replays only the threshold rules)."""
     all_series = split_series(frame, labels=True)
     if now is not None:
         end = to_ns(now)
@@ -312,12 +372,15 @@ def alert_transitions(frame: SamplesLike, rules: Rules | None = None, *,
         if rule is None or rule.direction not in ("higher", "lower") or s.n == 0:
             continue
         if rule.kind == "anomaly":
-            runs, peak, pattern = _anomaly_run(s, rule)
+            if "anomaly" not in kinds:
+                continue
             name = s.metric + (f"{{{s.labels}}}" if s.labels else "")
-            for i, state in runs:
+            for i, state, peak, pattern in _anomaly_run(s, rule):
                 rows.append((pd.Timestamp(int(s.ts[i]), tz="UTC"), s.metric, s.labels, "anomaly",
-                             state, float(peak[i]), float(rule.min_score),
-                             _anomaly_message(name, state, float(peak[i]), str(pattern[i]), rule)))
+                             state, peak, float(rule.min_score),
+                             anomaly_message(name, state, peak, pattern, rule)))
+            continue
+        if "threshold" not in kinds:
             continue
         m = find_metric(s.metric)
         unit = m.unit if m else ""

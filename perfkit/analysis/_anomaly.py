@@ -8,20 +8,23 @@ empirical tail probability under the series' own history:
 * **spike**: a value beyond the range of all earlier values;
 * **level**: the short-term mean beyond every level held before;
 * **variance**: the short-term variance far from the long-term one;
-* **flat line**: a run of identical values much longer than any before.
+* **flat line**: a run of identical values much longer than any before;
+* **pattern**: a short sequence of range bands never seen before, although its
+  start was common (a shape inside the usual range).
 
 The sample's surprise is ``q = max_k w_k * (-ln p_k)`` and its score
 ``q / (q + 10)`` (0.5 is a one-in-22,000 event for a method of weight 1); the
 reason names the method with the largest weighted surprise. An event is
-reported once: a sample scores only when its surprise exceeds the *residual*
-surprise of earlier events, which decays by ``decay`` nats per sample, so a
-level shift scores on the sample where it happens and not on every later one.
+reported once per pattern: a method's surprise counts only when it exceeds that
+method's *residual* surprise of earlier reports, which decays by ``decay`` nats
+per sample, so a level shift scores on the sample where it happens and not on
+every later one, while a different pattern (a flat line after a spike) is
+still reported.
 
 Scores are causal (a score uses only samples up to it) and the batch
 functions run the same online state the Monitor keeps, so they agree exactly.
 ``DEFAULT`` is the grid point with the best NAB score on all 17 NAB
-development series (also the choice of 12 of the 17 leave-one-series-out
-folds); the cross-validated score, which is the honest one, is in
+development series; the cross-validated score, which is the honest one, is in
 ``benchmarks/anomalies.md`` (made by ``benchmarks/anomaly_eval.py``).
 """
 
@@ -33,11 +36,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from perfkit.analysis._anomaly_methods import FlatLine, Level, Method, Spike, Variance
+from perfkit.analysis._anomaly_methods import Context, FlatLine, Level, Method, Spike, Variance
 from perfkit.analysis._input import SamplesLike
 from perfkit.errors import InvalidInputError
 
-__all__ = ["DEFAULT", "AnomalyParams", "AnomalyState", "anomalies", "anomaly_scores"]
+__all__ = ["DEFAULT", "AnomalyParams", "AnomalyState", "Episode", "anomalies", "anomaly_scores"]
 
 _Q0 = 10.0
 """Surprise (nats) that maps to score 0.5."""
@@ -49,15 +52,22 @@ later reports for at most ``cap / decay`` samples instead of for days."""
 
 @dataclass(frozen=True)
 class AnomalyParams:
-    """The detector's constants; the weights, ``halflife`` and ``decay`` were searched on NAB
-    (see the module docstring), the others set by hand."""
+    """The detector's constants; ``w_level``, ``w_pattern``, ``bands`` / ``order`` and ``decay``
+    were searched on NAB, ``halflife``, ``w_variance`` and ``w_flat`` in an earlier search (see
+    the module docstring), the others set by hand."""
 
-    w_level: float = 1.2
+    w_level: float = 0.8
     """Weight of the level method's surprise (the spike method has weight 1)."""
     w_variance: float = 0.3
     """Weight of the variance method's surprise."""
     w_flat: float = 0.5
     """Weight of the flat-line method's surprise."""
+    w_pattern: float = 0.6
+    """Weight of the pattern (context) method's surprise."""
+    bands: int = 16
+    """Bands of the range the pattern method places each value in."""
+    order: int = 2
+    """Earlier values in the pattern method's context."""
     halflife: float = 40.0
     """Half-life (samples) of the short-term mean and variance."""
     long_halflife: float = 600.0
@@ -74,7 +84,7 @@ class AnomalyParams:
         """Fresh method objects with their weights."""
         return [(Spike(), 1.0), (Level(self.halflife), self.w_level),
                 (Variance(self.halflife, self.long_halflife), self.w_variance),
-                (FlatLine(), self.w_flat)]
+                (FlatLine(), self.w_flat), (Context(self.bands, self.order), self.w_pattern)]
 
 
 DEFAULT = AnomalyParams()
@@ -85,70 +95,31 @@ def score_of(q: float) -> float:
     return q / (q + _Q0) if q > 0 else 0.0
 
 
-def surprise_of(score: float) -> float:
-    """Inverse of :func:`score_of` (``inf`` for score >= 1)."""
-    return math.inf if score >= 1 else _Q0 * score / (1.0 - score)
+class Episode:
+    """An anomaly episode of one series: it opens at a sample scoring at least ``min_score``
+    and closes after ``hold`` scored samples in a row score below it.
 
-
-class AnomalyState:
-    """Online anomaly state of one series: O(1) time and memory per new sample.
-
-    ``step(ts_ns, value)`` returns ``(score, reason)`` for that sample. An
-    *episode* starts at a sample scoring at least ``min_score`` and ends after
-    ``params.hold`` samples in a row score below it; :attr:`since`,
-    :attr:`peak_score` and :attr:`peak_reason` describe the current one
-    (``since`` is None when the series is not anomalous now).
+    :attr:`since` (None when closed), :attr:`peak_score` and :attr:`peak_reason`
+    describe the current one. Several may follow one :class:`AnomalyState`
+    (:meth:`AnomalyState.follow`), e.g. one per alert rule's ``min_score``.
     """
 
-    __slots__ = (
-        "last_ts",
-        "methods",
-        "n",
-        "params",
-        "peak_reason",
-        "peak_score",
-        "q_min",
-        "quiet",
-        "residual",
-        "since",
-    )
+    __slots__ = ("hold", "min_score", "peak_reason", "peak_score", "quiet", "since")
 
-    def __init__(self, params: AnomalyParams = DEFAULT, *, min_score: float = 0.5) -> None:
+    def __init__(self, min_score: float, hold: int) -> None:
         if not 0 < min_score < 1:
             raise InvalidInputError(
                 f"min_score must be between 0 and 1 (exclusive), got {min_score!r}")
-        self.params = params
-        self.methods = params.methods()
-        self.n = 0
-        self.residual = 0.0
-        self.last_ts: int | None = None
-        self.q_min = surprise_of(min_score)
+        self.min_score = min_score
+        self.hold = hold
         self.since: int | None = None
         self.peak_score = 0.0
         self.peak_reason = ""
         self.quiet = 0
 
-    def step(self, ts_ns: int, value: float) -> tuple[float, str]:
-        """Score one sample (timestamp in ns since the epoch) and absorb it."""
-        if not math.isfinite(value):
-            return 0.0, "missing value (not finite)"
-        if self.last_ts is not None and ts_ns < self.last_ts:
-            return 0.0, "out of order: ignored"
-        self.last_ts = ts_ns
-        self.n += 1
-        best, reason = 0.0, ""
-        for method, w in self.methods:
-            q = w * method.step(value)
-            if q > best:
-                best, reason = q, method.reason
-        warm = self.params.warmup
-        if self.n <= warm:
-            return 0.0, f"warming up: {self.n} of {warm} samples"
-        floor = self.residual - self.params.decay
-        fresh = best > floor and best > 0
-        self.residual = min(best, _MEMORY_CAP) if fresh else max(floor, 0.0)
-        score = score_of(best) if fresh else 0.0
-        loud = score > 0 and best >= self.q_min
+    def step(self, ts_ns: int, score: float, reason: str) -> None:
+        """Account for one scored sample."""
+        loud = score > 0 and score >= self.min_score
         if self.since is None:
             if loud:
                 self.since, self.peak_score, self.peak_reason = ts_ns, score, reason
@@ -159,9 +130,78 @@ class AnomalyState:
                 self.peak_score, self.peak_reason = score, reason
         else:
             self.quiet += 1
-            if self.quiet >= self.params.hold:
+            if self.quiet >= self.hold:
                 self.since = None
-        return score, reason if score else ""
+
+
+class AnomalyState:
+    """Online anomaly state of one series: O(1) time and memory per new sample.
+
+    ``step(ts_ns, value)`` returns ``(score, reason)`` for that sample. Its
+    :attr:`episode` (an :class:`Episode` at ``min_score``) tells whether the
+    series is anomalous now; :attr:`since`, :attr:`peak_score` and
+    :attr:`peak_reason` are the episode's.
+    """
+
+    __slots__ = ("episode", "followers", "last_ts", "methods", "n", "params", "residual")
+
+    def __init__(self, params: AnomalyParams = DEFAULT, *, min_score: float = 0.5) -> None:
+        self.episode = Episode(min_score, params.hold)
+        self.followers: tuple[Episode, ...] = (self.episode,)
+        self.params = params
+        self.methods = [(m, w) for m, w in params.methods() if w > 0]
+        self.n = 0
+        self.residual: list[float] = [0.0] * len(self.methods)
+        self.last_ts: int | None = None
+
+    @property
+    def since(self) -> int | None:
+        """Start (ns) of the open episode, None when the series is not anomalous now."""
+        return self.episode.since
+
+    @property
+    def peak_score(self) -> float:
+        """Highest score of the current (or last) episode."""
+        return self.episode.peak_score
+
+    @property
+    def peak_reason(self) -> str:
+        """The pattern behind :attr:`peak_score`."""
+        return self.episode.peak_reason
+
+    def follow(self, min_score: float) -> Episode:
+        """A further episode tracker at ``min_score``, stepped with every scored sample."""
+        ep = Episode(min_score, self.params.hold)
+        self.followers = (*self.followers, ep)
+        return ep
+
+    def step(self, ts_ns: int, value: float) -> tuple[float, str]:
+        """Score one sample (timestamp in ns since the epoch) and absorb it."""
+        if not math.isfinite(value):
+            return 0.0, "missing value (not finite)"
+        if self.last_ts is not None and ts_ns < self.last_ts:
+            return 0.0, "out of order: ignored"
+        self.last_ts = ts_ns
+        self.n += 1
+        qs = [w * method.step(value) for method, w in self.methods]
+        warm = self.params.warmup
+        if self.n <= warm:
+            return 0.0, f"warming up: {self.n} of {warm} samples"
+        best, reason = 0.0, ""
+        res, decay = self.residual, self.params.decay
+        for k, q in enumerate(qs):
+            floor = res[k] - decay
+            if q > floor and q > 0:  # fresh: more surprising than what this method reported
+                res[k] = min(q, _MEMORY_CAP)
+                if q > best:
+                    best, reason = q, self.methods[k][0].reason
+            else:
+                res[k] = floor if floor > 0 else 0.0
+        score = score_of(best)
+        reason = reason if score else ""
+        for ep in self.followers:
+            ep.step(ts_ns, score, reason)
+        return score, reason
 
 
 _KEYS = ("host", "metric", "labels")
@@ -228,7 +268,7 @@ def anomaly_scores(frame: SamplesLike, params: AnomalyParams = DEFAULT) -> pd.Da
     ``frame`` is a samples frame (ts, host, metric, value, labels; host and
     labels may be absent) or a Series with a DatetimeIndex. Returns the same
     rows, in the same order, with columns ts, host, metric, labels, value,
-    ``score`` and ``reason`` ('spike', 'level', 'variance', 'flat line';
+    ``score`` and ``reason`` ('spike', 'level', 'variance', 'flat line', 'pattern';
     '' when normal; 'warming up: 12 of 100 samples' and 'missing value (not
     finite)' for samples that cannot be scored yet or at all, which score 0).
     A score uses only the samples of its series up to it.

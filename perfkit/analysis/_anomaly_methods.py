@@ -13,7 +13,10 @@ can be named:
 * ``level``: the short-term mean (an EWMA) leaves every level it held before;
 * ``variance``: the short-term variance departs from the long-term one
   (absolute log ratio);
-* ``flat line``: a run of identical values longer than any run before.
+* ``flat line``: a run of identical values longer than any run before;
+* ``pattern``: the last few values, each placed in one of a few bands of the
+  range seen so far, form a sequence never seen before although its start was
+  common (a shape inside the usual range: the contextual idea of CAD OSE).
 
 A statistic that is 0 ("nothing new") has ``p = 1`` and costs one counter
 increment, which is what keeps the common path cheap.
@@ -29,7 +32,8 @@ _NB = 64
 ``edge(b) = (2**((b-1)/8) - 1) / 10`` (fine near 0, up to d ~ 2,000 in the last bin)."""
 
 _REFRESH = 32
-"""The exponential tail is refitted every this many values (the histogram changes slowly)."""
+"""The exponential tail is refitted when it is asked for and this many values came since the
+last fit (the histogram changes slowly; a range method asks only at a new record)."""
 
 _TAIL_Q = 0.02
 """Above the top 2 % of the history the tail is extrapolated as an exponential
@@ -41,9 +45,10 @@ _MIN_HISTORY = 50
 
 _PRIOR_N = 10
 _PRIOR_SCALE = 0.1
-"""The exponential's scale is shrunk towards 0.1 with the weight of 10 values: a range method
-sees few record-breaking values (about ln n in n), and a scale fitted to two or three of them
-would call anything beyond them impossible."""
+"""The exponential's scale is shrunk towards 0.1 (a tenth of a range, for the range methods;
+a method in other units gives its own) with the weight of 10 values: a range method sees few
+record-breaking values (about ln n in n), and a scale fitted to two or three of them would
+call anything beyond them impossible."""
 
 BURN_IN = 30
 """Values a range method sees before its statistic enters the history: the first few values
@@ -64,9 +69,10 @@ def _edge(b: int) -> float:
 class _Tail:
     """Tail probability ``P(D >= d)`` of a nonnegative statistic under its own past values."""
 
-    __slots__ = ("_beta", "_fw", "_n", "_pu", "_since", "_u", "counts", "n")
+    __slots__ = ("_beta", "_fw", "_n", "_prior", "_pu", "_u", "counts", "n")
 
-    def __init__(self) -> None:
+    def __init__(self, prior_scale: float = _PRIOR_SCALE) -> None:
+        self._prior = prior_scale
         self.counts = [0] * _NB
         self.n = 0
         self._fw = [0] * _NB  # Fenwick tree of bins 1.. (O(log bins) add and prefix sum)
@@ -74,12 +80,13 @@ class _Tail:
         self._u = 0.0
         self._pu = 1.0
         self._beta = 1.0
-        self._since = 0
 
     def surprise(self, d: float) -> float:
         """``-ln P(D >= d)`` (0 for ``d <= 0``)."""
         if d <= 0.0:
             return 0.0
+        if self.n - self._n >= _REFRESH:
+            self._refresh()
         n1 = self.n + 1
         ge = self._ge(_bin(d)) + 1
         if self._n < _MIN_HISTORY or ge > _TAIL_Q * n1:
@@ -102,9 +109,6 @@ class _Tail:
         """``add(0.0)``, the common case of the range methods, in O(1)."""
         self.counts[0] += 1
         self.n += 1
-        self._since += 1
-        if self._since >= _REFRESH:
-            self._refresh()
 
     def add(self, d: float) -> None:
         b = _bin(d)
@@ -114,12 +118,8 @@ class _Tail:
             fw[b] += 1
             b += b & -b
         self.n += 1
-        self._since += 1
-        if self._since >= _REFRESH:
-            self._refresh()
 
     def _refresh(self) -> None:
-        self._since = 0
         c = self.counts
         ge = [0] * (_NB + 1)
         acc = 0
@@ -140,7 +140,7 @@ class _Tail:
             if c[b]:
                 excess += c[b] * max(0.5 * (_edge(b) + _edge(b + 1)) - u, 0.0)
         self._pu = max(ge[bu], 1) / (self.n + 1)
-        self._beta = (excess + _PRIOR_N * _PRIOR_SCALE) / (ge[bu] + _PRIOR_N)
+        self._beta = (excess + _PRIOR_N * self._prior) / (ge[bu] + _PRIOR_N)
 
 
 class Method(Protocol):
@@ -288,3 +288,68 @@ class FlatLine:
         self.flagged = False
         self.prev = x
         return 0.0
+
+
+class Context:
+    """A short sequence of range bands never seen before, scored by how common its prefix was.
+
+    Each value is placed in one of ``bands`` equal bands of the range seen so
+    far; the context is the bands of the last ``order`` values. When the
+    current band has never followed that context, the statistic is
+    ``-ln P(band | context)`` (smoothed counts: high when the context is
+    common and always led elsewhere), and its surprise is its tail
+    probability under the series' own history; a sequence seen before counts
+    as 0 ("nothing new"), as for the range methods. The count table holds at
+    most ``bands ** (order + 1)`` sequences, so memory is bounded.
+    """
+
+    reason = "pattern"
+    __slots__ = ("bands", "counts", "hi", "lo", "n", "order", "prefix", "recent", "tail")
+
+    _SMOOTH = 0.1
+    """Pseudo-count of every band after a context (an unseen sequence has a finite statistic)."""
+    _WARM = 100
+    """Values before the statistic is scored or enters its history (the first sequences are
+    all new, which says nothing about later ones)."""
+    _PRIOR_SCALE = 1.0
+    """The tail's prior scale, in nats of the statistic: each further nat of unlikeliness
+    beyond the recorded ones makes a value about e times rarer."""
+
+    def __init__(self, bands: int, order: int) -> None:
+        self.bands = bands
+        self.order = order
+        self.lo = math.inf
+        self.hi = -math.inf
+        self.n = 0
+        self.recent: tuple[int, ...] = ()
+        self.counts: dict[tuple[int, ...], int] = {}
+        self.prefix: dict[tuple[int, ...], int] = {}
+        self.tail = _Tail(self._PRIOR_SCALE)
+
+    def step(self, x: float) -> float:
+        self.n += 1
+        if x < self.lo:
+            self.lo = x
+        if x > self.hi:
+            self.hi = x
+        span = self.hi - self.lo
+        band = min(int((x - self.lo) / span * self.bands), self.bands - 1) if span > 0 else 0
+        context = self.recent
+        if len(context) < self.order:
+            self.recent = (*context, band)
+            return 0.0
+        key = (*context, band)
+        c = self.counts.get(key, 0)
+        cp = self.prefix.get(context, 0)
+        self.counts[key] = c + 1
+        self.prefix[context] = cp + 1
+        self.recent = key[1:]
+        if self.n <= self._WARM:
+            return 0.0
+        if c:
+            self.tail.add_zero()
+            return 0.0
+        d = -math.log(self._SMOOTH / (cp + self._SMOOTH * self.bands))
+        q = self.tail.surprise(d)
+        self.tail.add(d)
+        return q

@@ -72,6 +72,16 @@ def test_level_shift_is_reported_at_its_onset_not_on_later_samples(seed):
     assert s[610:].max() < 0.5
 
 
+def test_a_new_shape_inside_the_range_is_named_pattern():
+    rng = np.random.default_rng(4)
+    t = np.arange(1000)
+    v = np.where((t // 5) % 2 == 0, 0.0, 10.0) + rng.normal(0, 0.05, 1000)
+    v[700:705] = 5.0 + rng.normal(0, 0.05, 5)  # mid-range: no new extreme, a new sequence
+    out = perfkit.anomaly_scores(frame(v))
+    top = int(out["score"].iloc[150:].idxmax())
+    assert top == 700 and out["reason"].iloc[top] == "pattern"
+
+
 def test_flat_line_is_named():
     v = noise(1000, seed=2)
     v[600:] = 0.3

@@ -73,3 +73,40 @@ def test_monitor_writes_anomaly_events_to_the_store(sqlite_url):
     assert ev["message"].tolist() == ["spike", "spike"]
     assert (ev["threshold"] == 0.5).all() and ev["value"].iloc[0] >= 0.5
     assert "custom.value" not in set(mon.anomalies()["metric"])
+
+
+def test_watch_runs_anomaly_rules_online_with_the_batch_transitions():
+    v = values_with_spike(n=260, at=150, seed=3)
+    ts = pd.date_range("2024-01-01", periods=len(v), freq="10s", tz="UTC")
+    frame = pd.DataFrame({"ts": ts, "host": "", "metric": "system.cpu_usage", "value": v,
+                          "labels": ""})
+    rule = perfkit.AlertRule("system.cpu_usage", kind="anomaly", min_score=0.6, for_="20s")
+    watch = AnomalyWatch(min_score=0.5)
+    rules = {("system.cpu_usage", ""): rule}
+    events = pd.concat([watch.update(frame.iloc[i:i + 1], rules) for i in range(len(v))])
+    online = events[events["severity"] == "anomaly"].reset_index(drop=True)
+    batch = perfkit.alert_transitions(frame, [rule])
+    assert online["state"].tolist()[:2] == ["pending", "firing"]
+    cols = ["ts", "metric", "labels", "severity", "state", "value", "threshold", "message"]
+    pd.testing.assert_frame_equal(online[cols], batch[cols], check_dtype=False)
+
+
+def test_monitor_writes_anomaly_rule_events_from_its_online_state(sqlite_url):
+    values = iter(values_with_spike(n=190, at=150).tolist())
+
+    class Feed:
+        name = "feed"
+
+        def collect(self):
+            return [Reading("cache.hit_rate", next(values))]
+
+    rule = perfkit.AlertRule("cache.hit_rate", kind="anomaly", min_score=0.5)
+    mon = perfkit.Monitor(sqlite_url, host="h", alert_rules=[rule])
+    mon.add_collector(Feed())
+    for _ in range(190):
+        mon.collect()
+    mon.store.flush()
+    ev = mon.store.alert_events(host="h", metric="cache.hit_rate")
+    ev = ev[ev["severity"] == "anomaly"]
+    assert ev["state"].tolist() == ["firing", "resolved"]
+    assert "spike" in ev["message"].iloc[0] and ev["threshold"].iloc[0] == 0.5
