@@ -27,6 +27,9 @@ anomaly score (:func:`perfkit.anomaly_scores`) is at least ``min_score`` and
 ends after ``AnomalyParams.hold`` (10) samples in a row score below it. Its severity
 is ``anomaly``, its value the episode's peak score and its threshold
 ``min_score``. It replaces a threshold rule of the same metric and labels.
+A Monitor runs its anomaly rules on its online states (:class:`AnomalyRuleRun`,
+O(1) per sample) instead of replaying its window; the transitions are the same
+as this module's replay of the same samples.
 """
 
 from __future__ import annotations
