@@ -123,7 +123,19 @@ def decompose(x: np.ndarray, y: np.ndarray, step: float,
         zero = np.zeros(len(v))
         return Decomposition(g, period, season_hours, v, v.copy(), zero, zero.copy(), 0.0)
     r = STL(v, period=period, robust=True, **stl_options(period)).fit(outer_iter=OUTER_ITER)
-    seas, resid = np.asarray(r.seasonal), np.asarray(r.resid)
-    var_sr = float(np.var(seas + resid))
-    strength = max(0.0, 1.0 - float(np.var(resid)) / var_sr) if var_sr > 0 else 0.0
-    return Decomposition(g, period, season_hours, v, np.asarray(r.trend), seas, resid, strength)
+    seas, trend = np.asarray(r.seasonal), np.asarray(r.trend)
+    # strength on the samples themselves, not on the bin means (averaging 6 samples per
+    # bin shrinks the remainder, so noise would read as season): ``sr`` is the detrended
+    # series, ``sr - seasonal`` the remainder, both at the sampled times of the grid's span
+    inside = x >= g[0] - d_of(g) / 2
+    xi = x[inside]
+    sr = y[inside] - np.interp(xi, g, trend)
+    rem = sr - np.interp(xi, g, seas)
+    var_sr = float(np.var(sr))
+    strength = max(0.0, 1.0 - float(np.var(rem)) / var_sr) if var_sr > 0 else 0.0
+    return Decomposition(g, period, season_hours, v, trend, seas, np.asarray(r.resid), strength)
+
+
+def d_of(g: np.ndarray) -> float:
+    """The grid step (hours)."""
+    return float(g[1] - g[0])
