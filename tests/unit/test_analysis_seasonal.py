@@ -86,3 +86,18 @@ def test_less_than_two_seasons_is_none_and_a_valueerror_naming_the_need(hours):
     ts = pd.Timestamp("2026-01-10", tz="UTC") + pd.to_timedelta(x, unit="h")
     with pytest.raises(ValueError, match=r"two seasons \(48 h\) of history; this series spans"):
         forecast(pd.Series(y, ts, name="system.cpu_usage"), "1h", method="seasonal")
+
+
+@pytest.mark.parametrize("kind", ["noise", "ar1"])
+def test_non_seasonal_series_read_low_strength_and_auto_does_not_go_seasonal(kind):
+    rng = np.random.default_rng(7)
+    n = 288 * 4
+    e = rng.normal(0, 1, n)
+    y = e if kind == "noise" else np.array(
+        [float(v) for v in pd.Series(e).ewm(alpha=0.5, adjust=False).mean()])
+    x = (np.arange(n) - n + 1) * 5 / 60
+    dec = decompose(x, 50 + y, 5 / 60)
+    assert dec is not None and dec.strength < 0.3
+    ts = pd.Timestamp("2026-01-10", tz="UTC") + pd.to_timedelta(x, unit="h")
+    f = forecast(pd.Series(50 + y, ts, name="system.cpu_usage"), "1h")
+    assert (f["model"] != "seasonal").all()
