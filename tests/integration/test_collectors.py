@@ -160,23 +160,44 @@ def test_redis_collector_reads_info(redis_client):
     assert out["cache.memory_usage"] > 0
 
 
-def test_statement_recent_mean_follows_the_latest_runs(tmp_path):
+class StepClock:
+    """The collector's ``perf_counter``: each reading is ``step`` seconds after the previous,
+    so a statement (one reading before, one after) lasts exactly ``step``."""
+
+    def __init__(self) -> None:
+        self.now, self.step = 100.0, 0.001
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_statement_recent_mean_follows_the_latest_runs(tmp_path, monkeypatch):
+    # durations are set by the test, not by how busy the machine is while the queries run
+    clock = StepClock()
+    monkeypatch.setattr("perfkit.collectors._database.perf_counter", clock)
     engine = sa.create_engine(f"sqlite:///{tmp_path}/app.db")
     coll = DatabaseCollector()
     coll.instrument(engine)
     with engine.connect() as conn:
         conn.execute(sa.text("CREATE TABLE t (v INTEGER)"))
         conn.execute(sa.text("INSERT INTO t VALUES (1)"))
-        # A slow shape first (a recursive CTE that counts), then the same shape made fast.
+        # A slow shape first, then the same shape made fast.
         q = sa.text("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < :n) "
                     "SELECT count(*) FROM c")
+        clock.step = 0.2
         for _ in range(5):
-            conn.execute(q, {"n": 300_000})
+            conn.execute(q, {"n": 3})
+        clock.step = 0.0002
         for _ in range(30):
             conn.execute(q, {"n": 1})
     st = coll.statements()
     row = st[st["sql"].str.startswith("WITH RECURSIVE")].iloc[0]
+    assert row["count"] == 35
+    assert row["mean_ms"] == pytest.approx((5 * 200 + 30 * 0.2) / 35)
+    # the weighted mean forgets the slow runs: 200 ms x 0.8**30 is about 0.25 ms
     assert row["recent_ms"] < row["mean_ms"] / 10
+    assert row["recent_ms"] == pytest.approx(0.2 + 199.8 * 0.8 ** 30, rel=1e-6)
 
 
 def test_perfkit_internal_statements_stay_out_of_the_metrics(tmp_path):
