@@ -43,11 +43,13 @@ class AnomalyWatch:
     def _run_for(self, key: _Key, st: AnomalyState, rule: AlertRule | None
                  ) -> AnomalyRuleRun | None:
         run = self.runs.get(key)
+        if run is not None and run.rule != rule:
+            st.unfollow(run.episode)
+            del self.runs[key]
+            run = None
         if rule is None:
-            if run is not None:
-                del self.runs[key]
             return None
-        if run is None or run.rule != rule:
+        if run is None:
             run = self.runs[key] = AnomalyRuleRun(rule, st)
         return run
 

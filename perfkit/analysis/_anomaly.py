@@ -175,6 +175,10 @@ class AnomalyState:
         self.followers = (*self.followers, ep)
         return ep
 
+    def unfollow(self, ep: Episode) -> None:
+        """Stop stepping a tracker made by :meth:`follow` (e.g. its rule was removed)."""
+        self.followers = tuple(e for e in self.followers if e is not ep or e is self.episode)
+
     def step(self, ts_ns: int, value: float) -> tuple[float, str]:
         """Score one sample (timestamp in ns since the epoch) and absorb it."""
         if not math.isfinite(value):

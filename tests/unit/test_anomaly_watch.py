@@ -89,6 +89,10 @@ def test_watch_runs_anomaly_rules_online_with_the_batch_transitions():
     assert online["state"].tolist()[:2] == ["pending", "firing"]
     cols = ["ts", "metric", "labels", "severity", "state", "value", "threshold", "message"]
     pd.testing.assert_frame_equal(online[cols], batch[cols], check_dtype=False)
+    st = watch.states[("system.cpu_usage", "")]
+    assert len(st.followers) == 2
+    watch.update(frame.iloc[-1:].assign(ts=ts[-1] + pd.Timedelta("10s")), {})
+    assert st.followers == (st.episode,) and not watch.runs  # the removed rule stops
 
 
 def test_monitor_writes_anomaly_rule_events_from_its_online_state(sqlite_url):
