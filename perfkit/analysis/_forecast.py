@@ -23,6 +23,7 @@ from perfkit.analysis._input import (
     SamplesLike,
     Series,
     bounds_of,
+    nonfinite_counts,
     split_series,
 )
 from perfkit.analysis._linear import LinearFit, ols_batch, ols_predict, ols_rows
@@ -116,8 +117,8 @@ def forecast(frame: SamplesLike, horizon: Duration = "30min", level: float = 0.8
     named in ``result.attrs["skipped"]`` (a single Series raises ``ValueError``).
     A constant series gives a constant forecast with a zero-width interval
     (``model="constant"``, reason ``"constant series: ..."``). NaN / inf samples
-    are dropped; gaps are allowed (ETS treats the remaining samples as
-    consecutive); a window that a long gap leaves with too few points skips the
+    are dropped (the reason counts them); gaps are allowed (ETS treats the
+    remaining samples as consecutive); a window that a long gap leaves with too few points skips the
     series with that reason. An unsorted index is sorted (repeated timestamps
     averaged).
     """
@@ -135,13 +136,14 @@ def forecast(frame: SamplesLike, horizon: Duration = "30min", level: float = 0.8
               for s in series]
     skipped: dict[str, str] = {}
     usable = []
-    dropped = _nonfinite(frame)
+    dropped = nonfinite_counts(frame)
     for s in series:
         key = s.metric if not s.labels else f"{s.metric}{{{s.labels}}}"
         need = MIN_POINTS[method]
         if s.n < max(need, 2) or s.step_ns() <= 0:
-            skipped[key] = (f"{s.n} point(s){_dropped_note(dropped, s)}; {method!r} needs at "
-                            f"least {max(need, 3)} finite points")
+            note = _dropped_note(dropped.get((s.metric, s.labels), 0))
+            skipped[key] = (f"{s.n} point(s){note}; {method!r} needs at least "
+                            f"{max(need, 3)} finite points")
         else:
             try:
                 check_steps(_grid(s, hz)[1])
@@ -166,27 +168,7 @@ def forecast(frame: SamplesLike, horizon: Duration = "30min", level: float = 0.8
     return out
 
 
-def _nonfinite(frame: SamplesLike) -> dict[tuple[str, str], int]:
-    """NaN / inf values per (metric, labels): they are dropped, and the reason says so.
-    One finite-sum check when there are none."""
-    if isinstance(frame, pd.Series):
-        v = pd.to_numeric(frame, errors="coerce").to_numpy(float)
-        bad = int(np.count_nonzero(~np.isfinite(v)))
-        return {(str(frame.name), ""): bad} if bad else {}
-    if not isinstance(frame, pd.DataFrame) or "value" not in frame or "metric" not in frame:
-        return {}
-    v = pd.to_numeric(frame["value"], errors="coerce").to_numpy(float)
-    with np.errstate(invalid="ignore", over="ignore"):
-        if np.isfinite(v.sum()):
-            return {}
-    sub = frame.loc[~np.isfinite(v)]
-    lab = sub["labels"].astype(str) if "labels" in sub else pd.Series("", index=sub.index)
-    counts = pd.DataFrame({"m": sub["metric"].astype(str), "l": lab}).value_counts()
-    return {(str(k[0]), str(k[1])): int(c) for k, c in zip(counts.index, counts.to_numpy())}
-
-
-def _dropped_note(dropped: dict[tuple[str, str], int], s: Series) -> str:
-    k = dropped.get((s.metric, s.labels), 0)
+def _dropped_note(k: int) -> str:
     return f" after dropping {k} NaN/inf" if k else ""
 
 

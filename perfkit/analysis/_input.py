@@ -202,3 +202,22 @@ def to_ns(when: WhenLike) -> int:
 def bounds_of(metric: str) -> tuple[float | None, float | None]:
     m = find_metric(metric)
     return (m.lower_bound, m.upper_bound) if m else (None, None)
+
+
+def nonfinite_counts(frame: SamplesLike) -> dict[tuple[str, str], int]:
+    """NaN / inf values per (metric, labels): they are dropped, and the reason says so.
+    One finite-sum check when there are none."""
+    if isinstance(frame, pd.Series):
+        v = pd.to_numeric(frame, errors="coerce").to_numpy(float)
+        bad = int(np.count_nonzero(~np.isfinite(v)))
+        return {(str(frame.name), ""): bad} if bad else {}
+    if not isinstance(frame, pd.DataFrame) or "value" not in frame or "metric" not in frame:
+        return {}
+    v = pd.to_numeric(frame["value"], errors="coerce").to_numpy(float)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if np.isfinite(v.sum()):
+            return {}
+    sub = frame.loc[~np.isfinite(v)]
+    lab = sub["labels"].astype(str) if "labels" in sub else pd.Series("", index=sub.index)
+    counts = pd.DataFrame({"m": sub["metric"].astype(str), "l": lab}).value_counts()
+    return {(str(k[0]), str(k[1])): int(c) for k, c in zip(counts.index, counts.to_numpy())}
