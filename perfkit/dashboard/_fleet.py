@@ -238,8 +238,8 @@ def build_fleet(store: Any, *, window: str | pd.Timedelta = "1h",
     """Read what the fleet section needs from ``store`` and compute it.
 
     Four reads, none of them per host or per raw sample of the fleet: each
-    series' mean over its host's last 5 minutes (``Store.window_means``, one
-    grouped query: what the score reads), the known hosts, a day of alert
+    series' mean over its host's last 5 minutes (``Store.window_means`` from the
+    1 min rollups, one grouped query: what the score reads), the known hosts, a day of alert
     events, and the :data:`FLEET_METRICS` over ``window`` from the 1 min
     rollups (1 h beyond two days) for the spread and crossing charts. A read
     that fails raises (the page shows the banner); a computation that fails is
@@ -251,7 +251,8 @@ def build_fleet(store: Any, *, window: str | pd.Timedelta = "1h",
     td, hz = parse_window(window), parse_window(horizon, "horizon")
     end = pd.Timestamp.now(tz="UTC") if now is None else now
     t0 = time.perf_counter()
-    recent = store.window_means("5min", since=end - pd.Timedelta("6min"), until=end)
+    recent = store.window_means("5min", since=end - pd.Timedelta("6min"), until=end,
+                                exact=False)
     known = store.hosts()
     events = store.alert_events(since=end - pd.Timedelta("24h"))
     charts = _chart_frame(store, end - td, end, td)

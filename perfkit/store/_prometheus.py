@@ -316,8 +316,9 @@ class PrometheusStore(Store):
         return last.sort_values(["host", "metric", "labels"], ignore_index=True)
 
     def window_means(self, window: Any = "5min", *, since: Any = "6min", until: Any = None,
-                     host: str | list[str] | None = None) -> pd.DataFrame:
-        """:meth:`Store.window_means` over the samples read on the query grid."""
+                     host: str | list[str] | None = None, exact: bool = True) -> pd.DataFrame:
+        """:meth:`Store.window_means` over the samples read on the query grid (``exact``
+        changes nothing: the grid is already Prometheus' downsampling)."""
         w = pd.Timedelta(window)
         if not w > pd.Timedelta(0):
             raise ValueError(f"window must be a positive duration such as '5min', got {window!r}")

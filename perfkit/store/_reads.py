@@ -141,12 +141,12 @@ def alert_events(conn: sa.Connection, lo: int | None, hi: int | None, hosts: lis
 
 
 def window_means(conn: sa.Connection, hosts: list[str] | None, lo: int | None, hi: int | None,
-                 window_ns: int) -> pd.DataFrame:
+                 window_ns: int, exact: bool = True) -> pd.DataFrame:
     """One grouped query: per unlabelled series in [lo, hi], its newest ts and the mean of
     its samples after its host's newest sample minus ``window_ns`` (see Store.window_means).
 
     Each series' newest sample is one probe of the (series_id, ts) key, so only the
-    window's rows are scanned, once."""
+    window's rows are scanned, once; ``exact=False`` reads the 1 min rollups instead."""
     rng: list[str] = []
     params: dict[str, Any] = {"w": int(window_ns)}
     if lo is not None:
@@ -166,10 +166,21 @@ def window_means(conn: sa.Connection, hosts: list[str] | None, lo: int | None, h
         "WITH l AS (SELECT s.id, s.host, (SELECT max(p.ts) FROM perfkit_samples p "
         f"WHERE p.series_id = s.id{cond}) AS last FROM perfkit_series s "
         f"WHERE s.labels = ''{hosts_sql}), "
-        "h AS (SELECT host, max(last) AS last FROM l GROUP BY host) "
-        "SELECT p.series_id, max(p.ts), avg(p.value) FROM perfkit_samples p "
-        "JOIN l ON l.id = p.series_id JOIN h ON h.host = l.host "
-        f"WHERE p.ts > h.last - :w{cond} GROUP BY p.series_id ORDER BY p.series_id")
+        "h AS (SELECT host, max(last) AS last FROM l GROUP BY host) ")
+    if exact:
+        sql = sa.text(
+            str(sql) + "SELECT p.series_id, max(p.ts), avg(p.value) FROM perfkit_samples p "
+            "JOIN l ON l.id = p.series_id JOIN h ON h.host = l.host "
+            f"WHERE p.ts > h.last - :w{cond} GROUP BY p.series_id ORDER BY p.series_id")
+    else:  # the window's minute buckets, up to the one holding the host's newest sample
+        m = 60 * 10**9
+        first = f"h.last - (((h.last % {m}) + {m}) % {m}) - :w + {m}"
+        edge = "" if lo is None else f" AND r.ts >= :lo - {m}"
+        sql = sa.text(
+            str(sql) + "SELECT r.series_id, max(l.last), sum(r.total) / sum(r.n) "
+            "FROM perfkit_rollup_1m r JOIN l ON l.id = r.series_id JOIN h ON h.host = l.host "
+            f"WHERE r.ts >= {first}{edge}{' AND r.ts <= :hi' if hi is not None else ''} "
+            "GROUP BY r.series_id ORDER BY r.series_id")
     if hosts is not None:
         sql = sql.bindparams(sa.bindparam("hosts", expanding=True))
     got = conn.execute(sql, params).all()

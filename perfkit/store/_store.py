@@ -344,11 +344,16 @@ class Store:
             return reads.latest(conn, host)
 
     def window_means(self, window: Any = "5min", *, since: Any = "6min", until: Any = None,
-                     host: str | list[str] | None = None) -> pd.DataFrame:
+                     host: str | list[str] | None = None, exact: bool = True) -> pd.DataFrame:
         """Per unlabelled series with samples in [since, until]: one row, ``ts`` its newest
         sample, ``value`` the mean of its samples after its host's newest sample minus
         ``window`` — what :func:`perfkit.analysis.score_hosts` reads, in one grouped query
-        instead of every raw sample (a samples frame, sorted by ts)."""
+        instead of every raw sample (a samples frame, sorted by ts).
+
+        ``exact=False`` reads the 1 min rollups instead of the raw samples: the mean
+        over the ``window / 1min`` minute buckets ending with the one that holds the
+        host's newest sample (so between ``window - 1min`` and ``window`` of samples),
+        a few rows per series however dense the samples are."""
         w = pd.Timedelta(window)
         if not w > pd.Timedelta(0):
             raise ValueError(f"window must be a positive duration such as '5min', got {window!r}")
@@ -356,7 +361,7 @@ class Store:
         hosts = names(host, "host")
         self._read_ready()
         with self._connect(write=False) as conn, conn.begin():
-            return reads.window_means(conn, hosts, lo, hi, int(w.value))
+            return reads.window_means(conn, hosts, lo, hi, int(w.value), exact)
 
     def rollups(self, metric: str | list[str] | None = None, host: str | list[str] | None = None,
                 since: Any = None, until: Any = None,

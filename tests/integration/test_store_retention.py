@@ -186,6 +186,15 @@ def test_window_means_is_what_the_fleet_overview_reads(url: str) -> None:
         a = fleet_overview(got, now=end).drop(columns=["age_s"])
         b = fleet_overview(recent, now=end).drop(columns=["age_s"])
         pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9)
+        # from the rollups: the 5 minute buckets ending with the one of the host's newest sample
+        fast = store.window_means(since=since, until=end, exact=False).sort_values(key)
+        agg = recent.assign(b=recent["ts"].dt.floor("1min"),
+                            last=recent.groupby("host")["ts"].transform("max"))
+        agg = agg[agg["b"] > agg["last"].dt.floor("1min") - pd.Timedelta("5min")]
+        want = agg.groupby(key)["value"].mean().reset_index().sort_values(key)
+        assert fast["host"].tolist() == want["host"].tolist() and len(fast) == 6
+        np.testing.assert_allclose(fast["value"], want["value"], rtol=1e-12)
+        assert fast["ts"].tolist() == g["ts"].tolist()          # still each series' newest
         assert store.window_means(since=since, host="h2")["host"].unique().tolist() == ["h2"]
         with pytest.raises(ValueError, match="window"):
             store.window_means("-1min")
