@@ -64,6 +64,7 @@ def _dashboard(args: argparse.Namespace) -> int:
         TOKEN_ENV,
         resolve_mode,
         shared_runtime,
+        start_warming,
     )
 
     token = args.token or os.environ.get(TOKEN_ENV) or None
@@ -86,6 +87,7 @@ def _dashboard(args: argparse.Namespace) -> int:
     embedded = resolve_mode(store_url)
     # Collection starts with the command, not with the first browser that connects.
     rt = shared_runtime(store_url, embedded)
+    start_warming(rt)  # the first visitor's imports and first figures, done while we start
     url = f"http://{_shown_host(args.host)}:{args.port}"
     mode = "all-in-one: Monitor and demo running" if embedded else "viewer"
     print(f"perfkit dashboard: {url} ({mode}; store {rt.store.health()['url']}; "

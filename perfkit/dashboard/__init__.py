@@ -42,6 +42,7 @@ from perfkit.dashboard._state import (
     metric_overview,
 )
 from perfkit.dashboard._status import StoreStatus, failed_status, probe_store
+from perfkit.dashboard._warm import start_warming
 from perfkit.dashboard._window import WINDOWS, WindowLoader, load_window, parse_window
 
 #: The Streamlit script of the page, inside the installed package.
@@ -89,4 +90,5 @@ __all__ = [
     "probe_store",
     "resolve_mode",
     "shared_runtime",
+    "start_warming",
 ]

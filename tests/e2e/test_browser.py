@@ -231,3 +231,74 @@ def test_dashboard_in_chromium(server: tuple[str, str]) -> None:
         # the README's picture is this capture, never a drawn one
         (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
         (ROOT / "docs" / "img" / "dashboard.png").write_bytes(shot.read_bytes())
+
+
+def _store_rows(db: Path) -> int:
+    import sqlite3
+
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as c:
+            return int(c.execute("SELECT count(*) FROM perfkit_samples").fetchone()[0])
+    except sqlite3.Error:  # the schema is not there yet
+        return 0
+
+
+def test_all_in_one_demo_collects_before_a_visit_and_shows_score_and_charts(
+        tmp_path: Path) -> None:
+    """``perfkit dashboard`` as a first run: default store, demo workload, no browser of its own.
+
+    Samples reach the store before any browser connects (collection starts with
+    the command); then a visit shows the score and the first metric chart. The
+    times from opening the page are printed (``-s``) and measured properly in
+    ``benchmarks/bench_first_content.py``, never asserted.
+    """
+    from playwright.sync_api import expect, sync_playwright
+
+    _need_chromium()
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PERFKIT_")}
+    env["DISPLAY"] = ""
+    proc = subprocess.Popen([sys.executable, "-m", "perfkit.cli", "dashboard", "--no-browser",
+                             "--port", str(port)], cwd=tmp_path, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120  # bounds a hang only
+        while _store_rows(tmp_path / ".perfkit" / "perfkit.db") == 0:
+            assert proc.poll() is None, f"perfkit dashboard exited {proc.returncode}"
+            assert time.monotonic() < deadline, "no samples without a browser in 120 s"
+            time.sleep(0.2)
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health",
+                                            timeout=2):
+                    break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "no server"
+                time.sleep(0.2)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            expect.set_options(timeout=120_000)
+            t0 = time.perf_counter()
+            page.goto(f"http://127.0.0.1:{port}")
+            gauge = page.locator(".js-plotly-plot", has=page.locator(
+                "svg text", has_text="Health score")).first
+            expect(gauge.locator("svg text", has_text=re.compile(r"^\d+ / 100$")).first) \
+                .to_be_visible()
+            to_score = time.perf_counter() - t0
+            expect(page.locator("[class*='st-key-fig_system'] .main-svg").first).to_be_visible()
+            to_chart = time.perf_counter() - t0
+            assert page.locator("[data-testid='stException']").count() == 0
+            browser.close()
+        print(f"\nfirst visit of the all-in-one demo: health score after {to_score:.2f} s, "
+              f"first metric chart after {to_chart:.2f} s (load {os.getloadavg()[0]:.1f})")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(30)
