@@ -95,14 +95,20 @@ def test_slow_query_phase_raises_p95_and_gets_a_query_recommendation(demo: Demo)
 def test_applying_the_query_recommendation_fixes_the_slow_phase(demo: Demo) -> None:
     """The demo's loop closed: the recommended index is created and the slow query is not."""
     mon, svc = demo.monitor, demo.service
+    before = None
     if not svc.has_index_on("orders", "user_id"):
         demo.load.run_phase("slow_query", requests=40)  # statements for the optimiser to see
+        before = _latest(mon.collect(), "database.query_time.p95")
     result = mon.run_action("query_optimization", apply=True)
     assert result.ok, (result.error, result.detail)
     assert svc.has_index_on("orders", "user_id")
     demo.load.run_phase("slow_query", requests=120)
     p95 = _latest(mon.collect(), "database.query_time.p95")
-    assert p95 < 20, p95  # was >= 100 ms before the index (previous test)
+    # against the same phase without the index on this machine now, not a fixed number of
+    # ms that a busy machine overruns (the scan is ~1000x the indexed lookup)
+    reference = before if before is not None else svc.probe_ms
+    assert reference is not None
+    assert p95 < reference / 5, (p95, reference)
 
 
 def test_cold_cache_phase_lowers_the_hit_rate(demo: Demo) -> None:
