@@ -6,7 +6,7 @@ in the store's alert history, beside threshold alerts: ``severity='anomaly-episo
 ``state`` 'firing' (start) or 'resolved' (end), ``value`` the score, ``threshold``
 the ``min_score`` and ``message`` the pattern that broke. Anomaly alert rules
 (``AlertRule(kind="anomaly")``) follow the same states (one
-:class:`perfkit.analysis._alerts.AnomalyRuleRun` per rule and series, O(1) per
+:class:`perfkit.analysis._anomaly_rules.AnomalyRuleRun` per rule and series, O(1) per
 sample) and add their transitions with ``severity='anomaly'``, as
 :func:`perfkit.alert_transitions` gives them. The states live in memory: after a
 restart each series warms up again.
@@ -17,8 +17,9 @@ from __future__ import annotations
 import pandas as pd
 
 from perfkit.analysis import AnomalyParams, AnomalyState
-from perfkit.analysis._alerts import AlertRule, AnomalyRuleRun, anomaly_message
+from perfkit.analysis._alerts import AlertRule
 from perfkit.analysis._anomaly import DEFAULT
+from perfkit.analysis._anomaly_rules import AnomalyRuleRun, anomaly_message
 
 __all__ = ["ANOMALY_SEVERITY", "AnomalyWatch"]
 

@@ -27,7 +27,8 @@ anomaly score (:func:`perfkit.anomaly_scores`) is at least ``min_score`` and
 ends after ``AnomalyParams.hold`` (10) samples in a row score below it. Its severity
 is ``anomaly``, its value the episode's peak score and its threshold
 ``min_score``. It replaces a threshold rule of the same metric and labels.
-A Monitor runs its anomaly rules on its online states (:class:`AnomalyRuleRun`,
+A Monitor runs its anomaly rules on its online states (``AnomalyRuleRun`` in
+``perfkit.analysis._anomaly_rules``,
 O(1) per sample) instead of replaying its window; the transitions are the same
 as this module's replay of the same samples.
 """
@@ -44,10 +45,9 @@ import pandas as pd
 
 from perfkit._format import format_duration, format_value
 from perfkit._time import Duration, as_timedelta
-from perfkit.analysis._anomaly import AnomalyState
+from perfkit.analysis._anomaly_rules import anomaly_message, anomaly_run
 from perfkit.analysis._input import (
     SamplesLike,
-    Series,
     WhenLike,
     split_series,
     to_ns,
@@ -249,83 +249,6 @@ def _run(ts: np.ndarray, v: np.ndarray, rule: AlertRule, severity: str,
     return out
 
 
-class AnomalyRuleRun:
-    """One anomaly rule over one series, advanced sample by sample: O(1) per sample.
-
-    It follows an :class:`~perfkit.analysis.AnomalyState` (which scores the
-    samples) with an episode at the rule's ``min_score``, and runs the rule's
-    pending / ``for_`` / ``keep_firing_for`` state machine on "an episode is
-    open". :meth:`step` after each ``state.step`` returns the transition the
-    sample caused (``'pending'``, ``'firing'``, ``'resolved'``) or None; the
-    Monitor keeps one per rule and series, and :func:`alert_transitions`
-    replays the same object, so both give the same transitions.
-    """
-
-    __slots__ = ("_clear", "_pend", "episode", "rule", "state")
-
-    def __init__(self, rule: AlertRule, scorer: AnomalyState) -> None:
-        self.rule = rule
-        self.episode = scorer.follow(rule.min_score)
-        self.state = "inactive"
-        self._pend = 0
-        self._clear: int | None = None
-
-    def step(self, ts_ns: int) -> str | None:
-        """The transition at the sample at ``ts_ns`` (just scored), if any."""
-        open_ = self.episode.since is not None
-        st = self.state
-        if st in ("inactive", "resolved"):
-            if not open_:
-                return None
-            if self.rule._for.value == 0:
-                self.state, self._clear = "firing", None
-            else:
-                self.state, self._pend = "pending", ts_ns
-            return self.state
-        if st == "pending":
-            if not open_:
-                self.state = "resolved"
-                return "resolved"
-            if ts_ns - self._pend >= self.rule._for.value:
-                self.state, self._clear = "firing", None
-                return "firing"
-            return None
-        if open_:
-            self._clear = None
-            return None
-        if self._clear is None:
-            self._clear = ts_ns
-        if ts_ns - self._clear >= self.rule._keep.value:
-            self.state, self._clear = "resolved", None
-            return "resolved"
-        return None
-
-
-def _anomaly_run(s: Series, rule: AlertRule) -> list[tuple[int, str, float, str]]:
-    """Transitions of an anomaly rule over one series, with the episode's peak score and
-    pattern at each."""
-    st = AnomalyState()
-    run = AnomalyRuleRun(rule, st)
-    out = []
-    for i, (t, v) in enumerate(zip(s.ts.tolist(), s.values.tolist())):
-        st.step(t, v)
-        state = run.step(t)
-        if state is not None:
-            out.append((i, state, run.episode.peak_score, run.episode.peak_reason))
-    return out
-
-
-def anomaly_message(name: str, state: str, score: float, pattern: str, rule: AlertRule) -> str:
-    """The alert message of an anomaly rule's transition (``name`` is metric{labels})."""
-    if state == "firing":
-        extra = f" for {format_duration(rule._for)}" if rule._for > pd.Timedelta(0) else ""
-        return f"anomaly: {name} unusual ({pattern}, score {score:.2f}){extra}"
-    if state == "pending":
-        return (f"anomaly pending: {name} unusual ({pattern}, score {score:.2f}); fires after "
-                f"{format_duration(rule._for)}")
-    return f"anomaly resolved: {name} back to its usual behaviour"
-
-
 def _message(metric: str, lab: str, unit: str, severity: str, state: str, value: float,
              thr: float, rule: AlertRule) -> str:
     name = metric + (f"{{{lab}}}" if lab else "")
@@ -378,7 +301,7 @@ def transitions(frame: SamplesLike, rules: Rules | None = None, *,
             if "anomaly" not in kinds:
                 continue
             name = s.metric + (f"{{{s.labels}}}" if s.labels else "")
-            for i, state, peak, pattern in _anomaly_run(s, rule):
+            for i, state, peak, pattern in anomaly_run(s, rule):
                 rows.append((pd.Timestamp(int(s.ts[i]), tz="UTC"), s.metric, s.labels, "anomaly",
                              state, peak, float(rule.min_score),
                              anomaly_message(name, state, peak, pattern, rule)))
