@@ -20,8 +20,9 @@ log = logging.getLogger("perfkit.dashboard")
 
 
 def warm(rt: Any, *, window: str = "15min", horizon: str = "30min",
-         wait_s: float = 10.0) -> float:
-    """Build ``rt``'s first page and its first figures once and throw them away; seconds spent.
+         wait_s: float = 10.0) -> Any:
+    """Build ``rt``'s first page and one figure of each kind once; returns that page (None
+    when it could not be built; the figures are thrown away).
 
     Waits up to ``wait_s`` for the embedded Monitor's first collection, so the
     forecasts, the score and the recommendation rules run on real samples (an
@@ -29,6 +30,7 @@ def warm(rt: Any, *, window: str = "15min", horizon: str = "30min",
     reports what it cannot compute.
     """
     t0 = time.perf_counter()
+    page = None
     try:
         from perfkit import plots
         from perfkit.dashboard import _sections  # noqa: F401 - streamlit's element modules
@@ -39,14 +41,24 @@ def warm(rt: Any, *, window: str = "15min", horizon: str = "30min",
             time.sleep(0.1)
         page, _ = rt.page(window=window, horizon=horizon, host=rt.host, refresh_s=1.0)
         if page is not None:
-            plots.health_gauge(page.score.overall if page.score is not None else None).to_json()
-            for metric in page.metrics[:2]:
-                plots.metric_figure(page.display, metric, forecast=page.forecasts,
-                                    x_range=page.chart_range(metric),
-                                    now=page.generated_at).to_json()
+            # one of each kind of figure the first screen shows: plotly loads the
+            # validators of each trace and layout type on first use
+            sc = page.score
+            figs = [plots.health_gauge(sc.overall if sc is not None else None),
+                    plots.alert_timeline_figure(page.alert_events, until=page.generated_at),
+                    plots.action_history_figure(page.actions)]
+            if sc is not None:
+                figs.append(plots.group_scores_figure(sc.groups, sc.breakdown))
+            figs += [plots.metric_figure(page.display, metric, forecast=page.forecasts,
+                                         x_range=page.chart_range(metric),
+                                         phases=page.phases, now=page.generated_at)
+                     for metric in page.metrics[:2]]
+            for fig in figs:
+                fig.to_json()
     except Exception:
         log.debug("warming the first page failed", exc_info=True)
-    return time.perf_counter() - t0
+    log.debug("first page warmed in %.2f s", time.perf_counter() - t0)
+    return page
 
 
 def start_warming(rt: Any) -> threading.Thread:

@@ -445,3 +445,20 @@ def test_a_rise_is_predicted_from_three_minutes_of_data(sqlite_url: str) -> None
     assert len(warning) == 1 and bool(warning["expected"].iloc[0])
     # 22 points in 3 min: 70 % about 1 min 20 s after the last sample
     assert pd.Timedelta("40s") < warning["eta_expected"].iloc[0] < pd.Timedelta("3min")
+
+
+def test_warming_builds_the_first_page_a_visitor_would_wait_for(sqlite_url: str) -> None:
+    from perfkit.dashboard._warm import warm
+
+    with Store(sqlite_url) as store:
+        f = _frame(120, metrics=CORE_METRICS, step="2s")
+        f.loc[f.metric == "system.memory_usage", "value"] = 97.0
+        store.write(f)
+    rt = Runtime(sqlite_url, embedded=False).open()   # a viewer: nothing to wait for
+    try:
+        page = warm(rt, window="15min", horizon="30min")
+        assert page is not None and not page.errors, page and page.errors
+        assert page.score.overall is not None and page.score.overall < 100
+        assert "system.memory_usage" in set(page.active_alerts["metric"])
+    finally:
+        rt.close()
