@@ -2,7 +2,7 @@
 
 ``forecast_eval.py`` calls ``f(history, h, level)`` with a regular ``pd.Series``
 and wants a frame ``mean, lower, upper`` of ``h`` rows. Each function here is one
-candidate: ``auto`` (perfkit's default), one per :data:`AUTO_RULES` entry, the
+candidate: ``auto`` (perfkit's default), ``gate`` (auto's earlier rule), the
 plain models, and statsforecast's ``AutoETS`` / ``AutoTheta`` (``[bench]`` extra)::
 
     python /work/shared/eval/forecast_eval.py data/nab --csv /tmp/pk.csv --methods ses,holt \\
@@ -33,24 +33,9 @@ def auto(history, h, level):
     return _run(history, h, level, "auto")
 
 
-def comb(history, h, level):
-    return _run(history, h, level, "auto", "comb")
-
-
-def comb_median(history, h, level):
-    return _run(history, h, level, "auto", "comb+median")
-
-
 def gate(history, h, level):
+    """``auto`` with the earlier rule (damped Holt on a trend, else SES + median)."""
     return _run(history, h, level, "auto", "gate")
-
-
-def ses_rule(history, h, level):
-    return _run(history, h, level, "auto", "ses")
-
-
-def ses_median(history, h, level):
-    return _run(history, h, level, "auto", "ses+median")
 
 
 def pk_ses(history, h, level):
@@ -82,7 +67,3 @@ def sf_autotheta(history, h, level):
     from statsforecast.models import AutoTheta
 
     return _sf(AutoTheta(season_length=1), history, h, level)
-
-
-def gate_comb(history, h, level):
-    return _run(history, h, level, "auto", "gate+comb")

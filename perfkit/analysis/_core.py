@@ -6,12 +6,20 @@ frames, so the benchmark and the public API run exactly the same code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
 
+from perfkit.analysis._auto import (
+    AUTO_RULE,
+    AUTO_RULES,
+    DAMPED_MIN,
+    auto_parts,
+    interval_half,
+    trend_gate,
+    uses_shift,
+)
 from perfkit.analysis._ets import EtsFit, fit_ets
 from perfkit.analysis._linear import ols_batch, ols_predict, theil_sen
 from perfkit.analysis._seasonal import Decomposition, decompose, needs
@@ -24,9 +32,6 @@ __all__ = ["AUTO_RULE", "AUTO_RULES", "MAX_HISTORY_POINTS", "MAX_HORIZON_STEPS",
 MIN_POINTS = {"naive": 2, "linear": 3, "theil_sen": 5, "ets": 3, "ses": 3, "damped": 3,
               "auto": 3, "seasonal": 3}
 """Minimum finite observations each method needs (``seasonal`` also needs two seasons)."""
-
-DAMPED_MIN = 8
-"""Below this many points ``damped`` (and auto's trend branch) falls back to SES."""
 
 METHODS = ("auto", "linear", "theil_sen", "ets", "ses", "damped", "seasonal", "naive")
 
@@ -121,21 +126,6 @@ def _ets_fit(y: np.ndarray, steps: int, level: float, kind: str) -> tuple[ArrayF
     return out, f
 
 
-def trend_gate(x: np.ndarray, y: np.ndarray, alpha: float = 0.05,
-               min_change_pct: float = 5.0) -> tuple[str, float, float]:
-    """The :func:`perfkit.analysis.trends` test on one series: (label, p-value, change %)."""
-    fit = ols_batch(x, y)
-    p = float(fit.p_value[0])
-    change = float(fit.slope[0] * (x[-1] - x[0]))
-    base = abs(float(np.mean(y)))
-    pct = (100.0 * change / base if base > 0
-           else (0.0 if change == 0 else np.copysign(np.inf, change)))
-    label = "stable"
-    if np.isfinite(p) and p < alpha and abs(pct) >= min_change_pct:
-        label = "increasing" if change > 0 else "decreasing"
-    return label, p, pct
-
-
 def _seasonal(x: np.ndarray, y: np.ndarray, step: float, steps: int, level: float,
               dec: Decomposition | None = None) -> ArrayForecast:
     """STL's seasonal component (:mod:`perfkit.analysis._seasonal`) + SES on the seasonally
@@ -158,109 +148,17 @@ def _too_short(x: np.ndarray, step: float) -> ValueError:
                       "longer history, or use method='auto' or 'ses'")
 
 
-def _hstep_interval(y: np.ndarray, path: Callable[[int], np.ndarray], mean: np.ndarray,
-                    level: float, fallback_half: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Interval bounds from the RMS of in-sample h-step errors, in O(n + H) memory.
-
-    ``path(h)[t]`` is the forecast made at ``t`` for ``t + h``. The RMS is taken at
-    every step up to 8 and at 16 geometrically spaced steps beyond (the curve is
-    smooth in h), made non-decreasing and interpolated in between; a step needs 10
-    such errors, beyond that the model's own half-width (``fallback_half``) is kept
-    if it is wider. Cost O(24 n) however long the horizon.
-    """
-    n, H = len(y), len(mean)
-    hmax = min(H, n - 10)
-    if hmax < 1:
-        return mean - fallback_half, mean + fallback_half
-    hs = np.unique(np.concatenate([np.arange(1, min(8, hmax) + 1),
-                                   np.geomspace(min(8, hmax), hmax, 16).round().astype(int)]))
-    rms = np.empty(len(hs))
-    for i, h in enumerate(hs):
-        e = y[h:] - path(int(h))[:n - h]
-        rms[i] = np.sqrt(np.einsum("i,i->", e, e) / len(e))
-    rms = np.maximum.accumulate(rms)
-    half = _z(level) * np.interp(np.arange(1, H + 1), hs, rms)
-    half[hmax:] = np.maximum(half[hmax:], fallback_half[hmax:])
-    return mean - half, mean + half
-
-
-AUTO_RULE = "gate"
-"""The ``auto`` rule, chosen by leave-series-out cross-validation on the NAB
-development set (``benchmarks/forecast_cv.py``) among the :data:`AUTO_RULES` that
-follow a significant trend (``time_to_threshold`` must see a filling disk fill);
-``benchmarks/analysis.md`` has the scores of all of them."""
-
-AUTO_RULES = ("comb", "comb+median", "gate", "gate+comb", "ses", "ses+median")
-"""Candidates for :data:`AUTO_RULE`. ``comb``: the mean of SES, damped Holt and Theta
-(the M3 "comb" forecast); ``+median`` adds the segment median as a member (a robust
-level); ``gate``: damped Holt when :func:`trend_gate` calls a trend, else the mean of
-SES and the median; ``gate+comb``: damped Holt on a trend, else ``comb``."""
-
-Member = tuple[str, np.ndarray, Callable[[int], np.ndarray]]
-"""One member of a combination: name, point forecast, in-sample h-step path."""
-
-
-def _theta(y: np.ndarray, ses: EtsFit, steps: int) -> Member:
-    """Theta method as SES with drift (Hyndman & Billah 2003): half the OLS slope per step."""
-    t = np.arange(len(y), dtype=float)
-    tc = t - t.mean()
-    b0 = float(tc @ (y - y.mean()) / (tc @ tc))
-    a, n = ses.alpha, len(y)
-    h = np.arange(1, steps + 1)
-    mean = ses.level + b0 / 2 * (h - 1 + (1 - (1 - a) ** n) / a)
-    # origin t has seen t + 1 points: the same drift term with n = t + 1 (bounded as a -> 0)
-    seen = (1 - (1 - a) ** np.arange(1, n + 1)) / a
-    return "theta", mean, lambda k: ses.levels + b0 / 2 * (k - 1 + seen)
-
-
 def _auto(x: np.ndarray, y: np.ndarray, steps: int, level: float,
           rule: str = "") -> ArrayForecast:
     """The ``auto`` rule (see :func:`perfkit.analysis.forecast`); seasonality is checked
     earlier, in :func:`forecast_array`, on the whole series."""
-    rule = rule or AUTO_RULE
-    if rule not in AUTO_RULES:
-        raise ValueError(f"unknown auto rule {rule!r}; choose one of {AUTO_RULES}")
-    label, p, pct = trend_gate(x, y)
-    ses_out, fs = _ets_fit(y, steps, level, "ses")
-    ses: Member = ("ses", ses_out.mean, fs.path)
-    base, _, extra = rule.partition("+")
-    trend = label != "stable"
-    if len(y) < DAMPED_MIN:
-        members, reason = [ses], f"{len(y)} points: too few for a trend model"
-    elif base == "gate" and trend:
-        members = [_damped_member(y, steps, level)]
-        reason = f"trend test: {label} (p={p:.2g}, change {pct:+.0f}%): damped Holt"
-    else:
-        if base == "gate":
-            extra, why = extra or "median", f"no significant trend (p={p:.2g}): "
-        else:
-            extra, why = ("median" if base == "ses+median" else extra), ""
-        members = [ses]
-        if base == "comb" or extra.startswith("comb"):
-            members += [_damped_member(y, steps, level), _theta(y, fs, steps)]
-        if extra.endswith("median") or rule.endswith("median"):
-            members.append(_median_member(y, steps))
-        reason = why + ("mean of " + ", ".join(m[0] for m in members) if len(members) > 1
-                        else "SES")
-    k = len(members)
-    mean = np.sum([m[1] for m in members], axis=0) / k
-
-    def path(hh: int) -> np.ndarray:
-        return np.sum([m[2](hh) for m in members], axis=0) / k
-
-    lo, hi = _hstep_interval(y, path, mean, level, ses_out.mean - ses_out.lower)
-    stats = dict(ses_out.stats, trend_p=p, trend_change_pct=pct, reason=reason)
-    return ArrayForecast(mean, lo, hi, "+".join(m[0] for m in members), stats)
-
-
-def _damped_member(y: np.ndarray, steps: int, level: float) -> Member:
-    out, f = _ets_fit(y, steps, level, "damped")
-    return ("damped", out.mean, f.path)
-
-
-def _median_member(y: np.ndarray, steps: int) -> Member:
-    med = float(np.median(y))
-    return ("median", np.full(steps, med), lambda _h: np.full(len(y), med))
+    parts = auto_parts(x, y, steps, rule)
+    f = parts.fit
+    half = interval_half(parts, level)
+    stats = {"n": len(y), "aic": f.aicc, "alpha": f.alpha, "sigma": float(np.sqrt(f.sigma2)),
+             "r2": _r2(y[1:], f.resid), "trend_p": parts.trend_p,
+             "trend_change_pct": parts.trend_change_pct, "reason": parts.reason}
+    return ArrayForecast(parts.mean, parts.mean - half, parts.mean + half, parts.model, stats)
 
 
 def forecast_array(x: np.ndarray, y: np.ndarray, step: float, steps: int, level: float = 0.8,
@@ -307,7 +205,7 @@ def forecast_array(x: np.ndarray, y: np.ndarray, step: float, steps: int, level:
             return _clip(out, bounds)
         if dec is None and method == "seasonal":
             raise _too_short(x, step)
-    if shift and n_all >= 10:
+    if shift and n_all >= 10 and (method != "auto" or uses_shift(rule)):
         start = last_shift(y)
         if n_all - start < need:
             start = 0
