@@ -69,7 +69,7 @@ def forecast(monitor: Any, *, horizon: str, level: float, method: str, metric: s
         frame = frame[frame["metric"] == metric]
     parts, skipped = [], {}
     for host, part in frame.groupby("host", sort=True):
-        out = _forecast(part, horizon=horizon, level=level, method=method)
+        out = _forecast(part, horizon=horizon, level=level, method=method, progress=False)
         skipped.update({(k if hosts and len(hosts) == 1 else f"{host}/{k}"): v
                         for k, v in out.attrs.get("skipped", {}).items()})
         parts.append(out.assign(host=host))

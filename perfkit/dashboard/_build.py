@@ -121,8 +121,9 @@ def build_page(store: Any, *, window: str | pd.Timedelta = "1h",
         frame, tr, page.metrics, alerts=page.alerts), metric_overview(empty_samples(), None))
     page.score = _section(page, "score", lambda: score(
         current_samples(page.overview, end), alerts=page.alerts), None)
-    page.forecasts = _section(page, "forecasts",
-                              lambda: forecast(shown, hz, labels=False), pd.DataFrame())
+    # no progress bar: the server's output is its one line with the URL, not a terminal
+    page.forecasts = _section(page, "forecasts", lambda: forecast(
+        shown, hz, labels=False, progress=False), pd.DataFrame())
     page.crossings = _section(page, "crossings", lambda: crossings(
         time_to_threshold(shown, hz, forecasts=page.forecasts, labels=False), shown, hz,
         page.overview), pd.DataFrame())
