@@ -2,7 +2,8 @@
 
 The rule and the interval constants were chosen by nested leave-series-out
 cross-validation on the NAB development set (``benchmarks/auto_cv.py``,
-``benchmarks/analysis.md``); the candidates were fixed before any was scored.
+``benchmarks/analysis.md``); the candidates of each of the two rounds were fixed
+before that round was scored (the second after the first had missed its goal).
 Every candidate forecasts a significant trend with damped Holt (so a filling
 disk is forecast to fill); they differ in what they do otherwise.
 """

@@ -82,22 +82,22 @@ def forecast(frame: SamplesLike, horizon: Duration = "30min", level: float = 0.8
         ``seasonal`` (on the whole history, no shift detection); (2) else if the
         :func:`trends` test calls the window increasing/decreasing (OLS slope
         p < 0.05 and a change >= 5 % over the fitted span), damped Holt, so a
-        filling disk is forecast to fill; (3) else the mean of SES and the window
-        median (``model="ses+median"``). Both fitted on the window clipped to its
-        median +- 3 robust SDs (a robust level: a burst does not drag the forecast),
-        on the whole window (no level-shift detection). The interval at step h is
-        ``c * t_nu(level) * RMS_h``, ``RMS_h`` the root mean square of the chosen
-        forecast's own causal h-step errors on the window (against the raw
-        values; points that are an exact linear fill of a gap left out), with
-        ``(c, nu)`` calibrated so that 80 % and 95 % intervals cover what they say.
-        The ``reason`` column says which branch was taken and why. The rule and
-        the constants were chosen by nested leave-series-out cross-validation on
-        the NAB development set among candidates fixed in advance
-        (``perfkit.analysis._auto.AUTO_RULES``, ``benchmarks/auto_cv.py``,
-        ``benchmarks/analysis.md``).
+        filling disk is forecast to fill; (3) else the mean of SES, damped Holt,
+        Theta and the segment median (``model="ses+damped+theta+median"``, the M3
+        "comb" with a robust level). Both fitted after the last level shift, on the
+        segment clipped to its median +- 3 robust SDs (a burst does not drag the
+        forecast). The interval at step h is ``c * t_nu(level) * RMS_h``
+        (``(c, nu) = perfkit.analysis._auto.CALIBRATION``), ``RMS_h`` the root mean
+        square of the chosen forecast's own causal h-step errors on the segment
+        (against the raw values; points that are an exact linear fill of a gap left
+        out), ``(c, nu)`` calibrated so that 80 % and 95 % intervals cover what they
+        say. The ``reason`` column says which branch was taken and why. The rule
+        and the constants were chosen by nested leave-series-out cross-validation
+        on the NAB development set, among candidates fixed before each of two
+        rounds was scored (``perfkit.analysis._auto.AUTO_RULES``,
+        ``benchmarks/auto_cv.py``, ``benchmarks/analysis.md``).
 
-    Level shifts: with ``shift=True`` each series (except under ``auto``, see above)
-    is fitted on the segment after
+    Level shifts: with ``shift=True`` each series is fitted on the segment after
     its last level shift (``perfkit.analysis._shift.last_shift``; ruptures PELT,
     l2 cost scaled by the series' long-run noise, kept only where the series
     jumps rather than ramps), so a disk cleanup or a deploy does not bend the
