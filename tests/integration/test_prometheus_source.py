@@ -32,7 +32,9 @@ from perfkit.monitor import Monitor
 from perfkit.store import Store
 from perfkit.store._promhttp import PromQLError
 
-pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
+# one worker: the live service and its 40 s of scrapes are set up once, not once per worker
+pytestmark = [pytest.mark.prometheus, pytest.mark.slow,
+              pytest.mark.xdist_group("prometheus-live")]
 
 P95 = "application.api_response_time.p95"
 CPU = "system.cpu_usage"

@@ -15,6 +15,10 @@ from perfkit.demo import Demo, LoadGenerator, MarketService, OrderRejected, Phas
 from perfkit.monitor import Monitor, default_host
 from perfkit.store import Store
 
+# one worker: the shared demo (an orders table grown to a 150 ms scan) is built once, and
+# the phase tests see each other's effects in file order
+pytestmark = pytest.mark.xdist_group("demo")
+
 
 def _latest(frame: pd.DataFrame, metric: str) -> float:
     f = frame[(frame["metric"] == metric) & (frame["labels"] == "")]
