@@ -4,7 +4,12 @@ Each collection's samples advance their series' :class:`perfkit.analysis.Anomaly
 by one step (O(1) per sample), and an episode opening or closing becomes an event
 in the store's alert history, beside threshold alerts: ``severity='anomaly-episode'``,
 ``state`` 'firing' (start) or 'resolved' (end), ``value`` the score, ``threshold``
-the ``min_score`` and ``message`` the pattern that broke. Anomaly alert rules
+the ``min_score`` and ``message`` the pattern that broke. While an episode is open,
+each rise of its peak by at least :data:`PEAK_STEP` repeats the start event (same
+``ts``, the peak so far as ``value``), so a reader of the store sees the peak without
+the Monitor's memory. :meth:`AnomalyWatch.close` ends every open episode (reason
+"monitor stopped") when the Monitor stops, so none stays open in the store for ever.
+Anomaly alert rules
 (``AlertRule(kind="anomaly")``) follow the same states (one
 :class:`perfkit.analysis._anomaly_rules.AnomalyRuleRun` per rule and series, O(1) per
 sample) and add their transitions with ``severity='anomaly'``, as
@@ -21,10 +26,17 @@ from perfkit.analysis._alerts import AlertRule
 from perfkit.analysis._anomaly import DEFAULT
 from perfkit.analysis._anomaly_rules import AnomalyRuleRun, anomaly_message
 
-__all__ = ["ANOMALY_SEVERITY", "AnomalyWatch"]
+__all__ = ["ANOMALY_SEVERITY", "PEAK_STEP", "STOPPED", "AnomalyWatch"]
 
 ANOMALY_SEVERITY = "anomaly-episode"
 """The ``severity`` of anomaly events in the store's alert history."""
+
+PEAK_STEP = 0.01
+"""How much an open episode's peak must rise before it is written again: scores are
+shown to two decimals, and a ramping score would otherwise write every sample."""
+
+STOPPED = "monitor stopped"
+"""The ``message`` of an episode end written because its Monitor stopped or restarted."""
 
 _EVENT_COLUMNS = ["ts", "metric", "labels", "severity", "state", "value", "threshold", "message"]
 
@@ -40,6 +52,7 @@ class AnomalyWatch:
         self.params = params
         self.states: dict[_Key, AnomalyState] = {}
         self.runs: dict[_Key, AnomalyRuleRun] = {}
+        self._written_peak: dict[_Key, float] = {}
 
     def _run_for(self, key: _Key, st: AnomalyState, rule: AlertRule | None
                  ) -> AnomalyRuleRun | None:
@@ -77,18 +90,41 @@ class AnomalyWatch:
             if before is None and st.since is not None:
                 events.append((t, metric, labels, ANOMALY_SEVERITY, "firing", score,
                                self.min_score, reason))
+                self._written_peak[key] = score
             elif before is not None and st.since is None:
                 events.append((t, metric, labels, ANOMALY_SEVERITY, "resolved", st.peak_score,
                                self.min_score, st.peak_reason))
+                self._written_peak.pop(key, None)
+            elif st.since is not None and \
+                    st.peak_score >= self._written_peak.get(key, 0.0) + PEAK_STEP:
+                events.append((st.since, metric, labels, ANOMALY_SEVERITY, "firing",
+                               st.peak_score, self.min_score, st.peak_reason))
+                self._written_peak[key] = st.peak_score
             if run is not None and (state := run.step(t)) is not None:
                 ep, rule = run.episode, run.rule
                 name = metric + (f"{{{labels}}}" if labels else "")
                 events.append((t, metric, labels, "anomaly", state, ep.peak_score,
                                float(rule.min_score),
                                anomaly_message(name, state, ep.peak_score, ep.peak_reason, rule)))
-        out = pd.DataFrame(events, columns=_EVENT_COLUMNS)
-        out["ts"] = pd.to_datetime(out["ts"], unit="ns", utc=True)
-        return out
+        return _frame(events)
+
+    def close(self, ts: pd.Timestamp) -> pd.DataFrame:
+        """End every open episode and firing anomaly rule at ``ts`` (reason
+        :data:`STOPPED`) and forget all states: a Monitor started again warms up anew."""
+        t = int(pd.Timestamp(ts).as_unit("ns").value)
+        events: list[tuple] = []
+        for (metric, labels), st in self.states.items():
+            if st.since is not None:
+                events.append((t, metric, labels, ANOMALY_SEVERITY, "resolved", st.peak_score,
+                               self.min_score, STOPPED))
+        for (metric, labels), run in self.runs.items():
+            if run.state in ("pending", "firing"):
+                events.append((t, metric, labels, "anomaly", "resolved", run.episode.peak_score,
+                               float(run.rule.min_score), STOPPED))
+        self.states.clear()
+        self.runs.clear()
+        self._written_peak.clear()
+        return _frame(events)
 
     def now(self, host: str = "") -> pd.DataFrame:
         """The series anomalous now (as :func:`perfkit.anomalies`), highest score first."""
@@ -101,3 +137,9 @@ class AnomalyWatch:
         out["score"] = out["score"].astype(float)
         return out.sort_values(["score", "metric"], ascending=[False, True],
                                kind="stable").reset_index(drop=True)
+
+
+def _frame(events: list[tuple]) -> pd.DataFrame:
+    out = pd.DataFrame(events, columns=_EVENT_COLUMNS)
+    out["ts"] = pd.to_datetime(out["ts"], unit="ns", utc=True)
+    return out

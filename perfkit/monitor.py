@@ -101,6 +101,7 @@ class Monitor:
         self.alert_rules = alert_rules
         self._alert_state: dict[tuple[str, str, str], tuple[pd.Timestamp, str]] | None = None
         self._anomaly = AnomalyWatch(anomaly_min_score)
+        self._stale_closed = False  # episodes a previous run of this host left open
         self.recorder = Recorder()
         self.database = DatabaseCollector()
         self._optimizer: Optimizer | None = None  # created on first use (see .optimizer)
@@ -289,6 +290,13 @@ class Monitor:
         opt = self._optimizer
         if opt is not None:
             opt.stop()
+        with self._lock:
+            ended = self._anomaly.close(pd.Timestamp.now(tz="UTC"))
+        if len(ended):
+            try:
+                self.store.write_alert_events(ended.assign(host=self.host))
+            except Exception as exc:  # noqa: BLE001 - a read-only store must not fail stop()
+                log.warning("anomaly episode ends not stored: %s: %s", type(exc).__name__, exc)
         self.store.flush()
 
     async def start_monitoring(self) -> Monitor:
@@ -385,10 +393,24 @@ class Monitor:
         from perfkit.analysis._alerts import resolve_rules
 
         rules = {k: r for k, r in resolve_rules(self.alert_rules).items() if r.kind == "anomaly"}
+        if not self._stale_closed and len(frame):
+            self._close_stale(frame["ts"].min())
         with self._lock:
             events = self._anomaly.update(frame, rules)
         if len(events):
             self.store.write_alert_events(events.assign(host=self.host))
+
+    def _close_stale(self, first: pd.Timestamp) -> None:
+        # A run of this host that died without stop() left its open episodes in the store;
+        # this run's states start empty, so end them just before its first sample.
+        from perfkit._anomaly_watch import ANOMALY_SEVERITY, STOPPED
+
+        last = self.store.latest_alert_events(ANOMALY_SEVERITY, host=self.host)
+        self._stale_closed = True
+        stale = last[last["state"] == "firing"]
+        if len(stale):
+            at = max(first - pd.Timedelta(1, "ns"), stale["ts"].max())
+            self.store.write_alert_events(stale.assign(ts=at, state="resolved", message=STOPPED))
 
     def _stored_alert_state(self) -> dict[tuple[str, str, str], tuple[pd.Timestamp, str]]:
         stored = self.store.alert_events(host=self.host)

@@ -43,6 +43,8 @@ def anomaly_events(monitor: Any, since: Any) -> pd.DataFrame:
 
     ev = monitor.store.alert_events(since=since, host=monitor.host)
     ev = ev[ev["severity"] == ANOMALY_SEVERITY]
+    # an open episode's start is repeated (same ts) each time its peak rises: keep the last
+    ev = ev.drop_duplicates(["host", "metric", "labels", "ts", "state"], keep="last")
     return ev.rename(columns={"value": "score", "threshold": "min_score", "message": "pattern"})[
         ["ts", "host", "metric", "labels", "state", "score", "min_score", "pattern"]]
 

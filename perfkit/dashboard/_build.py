@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from perfkit._anomaly_watch import ANOMALY_SEVERITY
 from perfkit._downsample import DEFAULT_POINTS, downsample
 from perfkit.catalog import CORE_METRICS
 from perfkit.dashboard._crossings import crossings
@@ -135,8 +136,8 @@ def build_page(store: Any, *, window: str | pd.Timedelta = "1h",
         page, "phases", lambda: stored_phases(page.alert_events, start=since, end=end),
         pd.DataFrame())
     page.anomalies = _section(page, "anomalies", lambda: anomaly_episodes(
-        page.alert_events, start=since, end=end), anomaly_episodes(pd.DataFrame(), start=since,
-                                                                   end=end))
+        page.alert_events, start=since, end=end, latest=_latest_episodes(store, hosts)),
+        anomaly_episodes(pd.DataFrame(), start=since, end=end))
     page.recommendations = _section(page, "recommendations", lambda: _recommend(
         _contract(frame[frame["ts"] >= end - fit_window(td, hz)]) if len(frame) else frame,
         page.active_alerts, statements, cache_stats), pd.DataFrame())
@@ -144,6 +145,11 @@ def build_page(store: Any, *, window: str | pd.Timedelta = "1h",
         since=since, host=list(hosts) if hosts else None), pd.DataFrame())
     page.timings["total"] = time.perf_counter() - t0
     return page
+
+
+def _latest_episodes(store: Any, hosts: tuple[str, ...] | None) -> pd.DataFrame | None:
+    read = getattr(store, "latest_alert_events", None)  # a source without an alert history
+    return read(ANOMALY_SEVERITY, host=list(hosts) if hosts else None) if read else None
 
 
 def _recommend(frame: pd.DataFrame, active: pd.DataFrame, statements: pd.DataFrame | None,

@@ -166,8 +166,9 @@ def unusual(page: Page) -> None:
 
 UNUSUAL_HELP = ("Each series the Monitor collects is scored online against its own past "
                 "(perfkit.anomaly_scores); an episode opens when the score reaches the "
-                "Monitor's anomaly_min_score and ends once it stays below. Score: at the "
-                "start while open, the peak once ended. The charts shade each episode.")
+                "Monitor's anomaly_min_score and ends once it stays below (or its Monitor "
+                "stops). Score: the episode's peak (so far, while open). The charts shade "
+                "each episode.")
 
 
 def _reason(r: Any) -> str:

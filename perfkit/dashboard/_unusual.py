@@ -3,11 +3,14 @@
 Anomaly episodes (:func:`anomaly_episodes`) and the demo's load phases
 (:func:`stored_phases`) are both written as start / end events beside the alerts.
 
-The Monitor writes each episode's start (``state='firing'``, ``value`` the score at the
-start, ``message`` the pattern that broke) and end (``'resolved'``, the episode's peak
-score and pattern) as alert events with ``severity='anomaly-episode'``. Pairing them
-gives one row per episode; an episode whose start is older than the events read begins
-at the window's start, one without an end yet is open and runs to now.
+The Monitor writes each episode's start (``state='firing'``, ``value`` the score,
+``message`` the pattern that broke), repeats it with the same ``ts`` whenever the peak
+rises, and writes its end (``'resolved'``, the episode's peak score and pattern) as alert
+events with ``severity='anomaly-episode'``. Pairing them gives one row per episode; an
+episode whose start is older than the events read begins at the window's start, one
+without an end yet is open and runs to now. An episode still open but begun before the
+window has no event in it: ``Store.latest_alert_events`` (the newest event per series,
+however old) supplies it.
 """
 
 from __future__ import annotations
@@ -31,16 +34,36 @@ def _empty() -> pd.DataFrame:
                        "score": float, "open": bool})
 
 
-def anomaly_episodes(events: pd.DataFrame, *, start: pd.Timestamp,
-                     end: pd.Timestamp) -> pd.DataFrame:
+def anomaly_episodes(events: pd.DataFrame, *, start: pd.Timestamp, end: pd.Timestamp,
+                     latest: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per anomaly episode in ``events`` (``Store.alert_events()``), oldest first.
 
     ``start`` / ``end`` bound the episodes whose opening or closing event lies
-    outside ``events`` (the window read). ``score`` is the peak score when the
-    episode has ended, the score at its start while it is open; ``pattern`` the
-    reason the score gives (level, variance, spike, flat line, …).
+    outside ``events`` (the window read). ``latest``
+    (``Store.latest_alert_events('anomaly-episode')``) adds the episodes still open
+    whose events all precede the window, with their real start. ``score`` is the peak
+    score (so far, while open); ``pattern`` the reason the score gives (level,
+    variance, spike, flat line, …).
     """
-    return _episodes(events, ANOMALY_SEVERITY, start, end)
+    out = _episodes(events, ANOMALY_SEVERITY, start, end)
+    if latest is None or not len(latest):
+        return out
+    opened = latest[(latest["severity"] == ANOMALY_SEVERITY) & (latest["state"] == "firing")]
+    keys = ["host", "metric", "labels"]
+    seen = set(map(tuple, out[keys].astype(str).to_numpy().tolist())) if len(out) else set()
+    before = [_row((h, m, lab), t, end, v, msg, True)
+              for t, h, m, lab, v, msg in zip(opened["ts"], opened["host"].astype(str),
+                                              opened["metric"].astype(str),
+                                              opened["labels"].fillna("").astype(str),
+                                              opened["value"], opened["message"])
+              if (h, m, lab) not in seen and t < start]
+    if not before:
+        return out
+    extra = pd.DataFrame(before, columns=EPISODE_COLUMNS)
+    extra["start"] = pd.to_datetime(extra["start"], utc=True)
+    extra["end"] = pd.to_datetime(extra["end"], utc=True)
+    both = pd.concat([out, extra.astype({"score": float, "open": bool})], ignore_index=True)
+    return both.sort_values("start", kind="stable", ignore_index=True)
 
 
 def _episodes(events: pd.DataFrame, severity: str, start: pd.Timestamp,
@@ -57,7 +80,10 @@ def _episodes(events: pd.DataFrame, severity: str, start: pd.Timestamp,
         opened: Any = None
         for e in g.itertuples():
             if e.state == "firing":
-                if opened is not None:  # a restarted Monitor never closed the last one
+                if opened is not None and e.ts == opened.ts:  # the peak so far, repeated
+                    opened = e
+                    continue
+                if opened is not None:  # a Monitor that died never closed the last one
                     rows.append(_row(key, opened.ts, e.ts, opened.value, opened.message, False))
                 opened = e
             elif e.state == "resolved":

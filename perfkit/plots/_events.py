@@ -16,6 +16,8 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
 
 from perfkit.plots._common import _LAYOUT, COLORS, _time_axis
 
+_DRAWN = ("warning", "critical")
+
 
 def alert_timeline_figure(events: pd.DataFrame, *, until: pd.Timestamp | None = None,
                           height: int = 240,
@@ -29,6 +31,9 @@ def alert_timeline_figure(events: pd.DataFrame, *, until: pd.Timestamp | None = 
     """
     end = until if until is not None else pd.Timestamp.now(tz="UTC")
     rows: list[dict[str, Any]] = []
+    # threshold alerts only: anomaly episodes and demo phases share the alert history
+    if len(events) and "severity" in events:
+        events = events[events["severity"].isin(_DRAWN)]
     if len(events):
         keys = ["metric", "severity"] + (["labels"] if "labels" in events else []) + \
             (["host"] if "host" in events else [])
@@ -45,7 +50,7 @@ def alert_timeline_figure(events: pd.DataFrame, *, until: pd.Timestamp | None = 
                 rows.append({"metric": key[0], "severity": key[1], "start": opened, "end": end,
                              "open": True})
     fig = go.Figure()
-    for sev in ("warning", "critical"):
+    for sev in _DRAWN:
         b = [r for r in rows if r["severity"] == sev]
         if not b:
             continue

@@ -369,6 +369,13 @@ class PrometheusStore(Store):
         return self.actions_store.alert_events(since=since, host=host, metric=metric,
                                                until=until)
 
+    def latest_alert_events(self, severity: str, host: str | list[str] | None = None
+                            ) -> pd.DataFrame:
+        """The actions store's newest event per series (an empty frame without one)."""
+        if self.actions_store is None:
+            return alerts_frame([])
+        return self.actions_store.latest_alert_events(severity, host=host)
+
     def request_action(self, action: str, params: dict | None = None, *, host: str,
                        requested_by: str = "user", dry_run: bool = False) -> int:
         """Queued in the actions store (ReadOnlyStoreError without one)."""

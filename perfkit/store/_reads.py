@@ -140,6 +140,24 @@ def alert_events(conn: sa.Connection, lo: int | None, hi: int | None, hosts: lis
     return records.alerts_frame(rows)
 
 
+def latest_alert_events(conn: sa.Connection, severity: str, hosts: list[str] | None
+                        ) -> pd.DataFrame:
+    """The newest event of ``severity`` per (host, metric, labels), whatever its age,
+    sorted by ts: whether each series' episode is open now, without reading the history.
+
+    Among events with the same newest ts, the last written (highest id) wins."""
+    a, b = sc.alert_events, sc.alert_events.alias("b")
+    newest = (sa.select(sa.func.max(b.c.ts))
+              .where(b.c.host == a.c.host, b.c.metric == a.c.metric, b.c.labels == a.c.labels,
+                     b.c.severity == severity).scalar_subquery())
+    q = (sa.select(*[a.c[c] for c in records.ALERT_COLUMNS])
+         .where(a.c.severity == severity, a.c.ts == newest).order_by(a.c.ts, a.c.id))
+    if hosts is not None:
+        q = q.where(a.c.host.in_(hosts))
+    out = records.alerts_frame(conn.execute(q).all())
+    return out.drop_duplicates(["host", "metric", "labels"], keep="last").reset_index(drop=True)
+
+
 def window_means(conn: sa.Connection, hosts: list[str] | None, lo: int | None, hi: int | None,
                  window_ns: int, exact: bool = True) -> pd.DataFrame:
     """One grouped query: per unlabelled series in [lo, hi], its newest ts and the mean of

@@ -414,6 +414,19 @@ class Store:
         with self._connect(write=False) as conn:
             return reads.alert_events(conn, lo, hi, hosts, metrics)
 
+    def latest_alert_events(self, severity: str, host: str | list[str] | None = None
+                            ) -> pd.DataFrame:
+        """The newest event of ``severity`` per (host, metric, labels), however old, sorted
+        by ts (columns as :meth:`alert_events`): which episodes are open now, e.g.
+        ``severity='anomaly-episode'`` rows whose ``state`` is 'firing'."""
+        if not isinstance(severity, str) or not severity:
+            raise ValueError(f"severity must be a non-empty str such as 'anomaly-episode', "
+                             f"got {severity!r}")
+        hosts = names(host, "host")
+        self._read_ready()
+        with self._connect(write=False) as conn:
+            return reads.latest_alert_events(conn, severity, hosts)
+
     # -- actions queue and audit log ------------------------------------------------------
     def _new_action(self, values: dict[str, Any]) -> int:
         self._read_ready()
