@@ -53,7 +53,11 @@ def closure(reqs: list[Requirement], skip: str) -> list[md.Distribution]:
         key = canonicalize_name(req.name)
         if key == canonicalize_name(skip) or key in seen:
             continue
-        dist = md.distribution(req.name)  # PackageNotFoundError: not installed here
+        try:
+            dist = md.distribution(req.name)
+        except md.PackageNotFoundError:
+            raise AssertionError(f"the wheel needs {req}, which is not installed in this "
+                                 'environment to link from (pip install -e ".[test]")') from None
         seen[key] = dist
         todo += [(r, r.extras) for r in _applicable(
             [Requirement(x) for x in dist.requires or []], set(extras))]
@@ -70,6 +74,7 @@ def link_into(dists: list[md.Distribution], target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
     for dist in dists:
         root = Path(str(dist.locate_file("")))
+        assert dist.files is not None, f"{dist.metadata['Name']} has no RECORD to link from"
         tops: set[tuple[str, ...]] = set()
         for f in dist.files or []:
             parts = Path(str(f)).parts
