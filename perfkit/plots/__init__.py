@@ -7,11 +7,11 @@ with :func:`perfkit._downsample.downsample` (min/max-preserving), so a
 day of one-second samples draws as fast as an hour.
 """
 
+from perfkit.plots._benchmarks import benchmark_history_figure
 from perfkit.plots._common import COLORS
 from perfkit.plots._events import action_history_figure, alert_timeline_figure
 from perfkit.plots._metric import metric_figure, percentiles_figure
 from perfkit.plots._scores import fleet_spread_figure, group_scores_figure, health_gauge
-from perfkit.pytest_plugin._plot import benchmark_history_figure
 
 __all__ = [
     "COLORS",

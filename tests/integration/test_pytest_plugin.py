@@ -660,7 +660,7 @@ def _check_rows(engine) -> None:
 
 
 def test_history_figure(tmp_path) -> None:
-    from perfkit.pytest_plugin._plot import benchmark_history_figure
+    from perfkit.plots._benchmarks import benchmark_history_figure
 
     engine = storage_mod.engine_for(f"sqlite:///{tmp_path}/h.db")
     _write_rows(engine)
