@@ -29,7 +29,7 @@ from perfkit.dashboard._state import (
     current_samples,
     metric_overview,
 )
-from perfkit.dashboard._unusual import anomaly_episodes, stored_phases
+from perfkit.dashboard._unusual import anomaly_episodes, end_silent, stored_phases
 from perfkit.dashboard._window import WindowLoader, parse_window
 from perfkit.frames import empty_samples
 
@@ -135,8 +135,9 @@ def build_page(store: Any, *, window: str | pd.Timedelta = "1h",
     page.phases = phases if phases is not None else _section(
         page, "phases", lambda: stored_phases(page.alert_events, start=since, end=end),
         pd.DataFrame())
-    page.anomalies = _section(page, "anomalies", lambda: anomaly_episodes(
+    page.anomalies = _section(page, "anomalies", lambda: end_silent(anomaly_episodes(
         page.alert_events, start=since, end=end, latest=_latest_episodes(store, hosts)),
+        frame, end=end),
         anomaly_episodes(pd.DataFrame(), start=since, end=end))
     page.recommendations = _section(page, "recommendations", lambda: _recommend(
         _contract(frame[frame["ts"] >= end - fit_window(td, hz)]) if len(frame) else frame,

@@ -22,7 +22,7 @@ import pandas as pd
 from perfkit._anomaly_watch import ANOMALY_SEVERITY
 from perfkit.demo._load import PHASE_SEVERITY
 
-__all__ = ["EPISODE_COLUMNS", "anomaly_episodes", "stored_phases", "unusual_now"]
+__all__ = ["EPISODE_COLUMNS", "anomaly_episodes", "end_silent", "stored_phases", "unusual_now"]
 
 EPISODE_COLUMNS = ["host", "metric", "labels", "start", "end", "score", "pattern", "open"]
 """Columns of :func:`anomaly_episodes`."""
@@ -106,6 +106,45 @@ def _row(key: Any, start: Any, end: Any, score: Any, pattern: Any, is_open: bool
             "end": end, "score": float("nan") if score is None else float(score),
             "pattern": str(pattern or ""),
             "open": is_open}
+
+
+SILENT_AFTER = pd.Timedelta("1min")
+"""An open episode's series silent this long (or three of its sampling intervals, if
+longer) has lost its Monitor: the episode is shown as ended at the last sample."""
+
+
+def end_silent(episodes: pd.DataFrame, frame: pd.DataFrame, *, end: pd.Timestamp
+               ) -> pd.DataFrame:
+    """``episodes`` with each open one whose series stopped reporting ended at its last
+    sample in ``frame`` (the window's samples, up to ``end``), or dropped when the
+    series has no sample in the window.
+
+    A Monitor that died without stopping never writes the end of its open episodes;
+    without this they would stay "unusual now" for ever.
+    """
+    if not len(episodes) or not episodes["open"].any():
+        return episodes
+    keys = ["host", "metric", "labels"]
+    last: dict[tuple[str, str, str], pd.Timestamp] = {}
+    fresh: dict[tuple[str, str, str], pd.Timedelta] = {}
+    if len(frame):
+        g = frame.astype({k: str for k in keys}).groupby(keys, observed=True)["ts"].agg(
+            ["min", "max", "size"])
+        for k, lo, hi, n in zip(g.index, g["min"], g["max"], g["size"]):
+            last[k] = hi
+            fresh[k] = max(SILENT_AFTER, 3 * (hi - lo) / max(int(n) - 1, 1))
+    ends, still, keep = [], [], []
+    for h, m, lab, t0, t1, is_open in zip(episodes["host"], episodes["metric"],
+                                          episodes["labels"], episodes["start"],
+                                          episodes["end"], episodes["open"]):
+        k = (str(h), str(m), str(lab))
+        silent = bool(is_open) and not (k in last and end - last[k] <= fresh[k])
+        keep.append(not silent or k in last)
+        ends.append(max(last[k], t0) if silent and k in last else t1)
+        still.append(bool(is_open) and not silent)
+    out = episodes.assign(end=pd.to_datetime(pd.Series(ends, index=episodes.index), utc=True),
+                          open=still)
+    return out[keep].reset_index(drop=True)
 
 
 def unusual_now(episodes: pd.DataFrame) -> pd.DataFrame:

@@ -47,6 +47,8 @@ def test_an_episode_opened_before_the_window_is_unusual_now(sqlite_url: str) -> 
         "severity": "anomaly-episode", "state": ["firing", "firing", "firing", "resolved"],
         "value": [0.6, 0.9, 0.7, 0.8], "threshold": 0.5,
         "message": ["level", "variance", "spike", "spike"]}))
+    store.write(pd.DataFrame({"ts": pd.date_range(end=now, periods=30, freq="5s"), "host": "h",
+                              "metric": "system.cpu_usage", "value": 20.0, "labels": ""}))
     store.flush()
     page = build_page(store, window="15min", horizon="5min", now=now)
     got = unusual_now(page.anomalies)
@@ -109,6 +111,26 @@ def test_a_monitor_restarted_on_the_same_host_ends_what_the_last_run_left_open(
     assert ev["state"].tolist() == ["firing", "resolved"]
     assert ev["message"].iloc[1] == STOPPED and ev["ts"].iloc[1] < first["ts"].min()
     assert ev["value"].iloc[1] == 0.7
+
+
+def test_a_monitor_that_died_leaves_nothing_unusual_once_its_series_fall_silent(
+        sqlite_url: str) -> None:
+    mon = perfkit.Monitor(sqlite_url, host="h")
+    mon.add_collector(Feed(_spiky(160, 150)))
+    for _ in range(152):
+        mon.collect()
+    mon.store.flush()  # and no stop(): the process died with the episode open
+    last = mon.store.samples(metric="custom.value")["ts"].max()
+    live = build_page(mon.store, window="15min", horizon="5min", now=last)
+    assert "custom.value" in set(unusual_now(live.anomalies)["metric"])
+    later = build_page(mon.store, window="15min", horizon="5min",
+                       now=last + pd.Timedelta("5min"))
+    assert "custom.value" not in set(unusual_now(later.anomalies)["metric"])
+    ep = later.anomalies.query("metric == 'custom.value'")
+    assert ep["end"].tolist() == [last] and not ep["open"].any()  # ended at its last sample
+    gone = build_page(mon.store, window="15min", horizon="5min",
+                      now=last + pd.Timedelta("1h"))
+    assert gone.anomalies.query("metric == 'custom.value'").empty
 
 
 def test_close_resolves_firing_anomaly_rules_and_forgets_the_states() -> None:
