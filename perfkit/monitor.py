@@ -102,6 +102,7 @@ class Monitor:
         self._alert_state: dict[tuple[str, str, str], tuple[pd.Timestamp, str]] | None = None
         self._anomaly = AnomalyWatch(anomaly_min_score)
         self._stale_closed = False  # episodes a previous run of this host left open
+        self._first_scored: pd.Timestamp | None = None
         self.recorder = Recorder()
         self.database = DatabaseCollector()
         self._optimizer: Optimizer | None = None  # created on first use (see .optimizer)
@@ -393,8 +394,13 @@ class Monitor:
         from perfkit.analysis._alerts import resolve_rules
 
         rules = {k: r for k, r in resolve_rules(self.alert_rules).items() if r.kind == "anomaly"}
-        if not self._stale_closed and len(frame):
-            self._close_stale(frame["ts"].min())
+        if self._first_scored is None and len(frame):
+            self._first_scored = frame["ts"].min()
+        if not self._stale_closed and self._first_scored is not None:
+            try:
+                self._close_stale(self._first_scored)
+            except Exception as exc:  # noqa: BLE001 - store down: try again next time, score now
+                log.debug("open anomaly episodes of an earlier run not read: %s", exc)
         with self._lock:
             events = self._anomaly.update(frame, rules)
         if len(events):
@@ -407,10 +413,11 @@ class Monitor:
 
         last = self.store.latest_alert_events(ANOMALY_SEVERITY, host=self.host)
         self._stale_closed = True
-        stale = last[last["state"] == "firing"]
+        # only what began before this run: a retry after an outage must not end its own
+        stale = last[(last["state"] == "firing") & (last["ts"] < first)]
         if len(stale):
-            at = max(first - pd.Timedelta(1, "ns"), stale["ts"].max())
-            self.store.write_alert_events(stale.assign(ts=at, state="resolved", message=STOPPED))
+            self.store.write_alert_events(stale.assign(ts=first - pd.Timedelta(1, "ns"),
+                                                       state="resolved", message=STOPPED))
 
     def _stored_alert_state(self) -> dict[tuple[str, str, str], tuple[pd.Timestamp, str]]:
         stored = self.store.alert_events(host=self.host)
