@@ -78,6 +78,10 @@ def test_the_peak_so_far_is_written_and_shown_while_the_episode_is_open(sqlite_u
         == ev["value"].iloc[1]
     assert row["since"] == ev["ts"].iloc[0]
     assert len(page.anomalies.query("metric == 'custom.value'")) == 1  # one episode
+    from perfkit.api._ops import anomaly_events
+
+    api = anomaly_events(mon, "1h").query("metric == 'custom.value'")
+    assert api[["state", "score"]].values.tolist() == [["firing", ev["value"].iloc[1]]]
 
 
 def test_stop_ends_the_open_episodes_so_none_stays_unusual(sqlite_url: str) -> None:
