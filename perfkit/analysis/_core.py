@@ -43,7 +43,11 @@ MAX_HORIZON_STEPS = 20_000
 """Most forecast steps per series (a 24 h horizon at 5 s is 17,280); more raise ``ValueError``."""
 
 SEASON_HOURS = 24.0
-SEASONAL_STRENGTH = 0.6
+SEASONAL_STRENGTH = 0.79
+"""Daily seasonal strength from which ``auto`` uses the seasonal model: the lowest value
+that random walks, AR(1) and noise over 3-7 days of 5-minute samples reach in at most
+5 % of seeds (``benchmarks/seasonal_threshold.py``); STL reads a random walk's daily
+wiggles as season up to ~0.8, so a cycle must have about 3 noise sds of amplitude."""
 
 
 @dataclass

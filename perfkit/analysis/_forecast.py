@@ -78,7 +78,7 @@ def forecast(frame: SamplesLike, horizon: Duration = "30min", level: float = 0.8
     ``naive``
         Last value, interval ``z * s * sqrt(h)`` from the one-step differences.
     ``auto`` (default)
-        (1) with >= 48 h of history and a daily seasonal strength >= 0.6,
+        (1) with >= 48 h of history and a daily seasonal strength >= 0.79,
         ``seasonal`` (on the whole history, no shift detection); (2) else if the
         :func:`trends` test calls the window increasing/decreasing (OLS slope
         p < 0.05 and a change >= 5 % over the fitted span), damped Holt, so a
