@@ -81,14 +81,27 @@ class _Tail:
         self._pu = 1.0
         self._beta = 1.0
 
-    def surprise(self, d: float) -> float:
-        """``-ln P(D >= d)`` (0 for ``d <= 0``)."""
+    def surprise_add(self, d: float) -> float:
+        """``-ln P(D >= d)`` under the values so far (0 for ``d <= 0``), then ``d`` joins them."""
         if d <= 0.0:
+            self.counts[0] += 1
+            self.n += 1
             return 0.0
+        b = _bin(d)
+        q = self._surprise(d, b)
+        self.counts[b] += 1
+        fw = self._fw
+        while b < _NB:
+            fw[b] += 1
+            b += b & -b
+        self.n += 1
+        return q
+
+    def _surprise(self, d: float, b: int) -> float:
         if self.n - self._n >= _REFRESH:
             self._refresh()
         n1 = self.n + 1
-        ge = self._ge(_bin(d)) + 1
+        ge = self._ge(b) + 1
         if self._n < _MIN_HISTORY or ge > _TAIL_Q * n1:
             return -math.log(ge / n1) if ge < n1 else 0.0
         # ln of min(empirical, exponential tail beyond u)
@@ -106,17 +119,8 @@ class _Tail:
         return self.n - self.counts[0] - below
 
     def add_zero(self) -> None:
-        """``add(0.0)``, the common case of the range methods, in O(1)."""
+        """A value of 0 ("nothing new"), the common case, joins the history in O(1)."""
         self.counts[0] += 1
-        self.n += 1
-
-    def add(self, d: float) -> None:
-        b = _bin(d)
-        self.counts[b] += 1
-        fw = self._fw
-        while 0 < b < _NB:
-            fw[b] += 1
-            b += b & -b
         self.n += 1
 
     def _refresh(self) -> None:
@@ -175,8 +179,7 @@ def _beyond_range(s: Spike | Level, v: float) -> float:
     q = 0.0
     if s.n > BURN_IN:
         d = max(v - hi, lo - v) / (hi - lo + _tiny(v))
-        q = s.tail.surprise(d)
-        s.tail.add(d)
+        q = s.tail.surprise_add(d)
     if v < lo:
         s.lo = v
     else:
@@ -252,9 +255,7 @@ class Variance:
         d = abs(math.log((self.vs + floor) / (self.vl + floor)))
         self.ml += self.al * el
         self.vl += self.al * (el * el - self.vl)
-        q = self.tail.surprise(d)
-        self.tail.add(d)
-        return q
+        return self.tail.surprise_add(d)
 
 
 class FlatLine:
@@ -304,7 +305,7 @@ class Context:
     """
 
     reason = "pattern"
-    __slots__ = ("bands", "counts", "hi", "lo", "n", "order", "prefix", "recent", "tail")
+    __slots__ = ("_keys", "bands", "counts", "hi", "lo", "n", "order", "prefix", "recent", "tail")
 
     _SMOOTH = 0.1
     """Pseudo-count of every band after a context (an unseen sequence has a finite statistic)."""
@@ -321,35 +322,37 @@ class Context:
         self.lo = math.inf
         self.hi = -math.inf
         self.n = 0
-        self.recent: tuple[int, ...] = ()
-        self.counts: dict[tuple[int, ...], int] = {}
-        self.prefix: dict[tuple[int, ...], int] = {}
+        # a sequence of bands is the integer with those base-``bands`` digits (no tuple per value)
+        self._keys = bands ** order
+        self.recent = 0
+        self.counts: dict[int, int] = {}
+        self.prefix: dict[int, int] = {}
         self.tail = _Tail(self._PRIOR_SCALE)
 
     def step(self, x: float) -> float:
-        self.n += 1
-        if x < self.lo:
-            self.lo = x
-        if x > self.hi:
-            self.hi = x
-        span = self.hi - self.lo
-        band = min(int((x - self.lo) / span * self.bands), self.bands - 1) if span > 0 else 0
+        self.n = n = self.n + 1
+        lo, hi = self.lo, self.hi
+        if x < lo:
+            self.lo = lo = x
+        if x > hi:
+            self.hi = hi = x
+        span = hi - lo
+        bands = self.bands
+        band = min(int((x - lo) / span * bands), bands - 1) if span > 0 else 0
         context = self.recent
-        if len(context) < self.order:
-            self.recent = (*context, band)
+        key = context * bands + band
+        self.recent = key % self._keys
+        if n <= self.order:
             return 0.0
-        key = (*context, band)
-        c = self.counts.get(key, 0)
-        cp = self.prefix.get(context, 0)
-        self.counts[key] = c + 1
-        self.prefix[context] = cp + 1
-        self.recent = key[1:]
-        if self.n <= self._WARM:
+        counts, prefix = self.counts, self.prefix
+        c = counts.get(key, 0)
+        cp = prefix.get(context, 0)
+        counts[key] = c + 1
+        prefix[context] = cp + 1
+        if n <= self._WARM:
             return 0.0
         if c:
             self.tail.add_zero()
             return 0.0
-        d = -math.log(self._SMOOTH / (cp + self._SMOOTH * self.bands))
-        q = self.tail.surprise(d)
-        self.tail.add(d)
-        return q
+        d = -math.log(self._SMOOTH / (cp + self._SMOOTH * bands))
+        return self.tail.surprise_add(d)

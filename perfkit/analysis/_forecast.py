@@ -27,6 +27,7 @@ from perfkit.analysis._input import (
     split_series,
 )
 from perfkit.analysis._linear import LinearFit, ols_batch, ols_predict, ols_rows
+from perfkit.analysis._parallel import map_chunks
 from perfkit.analysis._shift import last_shift
 from perfkit.errors import UnknownNameError
 
@@ -187,19 +188,7 @@ def _each(usable: list[Series], hz: pd.Timedelta, level: float, method: str, shi
                disable=not progress or len(usable) < 2)
     try:
         if jobs > 1 and len(usable) >= 4 * jobs:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor
-
-            # spawn: a fork of a process with running threads (a Monitor) can deadlock
-            chunks = [usable[i::jobs * 8] for i in range(jobs * 8)]
-            with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as ex:
-                futs = [ex.submit(_chunk, c, hz, level, method, shift) for c in chunks]
-                done: dict[int, tuple[Series, float, int, ArrayForecast]] = {}
-                for i, f in enumerate(futs):
-                    for j, r in enumerate(f.result()):
-                        done[i + j * len(chunks)] = r
-                    bar.update(len(chunks[i]))
-            return [done[i] for i in range(len(usable))]
+            return map_chunks(_chunk, usable, jobs, hz, level, method, shift, done=bar.update)
         out = []
         for s in usable:
             out.append(_one(s, hz, level, method, shift))

@@ -146,6 +146,31 @@ def test_rows_keep_input_order_and_series_are_independent():
     assert np.array_equal(got, alone["score"].to_numpy())
 
 
+def test_worker_processes_give_exactly_the_one_process_scores_in_row_order():
+    parts = []
+    for i in range(9):
+        v = noise(250 + 10 * i, seed=20 + i)
+        if i % 3 == 0:  # still anomalous at the end: listed by anomalies()
+            v[-2] += 15
+        else:
+            v[200 + i] += 12
+        parts.append(frame(v, metric=f"m{i}", host="h" if i % 2 else "db"))
+    f = pd.concat(parts).sample(frac=1.0, random_state=1).reset_index(drop=True)
+    one = perfkit.anomaly_scores(f, jobs=1)
+    pd.testing.assert_frame_equal(perfkit.anomaly_scores(f, jobs=2), one, check_exact=True)
+    assert set(one.loc[one["reason"] == "spike", "metric"]) == {f"m{i}" for i in range(9)}
+    now_one = perfkit.anomalies(f, min_score=0.3, jobs=1)
+    assert sorted(now_one["metric"]) == ["m0", "m3", "m6"]
+    pd.testing.assert_frame_equal(perfkit.anomalies(f, min_score=0.3, jobs=2), now_one,
+                                  check_exact=True)
+
+
+def test_jobs_must_be_a_positive_whole_number():
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(InvalidInputError, match="jobs must be"):
+            perfkit.anomaly_scores(frame(noise(20)), jobs=bad)
+
+
 def test_out_of_order_sample_is_ignored_by_the_state():
     st = AnomalyState()
     assert st.step(1_000, 1.0)[1].startswith("warming up")
