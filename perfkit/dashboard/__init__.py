@@ -42,7 +42,13 @@ from perfkit.dashboard._state import (
     metric_overview,
 )
 from perfkit.dashboard._status import StoreStatus, failed_status, probe_store
-from perfkit.dashboard._warm import start_warming
+from perfkit.dashboard._warm import (
+    DEFAULT_HORIZON,
+    DEFAULT_REFRESH_S,
+    DEFAULT_WINDOW,
+    RECENT_S,
+    start_warming,
+)
 from perfkit.dashboard._window import WINDOWS, WindowLoader, load_window, parse_window
 
 #: The Streamlit script of the page, inside the installed package.
@@ -50,13 +56,17 @@ SCRIPT = Path(__file__).with_name("_app.py")
 
 __all__ = [
     "ARROWS",
+    "DEFAULT_HORIZON",
     "DEFAULT_POINTS",
+    "DEFAULT_REFRESH_S",
+    "DEFAULT_WINDOW",
     "EMBEDDED_ENV",
     "FLEET_METRICS",
     "GROUP_ORDER",
     "HORIZONS",
     "HOST_ENV",
     "MIN_HISTORY",
+    "RECENT_S",
     "SCRIPT",
     "STATE_RULE",
     "TOKEN_ENV",

@@ -22,7 +22,11 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
     raise extra_error(exc, "dashboard", "perfkit dashboard") from exc
 
 from perfkit.dashboard import (
+    DEFAULT_HORIZON,
+    DEFAULT_REFRESH_S,
+    DEFAULT_WINDOW,
     HORIZONS,
+    RECENT_S,
     WINDOWS,
     Runtime,
     access_from_env,
@@ -116,14 +120,16 @@ if st.session_state.get(HOST_KEY) not in (None, *host_options):
     del st.session_state[HOST_KEY]  # a host that left the store
 host_choice = st.sidebar.selectbox("Host", host_options, index=0, key=HOST_KEY)
 host = None if host_choice in (ALL, FLEET) else host_choice
-window = st.sidebar.selectbox("Time window", WINDOWS, index=WINDOWS.index("15min"),
+window = st.sidebar.selectbox("Time window", WINDOWS, index=WINDOWS.index(DEFAULT_WINDOW),
                               key="window")
-horizon = st.sidebar.selectbox("Forecast horizon", HORIZONS, index=HORIZONS.index("30min"),
-                               key="horizon", help="How far predicted crossings look ahead "
+horizon = st.sidebar.selectbox("Forecast horizon", HORIZONS,
+                               index=HORIZONS.index(DEFAULT_HORIZON), key="horizon",
+                               help="How far predicted crossings look ahead "
                                "(while the history is short, four times the history). "
                                "Charts draw at most half their history ahead, so the past "
                                "keeps two thirds of each chart.")
-refresh = REFRESH[st.sidebar.selectbox("Refresh", list(REFRESH), index=1, key="refresh")]
+refresh = REFRESH[st.sidebar.selectbox("Refresh", list(REFRESH), key="refresh",
+                                       index=list(REFRESH.values()).index(DEFAULT_REFRESH_S))]
 
 st.sidebar.subheader("Controls")
 
@@ -152,11 +158,22 @@ if not can_act:
 
 
 # -- the live sections: each its own fragment, so a refresh redraws it in place ----------
+# A full run is a visitor's doing. A new session (a page load) is shown a page built
+# within RECENT_S at once (its timed refreshes too, while a fresh one is built behind);
+# a later full run (a sidebar change) shows the store as it is now. Timed refreshes
+# rerun only the fragments and share the tick's page.
+new_visit = not st.session_state.get("_visited") and refresh is not None
+st.session_state["_visited"] = True
+if not new_visit:
+    rt.pages.invalidate()
+
+
 def _page() -> tuple[Any, Any]:
     # stale_ok: a timed refresh shows the last built page at once and the next is built
-    # in the background; a full run (invalidated above) and an action build in the foreground
+    # in the background; a control change and an action (both invalidate) build in the
+    # foreground
     return rt.page(window=window, horizon=horizon, host=host, refresh_s=refresh or 1.0,
-                   stale_ok=refresh is not None)
+                   stale_ok=refresh is not None, recent_s=RECENT_S if new_visit else None)
 
 
 ctx = sections.Context(can_act=can_act, locked_reason=access.locked_reason(),
@@ -207,9 +224,6 @@ if host_choice == FLEET:
     st.stop()
 
 st.title("perfkit · service health")
-# A full run is a visitor's doing (page load, a sidebar change): show them the store as
-# it is now. Timed refreshes rerun only the fragments and share the tick's page.
-rt.pages.invalidate()
 status_line()
 _section("header", sections.header)
 _section("alerts", lambda p: sections.alerts(p, horizon))

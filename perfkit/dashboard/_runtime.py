@@ -225,10 +225,11 @@ class Runtime:
         return found
 
     def page(self, *, window: str, horizon: str, host: str | None, refresh_s: float,
-             stale_ok: bool = False) -> tuple[Page | None, StoreStatus]:
+             stale_ok: bool = False,
+             recent_s: float | None = None) -> tuple[Page | None, StoreStatus]:
         """This tick's page and the store status; while the store is down, the last good
-        page for the same selection (or None) with the failing status. ``stale_ok``:
-        see :meth:`PageCache.get`."""
+        page for the same selection (or None) with the failing status. ``stale_ok`` and
+        ``recent_s``: see :meth:`PageCache.get`."""
         status = self.status()
         key = (host, window, horizon)
         if status.ok:
@@ -236,6 +237,7 @@ class Runtime:
             try:
                 page = self.pages.get(window=window, horizon=horizon, host=host,
                                       refresh_s=refresh_s, stale_ok=stale_ok,
+                                      recent_s=recent_s,
                                       context=self._local_context if own else None)
             except Exception as exc:  # noqa: BLE001 - a read failing between probe and load
                 status = failed_status(self.store.url, exc)

@@ -14,15 +14,25 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["start_warming", "warm"]
+__all__ = ["DEFAULT_HORIZON", "DEFAULT_REFRESH_S", "DEFAULT_WINDOW", "RECENT_S",
+           "start_warming", "warm"]
 
 log = logging.getLogger("perfkit.dashboard")
 
+# The page's default controls: what a new visitor asks for first.
+DEFAULT_WINDOW = "15min"
+DEFAULT_HORIZON = "30min"
+DEFAULT_REFRESH_S = 5.0
+# A new visitor is shown a page built this recently at once (it says when it was
+# built) while a fresh one is built for the next timed refresh.
+RECENT_S = 30.0
 
-def warm(rt: Any, *, window: str = "15min", horizon: str = "30min",
-         wait_s: float = 10.0) -> Any:
-    """Build ``rt``'s first page and one figure of each kind once; returns that page (None
-    when it could not be built; the figures are thrown away).
+
+def warm(rt: Any, *, window: str = DEFAULT_WINDOW, horizon: str = DEFAULT_HORIZON,
+         refresh_s: float = DEFAULT_REFRESH_S, wait_s: float = 10.0) -> Any:
+    """Build ``rt``'s first page (the default selection's: the first listed host) and one
+    figure of each kind once; returns that page (None when it could not be built; the
+    figures are thrown away). The page stays in ``rt.pages`` for the first visitor.
 
     Waits up to ``wait_s`` for the embedded Monitor's first collection, so the
     forecasts, the score and the recommendation rules run on real samples (an
@@ -39,7 +49,9 @@ def warm(rt: Any, *, window: str = "15min", horizon: str = "30min",
         end = time.monotonic() + wait_s
         while mon is not None and mon.collections == 0 and time.monotonic() < end:
             time.sleep(0.1)
-        page, _ = rt.page(window=window, horizon=horizon, host=rt.host, refresh_s=1.0)
+        hosts = rt.hosts()
+        page, _ = rt.page(window=window, horizon=horizon, host=hosts[0] if hosts else None,
+                          refresh_s=refresh_s)
         if page is not None:
             # one of each kind of figure the first screen shows: plotly loads the
             # validators of each trace and layout type on first use

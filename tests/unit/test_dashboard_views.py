@@ -12,6 +12,7 @@ import pytest
 from perfkit import plots
 from perfkit.catalog import CORE_METRICS
 from perfkit.dashboard import (
+    DEFAULT_REFRESH_S,
     PageCache,
     Runtime,
     WindowLoader,
@@ -460,5 +461,10 @@ def test_warming_builds_the_first_page_a_visitor_would_wait_for(sqlite_url: str)
         assert page is not None and not page.errors, page and page.errors
         assert page.score.overall is not None and page.score.overall < 100
         assert "system.memory_usage" in set(page.active_alerts["metric"])
+        # the first visitor's request (the default host, window, horizon and refresh)
+        # finds that very page in the cache
+        first, _ = rt.page(window="15min", horizon="30min", host=rt.hosts()[0],
+                           refresh_s=DEFAULT_REFRESH_S, recent_s=3600.0)
+        assert first is page
     finally:
         rt.close()
