@@ -93,16 +93,23 @@ FIRST_TILE = {"System": "system.cpu_usage", "Cache": "cache.hit_rate",
               "Other": None}
 
 
+DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')].every(p => {
+  const svg = p.querySelector('.main-svg');
+  return svg && Math.abs(svg.getBoundingClientRect().width
+                         - p.getBoundingClientRect().width) < 2;
+})"""
+
+
 def _full_page(page, path: Path) -> None:
     """A capture of the whole page: Streamlit scrolls inside its main block, not the
     document, so the viewport is grown to the content's height first (then restored)."""
     height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
     page.set_viewport_size({"width": 1400, "height": max(1000, int(height) + 40)})
     page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollTo(0, 0)")
-    # every chart drawn (plotly adds its SVG once it has laid the figure out)
-    page.wait_for_function("[...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
-                           ".every(c => c.querySelector('.main-svg'))", timeout=60_000)
-    time.sleep(1.5)  # the charts take the new size before the capture
+    # every chart drawn at its container's width (plotly adds its SVG once it has laid
+    # the figure out, and redraws it on a resize), then two frames painted
+    page.wait_for_function(DRAWN, timeout=60_000)
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     page.screenshot(path=str(path), full_page=True, timeout=120_000, animations="disabled")
     page.set_viewport_size({"width": 1400, "height": 1000})
 
