@@ -7,15 +7,15 @@ import logging
 import math
 import os
 import threading
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from perfkit._anomaly_watch import AnomalyWatch
 from perfkit._host import default_host
+from perfkit._monitor_alerts import AlertBookkeeping
+from perfkit._monitor_loop import CollectionLoop, CollectorState
 from perfkit._ratelog import RepeatLog
 from perfkit._time import Duration, as_timedelta
 from perfkit.catalog import _NAME
@@ -27,7 +27,7 @@ from perfkit.collectors import (
     RedisCollector,
     SystemCollector,
 )
-from perfkit.frames import SAMPLE_COLUMNS, as_samples, empty_samples, format_labels
+from perfkit.frames import format_labels
 from perfkit.recorder import Recorder, _Span
 from perfkit.store import Store
 
@@ -44,17 +44,7 @@ log = logging.getLogger("perfkit.monitor")
 Hook = Callable[["Monitor", pd.DataFrame], None]
 
 
-@dataclass
-class _CollectorState:
-    collector: Collector
-    runs: int = 0
-    errors: int = 0
-    last_error: str | None = None
-    last_ok: pd.Timestamp | None = None
-    failing: bool = False
-
-
-class Monitor:
+class Monitor(CollectionLoop, AlertBookkeeping):
     """Collects real metrics from this process on an interval into a store.
 
     ``Monitor(store=None)`` writes to the default SQLite store (or
@@ -107,7 +97,7 @@ class Monitor:
         self.database = DatabaseCollector()
         self._optimizer: Optimizer | None = None  # created on first use (see .optimizer)
         self.cache: Any = None  # the last cache given to attach_cache(), for cache_optimization
-        self._collectors: dict[str, _CollectorState] = {}
+        self._collectors: dict[str, CollectorState] = {}
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -175,7 +165,7 @@ class Monitor:
             raise TypeError(f"{type(collector).__name__} is not a collector: it needs a `name` "
                             "attribute and a collect() method returning readings")
         with self._lock:
-            self._collectors[collector.name] = _CollectorState(collector)
+            self._collectors[collector.name] = CollectorState(collector)
 
     def add_hook(self, hook: Hook) -> None:
         """Call ``hook(monitor, frame)`` after each collection (errors are logged, not raised)."""
@@ -189,71 +179,7 @@ class Monitor:
         self._run_hooks(frame)
         return frame
 
-    def _collect_once(self, wait: bool) -> pd.DataFrame:
-        ts = pd.Timestamp.now(tz="UTC")
-        rows: list[tuple[Any, ...]] = []
-        with self._lock:
-            states = list(self._collectors.values())
-        for st in states:
-            try:
-                readings = st.collector.collect()
-            except Exception as exc:  # noqa: BLE001 - one broken source must not stop the rest
-                st.errors += 1
-                st.last_error = f"{type(exc).__name__}: {exc}"
-                st.failing = True
-                self._repeats.log(logging.WARNING, f"collector:{st.collector.name}:{st.last_error}",
-                                  "collector %s failed: %s", st.collector.name,
-                                  st.last_error[:300])
-                continue
-            finally:
-                st.runs += 1
-            if st.failing:
-                self._repeats.clear(f"collector:{st.collector.name}:{st.last_error}")
-            st.last_ok, st.failing = ts, False
-            rows += [(ts, self.host, r.metric, r.value, r.labels) for r in readings]
-        frame = (as_samples(pd.DataFrame(rows, columns=list(SAMPLE_COLUMNS)), drop_invalid=True)
-                 if rows else empty_samples())
-        self.store.write(frame, on_invalid="drop", wait=wait)
-        self.collections += 1
-        return frame
-
-    def _run_hooks(self, frame: pd.DataFrame) -> None:
-        for hook in list(self._hooks):
-            try:
-                hook(self, frame)
-            except Exception as exc:  # noqa: BLE001 - hooks (alerts, actions) must not stop collection
-                self._repeats.log(logging.WARNING, f"hook:{hook!r}:{type(exc).__name__}",
-                                  "monitor hook %r failed: %s: %s", hook, type(exc).__name__,
-                                  str(exc)[:300])
-
-    def _hooks_loop(self) -> None:
-        # Hooks read the store (alerts replay the window, actions are claimed), so a
-        # hung database would hold them: they run here, never in the collection loop.
-        # A collection that lands while the hooks still run is picked up next time.
-        while not self._stop.is_set():
-            self._hooks_due.wait()
-            self._hooks_due.clear()
-            if self._stop.is_set():
-                return
-            frame, self._last_frame = self._last_frame, None
-            if frame is not None:
-                self._run_hooks(frame)
-
-    def _run(self) -> None:
-        next_at = time.monotonic()
-        while not self._stop.is_set():
-            try:
-                self._last_frame = self._collect_once(wait=False)
-                self._hooks_due.set()
-            except Exception as exc:  # noqa: BLE001 - the loop outlives any single failure
-                self._repeats.log(logging.ERROR, f"collect:{type(exc).__name__}",
-                                  "collection failed: %s: %s", type(exc).__name__, str(exc)[:300])
-            next_at += self.interval
-            delay = next_at - time.monotonic()
-            if delay < 0:  # fell behind (suspended process): skip, do not burst
-                next_at = time.monotonic()
-                delay = 0
-            self._stop.wait(delay)
+    # one round, the hooks and the background loops are in perfkit._monitor_loop
 
     @property
     def running(self) -> bool:
@@ -354,75 +280,7 @@ class Monitor:
                        actions=self.store.actions(host=self.host, since=self.window),
                        horizon=horizon)
 
-    def alerts(self) -> pd.DataFrame:
-        """Current alert states over this Monitor's window (rules: ``alert_rules``)."""
-        from perfkit.analysis import alerts
-
-        return alerts(self.recent(), self.alert_rules)
-
-    def _evaluate_alerts(self) -> None:
-        # Replaying the window's history each interval keeps the pending / for /
-        # hysteresis state in one pure function. The replay restarts at the
-        # window's first sample, so it can re-detect an incident that is already
-        # stored; an event is written only when it moves a rule past the last
-        # stored state (read back from the store once, so restarts do not repeat).
-        from perfkit.analysis._alerts import transitions
-
-        if self._alert_state is None:
-            self._alert_state = self._stored_alert_state()
-        # anomaly rules run on the online states instead (see _score_anomalies)
-        events = transitions(self.recent(), self.alert_rules, kinds=("threshold",))
-        keep = []
-        for i, (ts, metric, labels, sev, state) in enumerate(zip(
-                events["ts"], events["metric"], events["labels"], events["severity"],
-                events["state"])):
-            last = self._alert_state.get((metric, labels, sev))
-            if last is not None and (ts <= last[0] or state == last[1]
-                                     or (last[1] == "firing" and state == "pending")):
-                continue
-            self._alert_state[(metric, labels, sev)] = (ts, state)
-            keep.append(i)
-        if keep:
-            self.store.write_alert_events(events.iloc[keep].assign(host=self.host))
-
-    def anomalies(self) -> pd.DataFrame:
-        """This Monitor's series that are anomalous now (columns as :func:`perfkit.anomalies`)."""
-        with self._lock:
-            return self._anomaly.now(self.host)
-
-    def _score_anomalies(self, frame: pd.DataFrame) -> None:
-        from perfkit.analysis._alerts import resolve_rules
-
-        rules = {k: r for k, r in resolve_rules(self.alert_rules).items() if r.kind == "anomaly"}
-        if self._first_scored is None and len(frame):
-            self._first_scored = frame["ts"].min()
-        if not self._stale_closed and self._first_scored is not None:
-            try:
-                self._close_stale(self._first_scored)
-            except Exception as exc:  # noqa: BLE001 - store down: try again next time, score now
-                log.debug("open anomaly episodes of an earlier run not read: %s", exc)
-        with self._lock:
-            events = self._anomaly.update(frame, rules)
-        if len(events):
-            self.store.write_alert_events(events.assign(host=self.host))
-
-    def _close_stale(self, first: pd.Timestamp) -> None:
-        # A run of this host that died without stop() left its open episodes in the store;
-        # this run's states start empty, so end them just before its first sample.
-        from perfkit._anomaly_watch import ANOMALY_SEVERITY, STOPPED
-
-        last = self.store.latest_alert_events(ANOMALY_SEVERITY, host=self.host)
-        self._stale_closed = True
-        # only what began before this run: a retry after an outage must not end its own
-        stale = last[(last["state"] == "firing") & (last["ts"] < first)]
-        if len(stale):
-            self.store.write_alert_events(stale.assign(ts=first - pd.Timedelta(1, "ns"),
-                                                       state="resolved", message=STOPPED))
-
-    def _stored_alert_state(self) -> dict[tuple[str, str, str], tuple[pd.Timestamp, str]]:
-        stored = self.store.alert_events(host=self.host)
-        return {(m, lab, sev): (ts, state) for ts, m, lab, sev, state in zip(
-            stored["ts"], stored["metric"], stored["labels"], stored["severity"], stored["state"])}
+    # alerts(), anomalies() and their bookkeeping are in perfkit._monitor_alerts
 
     # -- optimisation: thin delegation to perfkit.actions ------------------------------
     @property

@@ -15,10 +15,9 @@ import sqlalchemy as sa
 
 from perfkit._host import default_host
 from perfkit.store import _partitions as partitions
-from perfkit.store import _queue as queue
 from perfkit.store import _reads as reads
-from perfkit.store import _records as records
 from perfkit.store import _schema as sc
+from perfkit.store._actions import ActionsQueue
 from perfkit.store._buffer import WriteBuffer
 from perfkit.store._engine import (
     BUSY_TIMEOUT_MS,
@@ -29,6 +28,7 @@ from perfkit.store._engine import (
     mask,
     normalise_url,
 )
+from perfkit.store._events import AlertHistory
 from perfkit.store._failures import permanent, transient
 from perfkit.store._longwin import LongWindows, check_timeout
 from perfkit.store._reads import label_filter, names
@@ -57,7 +57,7 @@ def _check_limit(value: object) -> int:
     return value
 
 
-class Store(LongWindows):
+class Store(AlertHistory, ActionsQueue, LongWindows):
     """A durable store of samples, alert events and actions (details in the module docstring).
 
     ``write``/``samples``/``latest`` for samples, ``write_alert_events``/``alert_events``
@@ -335,118 +335,6 @@ class Store(LongWindows):
         self._read_ready()
         with self._connect(write=False) as conn:
             return reads.latest(conn, host)
-
-    # -- alert events --------------------------------------------------------------------
-    def write_alert_events(self, frame: pd.DataFrame) -> int:
-        """Store alert events (ts, host, metric, labels, severity, state, value, threshold,
-        message); buffered like samples while the store is down. Returns rows accepted."""
-        rows = records.alert_rows(frame, self.host)
-        if not rows:
-            return 0
-        with self._lock:
-            self._buf.add_events(rows)
-            due = self._buf.retry_due()
-        if due:
-            self._drain()
-        return len(rows)
-
-    def alert_events(self, since: Any = None, host: str | list[str] | None = None,
-                     metric: str | list[str] | None = None, until: Any = None) -> pd.DataFrame:
-        """Alert events sorted by ts (columns as written; value/threshold NaN when unset)."""
-        lo, hi = to_ns(since, "since"), to_ns(until, "until")
-        hosts, metrics = names(host, "host"), names(metric, "metric")
-        self._read_ready()
-        with self._connect(write=False) as conn:
-            return reads.alert_events(conn, lo, hi, hosts, metrics)
-
-    def latest_alert_events(self, severity: str, host: str | list[str] | None = None
-                            ) -> pd.DataFrame:
-        """The newest event of ``severity`` per (host, metric, labels), however old, sorted
-        by ts (columns as :meth:`alert_events`): which episodes are open now, e.g.
-        ``severity='anomaly-episode'`` rows whose ``state`` is 'firing'."""
-        if not isinstance(severity, str) or not severity:
-            raise ValueError(f"severity must be a non-empty str such as 'anomaly-episode', "
-                             f"got {severity!r}")
-        hosts = names(host, "host")
-        self._read_ready()
-        with self._connect(write=False) as conn:
-            return reads.latest_alert_events(conn, severity, hosts)
-
-    # -- actions queue and audit log ------------------------------------------------------
-    def _new_action(self, values: dict[str, Any]) -> int:
-        self._read_ready()
-        with self._connect(write=True) as conn, conn.begin():
-            return queue.insert(conn, values)
-
-    def request_action(self, action: str, params: dict | None = None, *, host: str,
-                       requested_by: str = "user", dry_run: bool = False) -> int:
-        """Queue an action for the Monitor of ``host`` (status 'pending'); returns its id."""
-        return self._new_action(queue.new_action_values(action, params, host, requested_by,
-                                                        dry_run, "pending"))
-
-    def record_action(self, action: str, params: dict | None, *, host: str, requested_by: str,
-                      dry_run: bool = False) -> int:
-        """Log an action run locally now (status 'running'); finish it with finish_action."""
-        return self._new_action(queue.new_action_values(action, params, host, requested_by,
-                                                        dry_run, "running"))
-
-    def claim_actions(self, host: str | list[str], claimer: str, limit: int = 10
-                      ) -> list[dict[str, Any]]:
-        """Atomically move up to ``limit`` pending actions of ``host`` to 'running'.
-
-        ``host`` may be several names (a Monitor's ``hostname:pid`` and its service
-        name). Two claimers (threads, processes, machines) never get the same row.
-        Each claim first closes what can no longer finish (:meth:`expire_actions`).
-        An unreachable store yields ``[]`` (recorded in health()) rather than raising.
-        """
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"limit must be a positive int, got {limit!r}")
-        try:
-            self._read_ready()
-            with self._connect(write=True) as conn, conn.begin():
-                queue.expire(conn, int(self.action_lease * 1e9), int(self.pending_ttl * 1e9))
-                got = queue.claim(conn, host, claimer, limit)
-        except Exception as exc:
-            if not transient(exc):
-                raise
-            self._failed(exc, "claim_actions")
-            return []
-        return sorted((records.action_record(r) for r in got), key=lambda d: d["id"])
-
-    def expire_actions(self) -> dict[str, int]:
-        """Mark running actions past ``action_lease`` seconds 'abandoned' (their Monitor
-        died mid-run) and pending ones past ``pending_ttl`` seconds 'expired' (no Monitor
-        of that host claimed them); returns how many of each."""
-        self._read_ready()
-        with self._connect(write=True) as conn, conn.begin():
-            gone, stale = queue.expire(conn, int(self.action_lease * 1e9),
-                                       int(self.pending_ttl * 1e9))
-        return {"abandoned": gone, "expired": stale}
-
-    def finish_action(self, action_id: int, *, status: str, before: dict | None = None,
-                      after: dict | None = None, verdict: str | None = None,
-                      detail: dict | str | None = None, error: str | None = None,
-                      duration_s: float | None = None) -> None:
-        """Close a pending/running action with its outcome (status done/failed/rejected)."""
-        values = queue.finish_values(status, before, after, verdict, detail, error, duration_s)
-        self._read_ready()
-        with self._connect(write=True) as conn, conn.begin():
-            queue.finish(conn, action_id, values)
-
-    def reject_action(self, action_id: int, error: str) -> None:
-        """Refuse a pending/running action (unknown name, bad params…) with a reason."""
-        self.finish_action(action_id, status="rejected", error=error)
-
-    def actions(self, since: Any = None, host: str | list[str] | None = None,
-                status: str | list[str] | None = None, action: str | list[str] | None = None
-                ) -> pd.DataFrame:
-        """The actions audit log, oldest first (``since`` filters on requested_at)."""
-        q = queue.select(to_ns(since, "since"), names(host, "host"), names(status, "status"),
-                         names(action, "action"))
-        self._read_ready()
-        with self._connect(write=False) as conn:
-            rows = conn.execute(q).mappings().all()
-        return records.actions_frame(rows)
 
     # -- pytest regression history -------------------------------------------------------
     def benchmarks(self, test: str | None = None) -> pd.DataFrame:
