@@ -77,13 +77,26 @@ class PageCache:
                     self._threads = [t for t in self._threads if t.is_alive()] + [thread]
                     thread.start()
                 return earlier
-            build_lock = self._building.setdefault(key, threading.Lock())
+            build_lock = self._building.get(key) or self._same_view_build(key, recent_s)
+            if build_lock is None:
+                build_lock = self._building.setdefault(key, threading.Lock())
         with build_lock:
             with self._lock:
                 entry = self._pages.get(key)
-            page = entry[0] if entry is not None else \
+                # a new visitor may have waited for another key's build: take that one
+                done = entry[0] if entry is not None else self._earlier(key, at, False,
+                                                                        recent_s)
+            page = done if done is not None else \
                 self._build(key, at, window, horizon, hosts, context)
         return page
+
+    def _same_view_build(self, key: Key, recent_s: float | None) -> threading.Lock | None:
+        # caller holds self._lock. A new visitor arriving while the same view is being
+        # built (the warm-up, another tick's refresh) waits for that build rather than
+        # running a second one beside it.
+        if recent_s is None:
+            return None
+        return next((lock for k, lock in self._building.items() if k[:3] == key[:3]), None)
 
     def _earlier(self, key: Key, at: float, stale_ok: bool,
                  recent_s: float | None) -> Page | None:

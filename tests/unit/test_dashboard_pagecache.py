@@ -101,3 +101,45 @@ def test_bad_refresh_or_recent_s_is_refused() -> None:
         _get(cache, 1000.0, refresh_s=0)
     with pytest.raises(ValueError, match="recent_s must be a non-negative"):
         _get(cache, 1000.0, recent_s=-1.0)
+
+
+
+class _Signalling:
+    """A build lock that says when a request starts waiting on it."""
+
+    def __init__(self, lock: Any, waiting: threading.Event) -> None:
+        self.lock, self.waiting = lock, waiting
+
+    def __enter__(self) -> None:
+        self.waiting.set()
+        self.lock.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.lock.release()
+
+
+def test_a_new_visitor_waits_for_the_same_views_build_under_way_instead_of_a_second() -> None:
+    cache, b = _cache()
+    building = threading.Event()
+    moved = threading.Event()  # the visitor waits on the build under way, or builds its own
+
+    def builder(store: Any, **kw: Any) -> Any:
+        (moved if building.is_set() else building).set()
+        return b(store, **kw)
+
+    cache._builder = builder
+    b.gate.clear()
+    warm = threading.Thread(target=_get, args=(cache, 1000.0))   # the warm-up, tick 200
+    warm.start()
+    assert building.wait(30)
+    with cache._lock:
+        key = next(iter(cache._building))
+        cache._building[key] = _Signalling(cache._building[key], moved)  # type: ignore
+    got: list[Any] = []
+    visitor = threading.Thread(target=lambda: got.append(_get(cache, 1007.0, recent_s=30.0)))
+    visitor.start()                                              # tick 201, same view
+    assert moved.wait(30)
+    b.gate.set()
+    warm.join(30)
+    visitor.join(30)
+    assert got and got[0][1] == 1 and len(b.calls) == 1
