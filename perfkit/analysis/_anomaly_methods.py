@@ -247,14 +247,15 @@ class Variance:
         if self.ms != self.ms:
             self.ms = self.ml = x
             return 0.0
-        e = x - self.ms
-        self.ms += self.a * e
-        self.vs += self.a * (e * e - self.vs)
-        el = x - self.ml
-        floor = 1e-12 * (1.0 + self.ml * self.ml)
-        d = abs(math.log((self.vs + floor) / (self.vl + floor)))
-        self.ml += self.al * el
-        self.vl += self.al * (el * el - self.vl)
+        a, al, ms, ml, vl = self.a, self.al, self.ms, self.ml, self.vl
+        e = x - ms
+        self.ms = ms + a * e
+        self.vs = vs = self.vs + a * (e * e - self.vs)
+        el = x - ml
+        floor = 1e-12 * (1.0 + ml * ml)
+        d = abs(math.log((vs + floor) / (vl + floor)))
+        self.ml = ml + al * el
+        self.vl = vl + al * (el * el - vl)
         return self.tail.surprise_add(d)
 
 
