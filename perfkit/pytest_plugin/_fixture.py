@@ -84,18 +84,24 @@ class PerfFixture:
 
     @property
     def stats(self) -> dict[str, float]:
+        """Summary of the measured rounds (seconds per call: min, median, mean, p95, ...);
+        empty before the function was measured."""
         return self.measurement.summary() if self.measurement else {}
 
     @property
     def samples(self) -> list[float]:
+        """Seconds per call of each measured round, in the order they ran."""
         return list(self.measurement.samples) if self.measurement else []
 
     @property
     def iterations(self) -> int | None:
+        """Calls per round (chosen by calibration); None before the function was measured."""
         return self.measurement.iterations if self.measurement else None
 
     @property
     def verdict(self) -> str:
+        """``regression``, ``improved``, ``ok`` or ``inconclusive`` against the baseline;
+        ``no baseline``, ``saved`` or ``measured`` when there was nothing to compare."""
         if self.comparison is not None:
             return self.comparison.verdict
         if self._session.compare is not None:
