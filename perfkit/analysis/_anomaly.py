@@ -325,6 +325,8 @@ def anomaly_scores(frame: SamplesLike, params: AnomalyParams = DEFAULT, *,
     the scores are exactly the online ones whatever ``jobs`` is); ``None``, the
     default, uses every core for a frame of 500,000 samples or more and one
     process below that, where starting workers costs more than it saves.
+    Workers import the main module, so a script that scores a large frame
+    must do it under ``if __name__ == "__main__":`` (or pass ``jobs=1``).
     """
     f = _as_frame(frame)
     scores, reasons, _ = _run(f, params, 0.5, jobs)

@@ -36,19 +36,29 @@ def map_chunks(fn: Callable[..., list[R]], items: Sequence[T], jobs: int, *args:
     function (it is pickled by name). ``done(k)`` is called as each chunk of ``k`` items
     finishes (a progress bar). Chunks interleave (``items[i::n]``) so that a run of large
     series does not land in one chunk. Processes are spawned, not forked: a fork of a process
-    with running threads (a Monitor) can deadlock.
+    with running threads (a Monitor) can deadlock. A spawned worker imports the main module,
+    so a script must make its calls under ``if __name__ == "__main__":``; when a worker
+    dies this way (or is killed, e.g. out of memory) the error says so.
     """
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     n = min(jobs * CHUNKS_PER_JOB, len(items))
     chunks = [items[i::n] for i in range(n)]
     out: list[Any] = [None] * len(items)
-    with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as ex:
-        futs = [ex.submit(fn, c, *args) for c in chunks]
-        for i, f in enumerate(futs):
-            res = f.result()
-            out[i::n] = res
-            if done is not None:
-                done(len(res))
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as ex:
+            futs = [ex.submit(fn, c, *args) for c in chunks]
+            for i, f in enumerate(futs):
+                res = f.result()
+                out[i::n] = res
+                if done is not None:
+                    done(len(res))
+    except BrokenProcessPool as e:
+        raise RuntimeError(
+            f"a worker process (of jobs={jobs}) stopped before returning its results. Each "
+            "worker imports the main module: in a script, make the call under "
+            "`if __name__ == \"__main__\":`. It may also have been killed (out of memory). "
+            "Pass jobs=1 to score in this process.") from e
     return out

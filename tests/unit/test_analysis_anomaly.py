@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -163,6 +167,21 @@ def test_worker_processes_give_exactly_the_one_process_scores_in_row_order():
     assert sorted(now_one["metric"]) == ["m0", "m3", "m6"]
     pd.testing.assert_frame_equal(perfkit.anomalies(f, min_score=0.3, jobs=2), now_one,
                                   check_exact=True)
+
+
+def test_workers_of_a_script_without_a_main_guard_fail_with_advice(tmp_path):
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import numpy as np, pandas as pd, perfkit\n"
+        "ts = pd.date_range('2024-01-01', periods=50, freq='min', tz='UTC')\n"
+        "f = pd.concat([pd.DataFrame({'ts': ts, 'metric': f'm{i}', 'value': np.arange(50.0)})\n"
+        "               for i in range(8)])\n"
+        "perfkit.anomaly_scores(f, jobs=2)\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(perfkit.__file__).parents[1])}
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=300, env=env, cwd=tmp_path)
+    assert run.returncode != 0
+    assert 'if __name__ == "__main__":' in run.stderr and "jobs=1" in run.stderr
 
 
 def test_jobs_must_be_a_positive_whole_number():
