@@ -43,12 +43,15 @@ from perfkit.analysis._auto import (
     hstep_quantile,
     interval_half,
     uses_shift,
+    volatility_ratio,
 )
 from perfkit.analysis._input import NS_PER_HOUR
 from perfkit.analysis._shift import last_shift
 
 LEVELS = (0.8, 0.95)
 NUS = (3.0, 5.0, 10.0, np.inf)
+POWERS = (0.0, 0.5, 1.0)          # interval x volatility_ratio ** power
+UNCALIBRATED = (1.0, np.inf, 0.0)
 
 
 def _eval_module(path: str):  # returns a module
@@ -105,7 +108,7 @@ def evaluate(args: tuple[str, str, str, tuple[str, ...]]) -> dict:
     actual = np.array([s.raw[t + 1:t + 1 + h] for t in origins])
     out: dict = {"series": name, "scale": scale, "actual": actual, "rules": {}}
     per = {r: {"mean": [], "half80": [], "half95": [], "rms": [], "model": [], "q80": [],
-               "q95": []} for r in rules}
+               "q95": [], "ratio": []} for r in rules}
     for t in origins:
         start = max(t - w + 1, s.seg_start[t])
         idx = s.index[start:t + 1]
@@ -119,16 +122,18 @@ def evaluate(args: tuple[str, str, str, tuple[str, ...]]) -> dict:
                     d[k].append(np.zeros(h))
                 d["q80"].append(0.0)
                 d["q95"].append(0.0)
+                d["ratio"].append(1.0)
                 d["model"].append("constant")
                 continue
             d["mean"].append(parts.mean)
             # the uncalibrated z * RMS interval, and the RMS (nan beyond hmax: fallback)
-            d["half80"].append(interval_half(parts, 0.8, (1.0, np.inf)))
-            d["half95"].append(interval_half(parts, 0.95, (1.0, np.inf)))
+            d["half80"].append(interval_half(parts, 0.8, (1.0, np.inf), 0.0))
+            d["half95"].append(interval_half(parts, 0.95, (1.0, np.inf), 0.0))
             rms = parts.rms.copy()
             rms[parts.hmax:] = np.nan
             d["rms"].append(rms)
             d["model"].append(parts.model)
+            d["ratio"].append(volatility_ratio(parts))
             for lv in LEVELS:
                 d[f"q{round(lv * 100)}"].append(
                     hstep_quantile(parts.y, parts.path, parts.rms, parts.hmax, lv)
@@ -138,15 +143,18 @@ def evaluate(args: tuple[str, str, str, tuple[str, ...]]) -> dict:
     return out
 
 
-def _half(res: dict, rule: str, level: float, cal: tuple[float, float]) -> np.ndarray:
+def _half(res: dict, rule: str, level: float, cal: tuple[float, float, float]) -> np.ndarray:
+    """Half-widths for calibration ``(c, nu, power)`` (as ``interval_half`` computes them)."""
     d = res["rules"][rule]
     base = d["half80"] if level == 0.8 else d["half95"]
     q = d[f"q{round(level * 100)}"][:, None]
+    vol = d["ratio"][:, None] ** cal[2]
     return np.where(np.isnan(d["rms"]), base,
-                    calibrated_half(np.nan_to_num(d["rms"]), level, cal, np.nan_to_num(q)))
+                    calibrated_half(np.nan_to_num(d["rms"]), level, cal[:2], np.nan_to_num(q))
+                    * vol)
 
 
-def coverage(res: dict, rule: str, level: float, cal: tuple[float, float]) -> float:
+def coverage(res: dict, rule: str, level: float, cal: tuple[float, float, float]) -> float:
     """Share of observed targets inside the calibrated interval (one series)."""
     a = res["actual"]
     ok = ~np.isnan(a)
@@ -154,7 +162,7 @@ def coverage(res: dict, rule: str, level: float, cal: tuple[float, float]) -> fl
     return float((err[ok] <= _half(res, rule, level, cal)[ok]).mean())
 
 
-def winkler(res: dict, rule: str, level: float, cal: tuple[float, float]) -> float:
+def winkler(res: dict, rule: str, level: float, cal: tuple[float, float, float]) -> float:
     """Mean interval score (width + 2/(1-level) x miss) / the series' MASE scale."""
     a = res["actual"]
     ok = ~np.isnan(a)
@@ -169,31 +177,33 @@ def mase(res: dict, rule: str) -> float:
     return float(np.nanmean(e) / res["scale"])
 
 
-def _fit_c(train: list[dict], rule: str, nu: float) -> tuple[float, float]:
+def _fit_c(train: list[dict], rule: str, nu: float, power: float) -> tuple[float, float]:
     """c (by bisection) making the mean of the 80 % and 95 % coverage gaps zero; the
     squared gaps left."""
     lo, hi = 0.2, 4.0
     for _ in range(25):
         c = (lo + hi) / 2
-        gap = np.mean([np.mean([coverage(r, rule, lv, (c, nu)) for r in train]) - lv
+        gap = np.mean([np.mean([coverage(r, rule, lv, (c, nu, power)) for r in train]) - lv
                        for lv in LEVELS])
         lo, hi = (c, hi) if gap < 0 else (lo, c)
-    err = sum((np.mean([coverage(r, rule, lv, (c, nu)) for r in train]) - lv) ** 2
+    err = sum((np.mean([coverage(r, rule, lv, (c, nu, power)) for r in train]) - lv) ** 2
               for lv in LEVELS)
     return c, float(err)
 
 
-def fit_calibration(train: list[dict], rule: str) -> tuple[float, float]:
-    """The interval constants for ``rule`` on ``train``: Student-t (nu from :data:`NUS`,
-    the one whose 80 % and 95 % mean coverage are closest to nominal) or the window's own
-    quantile (nu = 0), each with c calibrated; of the two, the one whose lowest training
-    series covers most at 80 %."""
-    t_fits = [(_fit_c(train, rule, nu), nu) for nu in NUS]
-    (c_t, _), nu_t = min(t_fits, key=lambda f: f[0][1])
-    c_e, _ = _fit_c(train, rule, 0.0)
-    low_t = min(coverage(r, rule, 0.8, (c_t, nu_t)) for r in train)
-    low_e = min(coverage(r, rule, 0.8, (c_e, 0.0)) for r in train)
-    return (c_e, 0.0) if low_e > low_t else (c_t, nu_t)
+def fit_calibration(train: list[dict], rule: str) -> tuple[float, float, float]:
+    """The interval constants ``(c, nu, power)`` for ``rule`` on ``train``. For each
+    volatility power in :data:`POWERS`: Student-t (nu from :data:`NUS`, the one whose 80 %
+    and 95 % mean coverage are closest to nominal) or the window's own quantile (nu = 0),
+    each with c calibrated. Of all these candidates, the one whose lowest training
+    series covers most at 80 % (mean coverage is at nominal for each by construction)."""
+    cands = []
+    for pw in POWERS:
+        t_fits = [(_fit_c(train, rule, nu, pw), nu) for nu in NUS]
+        (c_t, _), nu_t = min(t_fits, key=lambda f: f[0][1])
+        c_e, _ = _fit_c(train, rule, 0.0, pw)
+        cands += [(c_t, nu_t, pw), (c_e, 0.0, pw)]
+    return max(cands, key=lambda cal: min(coverage(r, rule, 0.8, cal) for r in train))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -238,8 +248,9 @@ def main(argv: list[str] | None = None) -> int:
                      **{f"cov{round(lv * 100)}": coverage(held, rule, lv, cal) for lv in LEVELS},
                      **{f"winkler{round(lv * 100)}": winkler(held, rule, lv, cal)
                         for lv in LEVELS},
-                     "cov80_uncal": coverage(held, rule, 0.8, (1.0, np.inf)),
-                     "cov95_uncal": coverage(held, rule, 0.95, (1.0, np.inf))})
+                     "power": cal[2],
+                     "cov80_uncal": coverage(held, rule, 0.8, UNCALIBRATED),
+                     "cov95_uncal": coverage(held, rule, 0.95, UNCALIBRATED)})
     cv = pd.DataFrame(rows).set_index("series")
     pd.set_option("display.width", 200)
     print("\nheld-out rows (nested leave-one-series-out)\n")

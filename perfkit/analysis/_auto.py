@@ -19,9 +19,10 @@ from scipy import stats
 from perfkit.analysis._ets import EtsFit, fit_ets
 from perfkit.analysis._linear import ols_batch
 
-__all__ = ["AUTO_RULE", "AUTO_RULES", "CALIBRATION", "DAMPED_MIN", "AutoParts", "auto_parts",
-           "calibrated_half", "combine", "hstep_quantile", "interval_half", "robust_clip",
-           "trend_gate", "uses_shift"]
+__all__ = ["AUTO_RULE", "AUTO_RULES", "CALIBRATION", "DAMPED_MIN", "RECENT_ERRORS",
+           "VOLATILITY_POWER", "AutoParts", "auto_parts", "calibrated_half", "combine",
+           "hstep_quantile", "interval_half", "robust_clip", "trend_gate", "uses_shift",
+           "volatility_ratio"]
 
 DAMPED_MIN = 8
 """Below this many points ``damped`` (and auto's trend branch) falls back to SES."""
@@ -45,11 +46,20 @@ AUTO_RULE = "gate+comb+median/clip"
 the admissible rules (those keeping level-shift detection; ``/noshift`` fails
 ``test_level_shift_fit_after_last_shift``)."""
 
-CALIBRATION = (0.81, 3.0)
-"""Interval constants ``(c, nu)``: half-width ``c * t_nu(level) * RMS_h``, ``RMS_h`` the
-root mean square of the forecast's own causal h-step errors on the window; fitted on all
-17 development series (0.807, rounded) so that the 80 % and 95 % intervals cover what
-they say on average over series (t with 3 degrees of freedom: the errors are heavy-tailed)."""
+RECENT_ERRORS = 6
+"""One-step errors at the end of the window that :func:`volatility_ratio` compares with
+the whole window (set before the cross-validation, not tuned)."""
+
+VOLATILITY_POWER = 1.0
+"""The interval scales with :func:`volatility_ratio` to this power (0: not at all),
+chosen from {0, 0.5, 1} by the nested cross-validation (``benchmarks/auto_cv.py``)."""
+
+CALIBRATION = (0.91, 3.0)
+"""Interval constants ``(c, nu)``: half-width ``c * t_nu(level) * RMS_h`` (times the
+volatility ratio, :data:`VOLATILITY_POWER`), ``RMS_h`` the root mean square of the
+forecast's own causal h-step errors on the window; fitted on all 17 development series
+(0.907, rounded) so that the 80 % and 95 % intervals cover what they say on average over
+series (t with 3 degrees of freedom: the errors are heavy-tailed)."""
 
 Member = tuple[str, np.ndarray, Callable[[int], np.ndarray]]
 """One member of a combination: name, point forecast, in-sample h-step path
@@ -143,10 +153,7 @@ def hstep_rms(y: np.ndarray, path: Callable[[int], np.ndarray],
     tiny errors would make the interval too narrow for the real observations.
     """
     n = len(y)
-    keep = np.ones(n)
-    d2 = np.abs(np.diff(y, 2))
-    filled = (d2 <= 1e-9 * (np.abs(y[1:-1]) + np.abs(y[2:]))) & (y[1:-1] != y[2:])
-    keep[1:-1][filled] = 0.0
+    keep = _observed(y).astype(float)
     hmax = min(steps, n - 10)
     if hmax < 1:
         return np.full(steps, np.nan), 0
@@ -163,6 +170,29 @@ def hstep_rms(y: np.ndarray, path: Callable[[int], np.ndarray],
         rms[i] = np.sqrt(np.einsum("i,i,i->", w, e, e) / w.sum())
     rms = np.maximum.accumulate(rms)
     return np.interp(np.arange(1, steps + 1), hs, rms), hmax
+
+
+def _observed(y: np.ndarray) -> np.ndarray:
+    """False where a point lies exactly on the sloped line through its neighbours (a
+    linear fill of a gap), True elsewhere."""
+    keep = np.ones(len(y), bool)
+    d2 = np.abs(np.diff(y, 2))
+    keep[1:-1] = ~((d2 <= 1e-9 * (np.abs(y[1:-1]) + np.abs(y[2:]))) & (y[1:-1] != y[2:]))
+    return keep
+
+
+def volatility_ratio(parts: AutoParts) -> float:
+    """RMS of the window's last :data:`RECENT_ERRORS` observed one-step errors over the
+    one-step RMS of the whole window, clipped to [0.5, 3]: how much noisier the end of
+    the window is than the window (a burst of a traffic sensor lasts about an hour, and
+    the next half hour is like it rather than like the window's quiet hours)."""
+    if not parts.hmax or parts.rms[0] <= 0:
+        return 1.0
+    e = (parts.y[1:] - parts.path(1)[:-1])[_observed(parts.y)[1:]]
+    if len(e) < 2 * RECENT_ERRORS:
+        return 1.0
+    r = float(np.sqrt(np.mean(e[-RECENT_ERRORS:] ** 2))) / float(parts.rms[0])
+    return float(np.clip(r, 0.5, 3.0))
 
 
 def hstep_quantile(y: np.ndarray, path: Callable[[int], np.ndarray], rms: np.ndarray,
@@ -209,10 +239,12 @@ def uses_shift(rule: str = "") -> bool:
 
 
 def interval_half(parts: AutoParts, level: float,
-                  calibration: tuple[float, float] = CALIBRATION) -> np.ndarray:
+                  calibration: tuple[float, float] = CALIBRATION,
+                  power: float = VOLATILITY_POWER) -> np.ndarray:
     """Half-width of ``auto``'s ``level`` interval at each step: :func:`calibrated_half`
-    of the h-step RMS; where the window was too short for 10 errors at a step, the SES
-    model's own half-width if that is wider."""
+    of the h-step RMS times :func:`volatility_ratio` to the ``power``; where the window
+    was too short for 10 errors at a step, the SES model's own half-width if that is
+    wider."""
     h = np.arange(1, len(parts.mean) + 1)
     model = float(stats.norm.ppf(0.5 + level / 2)) * np.sqrt(parts.fit.variance(h))
     if not parts.hmax:
@@ -220,6 +252,8 @@ def interval_half(parts: AutoParts, level: float,
     q = hstep_quantile(parts.y, parts.path, parts.rms, parts.hmax, level) \
         if calibration[1] == 0 else np.nan
     half = calibrated_half(parts.rms, level, calibration, q)
+    if power:
+        half = half * volatility_ratio(parts) ** power
     half[parts.hmax:] = np.maximum(half[parts.hmax:], model[parts.hmax:])
     return half
 

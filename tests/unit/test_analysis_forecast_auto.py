@@ -12,13 +12,17 @@ from perfkit.analysis import forecast
 from perfkit.analysis._auto import (
     AUTO_RULES,
     CALIBRATION,
+    RECENT_ERRORS,
+    VOLATILITY_POWER,
     _median,
     _ses,
     auto_parts,
     calibrated_half,
     combine,
     hstep_rms,
+    interval_half,
     robust_clip,
+    volatility_ratio,
 )
 from perfkit.analysis._core import forecast_array
 from perfkit.analysis._ets import fit_ets
@@ -130,3 +134,25 @@ def test_unknown_rule_is_a_valueerror_naming_the_choices():
     x, y = _noise()
     with pytest.raises(ValueError, match="unknown auto rule 'best'; choose one of"):
         auto_parts(x, y, 3, "best")
+
+
+def test_interval_widens_with_the_volatility_at_the_end_of_the_window():
+    """A burst in the last points widens the next points' interval by the ratio of the
+    recent one-step RMS to the window's, to VOLATILITY_POWER; a quiet end narrows it."""
+    x, y = _noise()
+    burst = y.copy()
+    burst[-RECENT_ERRORS:] += np.array([9.0, -8.0, 10.0, -9.0, 8.0, -10.0])
+    quiet = y.copy()
+    quiet[-RECENT_ERRORS:] = 40.0
+    ratios = {}
+    for name, v in (("noise", y), ("burst", burst), ("quiet", quiet)):
+        p = auto_parts(x, v, 6)
+        ratios[name] = volatility_ratio(p)
+        np.testing.assert_allclose(interval_half(p, 0.8),
+                                   interval_half(p, 0.8, CALIBRATION, 0.0)
+                                   * ratios[name] ** VOLATILITY_POWER)
+    assert ratios["quiet"] < 0.9 < ratios["noise"] < 1.5 < 2.0 < ratios["burst"] <= 3.0
+    f = {n: forecast_array(x, v, 1 / 60, 6, 0.8, "auto") for n, v in (("noise", y),
+                                                                      ("burst", burst))}
+    assert VOLATILITY_POWER > 0
+    assert np.all(f["burst"].upper - f["burst"].lower > f["noise"].upper - f["noise"].lower)
