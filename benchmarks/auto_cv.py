@@ -10,13 +10,18 @@ candidate of :data:`perfkit.analysis._auto.AUTO_RULES` is computed on the same
 fitted members (level-shift detection and constant check as in
 ``forecast_array``), and kept with the RMS of its causal h-step errors.
 
-The candidate set and the selection criteria were fixed before any was scored:
+The candidate set and the selection criteria were fixed before any was scored (the
+volatility power was added later, after an exploration on these same series: see
+``benchmarks/analysis.md``, "Intervals that follow recent volatility"):
 
 * outer loop, for each of the N series: on the other N - 1 choose the rule with the
   lowest **mean** of per-series MASE (the goal that was missed), then, for that
   rule, the interval constants ``(c, nu)`` (half-width ``c * t_nu(level) * RMS_h``)
   that bring the mean-of-series coverage at 80 % and 95 % closest to nominal
-  (least squares over a grid: nu in {3, 5, 10, inf}, c by bisection per nu);
+  (least squares over a grid: nu in {3, 5, 10, inf}, c by bisection per nu), or the
+  window's own error quantile times c; each for a volatility power in {0, 0.5, 1}
+  (half-width times ``volatility_ratio ** power``), keeping the candidate whose lowest
+  training series covers most at 80 %;
 * score rule and constants on the held-out series. The N held-out rows are the
   cross-validated estimate; the constants fitted on all N go into the code.
 """

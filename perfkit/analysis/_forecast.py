@@ -87,16 +87,17 @@ def forecast(frame: SamplesLike, horizon: Duration = "30min", level: float = 0.8
         Theta and the segment median (``model="ses+damped+theta+median"``, the M3
         "comb" with a robust level). Both fitted after the last level shift, on the
         segment clipped to its median +- 3 robust SDs (a burst does not drag the
-        forecast). The interval at step h is ``c * t_nu(level) * RMS_h``
-        (``(c, nu) = perfkit.analysis._auto.CALIBRATION``), ``RMS_h`` the root mean
-        square of the chosen forecast's own causal h-step errors on the segment
-        (against the raw values; points that are an exact linear fill of a gap left
-        out), ``(c, nu)`` calibrated so that 80 % and 95 % intervals cover what they
-        say. The ``reason`` column says which branch was taken and why. The rule
-        and the constants were chosen by nested leave-series-out cross-validation
-        on the NAB development set, among candidates fixed before each of two
-        rounds was scored (``perfkit.analysis._auto.AUTO_RULES``,
-        ``benchmarks/auto_cv.py``, ``benchmarks/analysis.md``).
+        forecast). The interval at step h is ``c * t_nu(level) * RMS_h * v`` (``(c, nu) =
+        perfkit.analysis._auto.CALIBRATION``), ``RMS_h`` the root mean square of the chosen
+        forecast's own causal h-step errors on the segment (against the raw values; points
+        that are an exact linear fill of a gap left out), ``v`` the RMS of the last 6
+        one-step errors over the segment's, clipped to [0.5, 3] (wider during a burst),
+        ``(c, nu)`` calibrated so that 80 % and 95 % intervals cover what they say. The
+        ``reason`` column says which branch was taken and why. The rule and the constants
+        were chosen by nested leave-series-out cross-validation on the NAB development set,
+        among candidates fixed before each of two rounds was scored
+        (``perfkit.analysis._auto.AUTO_RULES``, ``benchmarks/auto_cv.py``,
+        ``benchmarks/analysis.md``).
 
     Level shifts: with ``shift=True`` each series is fitted on the segment after
     its last level shift (``perfkit.analysis._shift.last_shift``; ruptures PELT,
