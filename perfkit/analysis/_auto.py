@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from perfkit.analysis._ets import EtsFit, fit_ets
 from perfkit.analysis._linear import ols_batch
@@ -204,7 +204,7 @@ def hstep_quantile(y: np.ndarray, path: Callable[[int], np.ndarray], rms: np.nda
     u = [np.abs(y[burn + h:] - path(h)[burn:n - h]) / rms[h - 1]
          for h in range(1, min(hmax, 8) + 1) if rms[h - 1] > 0]
     if not u:
-        return float(stats.norm.ppf(0.5 + level / 2))
+        return float(special.ndtri(0.5 + level / 2))
     return float(np.quantile(np.concatenate(u), level))
 
 
@@ -218,8 +218,8 @@ def calibrated_half(rms: np.ndarray, level: float,
     c, nu = calibration
     if nu == 0:
         return c * quantile * rms
-    q = stats.norm.ppf(0.5 + level / 2) if not np.isfinite(nu) else \
-        stats.t.ppf(0.5 + level / 2, nu)
+    q = special.ndtri(0.5 + level / 2) if not np.isfinite(nu) else \
+        special.stdtrit(nu, 0.5 + level / 2)
     return c * float(q) * rms
 
 
@@ -246,7 +246,7 @@ def interval_half(parts: AutoParts, level: float,
     was too short for 10 errors at a step, the SES model's own half-width if that is
     wider."""
     h = np.arange(1, len(parts.mean) + 1)
-    model = float(stats.norm.ppf(0.5 + level / 2)) * np.sqrt(parts.fit.variance(h))
+    model = float(special.ndtri(0.5 + level / 2)) * np.sqrt(parts.fit.variance(h))
     if not parts.hmax:
         return model
     q = hstep_quantile(parts.y, parts.path, parts.rms, parts.hmax, level) \

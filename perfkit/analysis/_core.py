@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from perfkit.analysis._auto import (
     AUTO_RULE,
@@ -60,7 +60,7 @@ class ArrayForecast:
 
 
 def _z(level: float) -> float:
-    return float(stats.norm.ppf(0.5 + level / 2))
+    return float(special.ndtri(0.5 + level / 2))
 
 
 def _r2(y: np.ndarray, resid: np.ndarray) -> float:
@@ -105,7 +105,7 @@ def _theil_sen(x: np.ndarray, y: np.ndarray, x_new: np.ndarray,
     xbar = x.mean()
     sxx = float(((x - xbar) ** 2).sum())
     lev = 1 / n + (x_new - xbar) ** 2 / sxx
-    q = stats.t.ppf(0.5 + level / 2, max(n - 2, 1))
+    q = special.stdtrit(max(n - 2, 1), 0.5 + level / 2)
     m = a + b * x_new
     half = q * s * np.sqrt(1 + lev)
     return ArrayForecast(m, m - half, m + half, "theil_sen",

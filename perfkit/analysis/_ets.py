@@ -29,8 +29,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.optimize import minimize, minimize_scalar
-from scipy.signal import lfilter
 
 __all__ = ["EtsFit", "ets_filter", "fit_ets"]
 
@@ -126,6 +124,14 @@ def ets_filter(y: np.ndarray, alpha: ArrayLike, beta: ArrayLike, phi: ArrayLike,
     return sse, lev, slo
 
 
+def _lfilter(b: list[float], a: list[float], x: np.ndarray) -> np.ndarray:
+    """``scipy.signal.lfilter``, imported on first use: scipy.signal loads scipy.stats,
+    over a second of ``import perfkit`` on a busy machine for a process that may never fit."""
+    from scipy.signal import lfilter as scipy_lfilter
+
+    return np.asarray(scipy_lfilter(b, a, x))
+
+
 def _errors(z: np.ndarray, a: float, b: float, p: float) -> np.ndarray:
     """One-step errors of (A,Ad,N) for ``z = y[1:] - y[0]`` (initial level y[0], slope 0).
 
@@ -134,8 +140,8 @@ def _errors(z: np.ndarray, a: float, b: float, p: float) -> np.ndarray:
     SES is the case ``b = 0, p = 1`` with the common factor ``(1 - q)`` cancelled.
     """
     if b == 0.0 and p == 1.0:
-        return lfilter([1.0, -1.0], [1.0, a - 1.0], z)
-    return lfilter([1.0, -(1.0 + p), p], [1.0, -(1.0 - a + p - b * p), p * (1.0 - a)], z)
+        return _lfilter([1.0, -1.0], [1.0, a - 1.0], z)
+    return _lfilter([1.0, -(1.0 + p), p], [1.0, -(1.0 - a + p - b * p), p * (1.0 - a)], z)
 
 
 def _sse(z: np.ndarray, a: float, b: float, p: float) -> float:
@@ -204,6 +210,8 @@ def _ses_profile(z: np.ndarray, a: float) -> float:
 
 def _fit_ses(z: np.ndarray) -> float:
     """Alpha of SES with an estimated initial level (statsmodels' ``"estimated"``)."""
+    from scipy.optimize import minimize_scalar
+
     grid = [_ses_profile(z, a) for a in _ALPHAS]
     i = int(np.argmin(grid))
     lo = _ALPHAS[i - 1] if i > 0 else _LO
@@ -226,6 +234,8 @@ def _fit_damped(z: np.ndarray) -> tuple[float, float, float]:
     300 SSE evaluations; on log r the same fits take 100-150. The tolerances stop within
     ~1e-7 of the optimal SSE, far inside statsmodels' own convergence.
     """
+    from scipy.optimize import minimize
+
     seeds = [(a, r, p) for a in (0.1, 0.3, 0.6, 0.9) for r in (0.01, 0.3)
              for p in (0.81, 0.95, 0.995)]
 
@@ -258,6 +268,6 @@ def _history(y: np.ndarray, a: float, b: float,
         L = np.concatenate(([y[0]], y[1:] - (1.0 - a) * e))   # l_t = y_t - (1 - a) e_t
         return e, L, np.zeros(len(y))
     # b_t = p b_{t-1} + b e_t and l_t = y_t - (1 - a) e_t: both linear in e
-    B = np.concatenate(([0.0], lfilter([b], [1.0, -p], e)))
+    B = np.concatenate(([0.0], _lfilter([b], [1.0, -p], e)))
     L = np.concatenate(([y[0]], y[1:] - (1.0 - a) * e))
     return e, L, B

@@ -9,29 +9,17 @@ to 1e-9 (tested in ``tests/unit/test_analysis_linear.py``).
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 __all__ = ["LinearFit", "ols_batch", "ols_predict", "ols_rows", "theil_sen"]
 
 
 def _t_ppf(p: float, df: np.ndarray) -> np.ndarray:
-    """Student-t quantile per row, computed once per distinct degrees of freedom."""
-    d = np.maximum(np.asarray(df, float), 1)
-    u, inv = np.unique(d, return_inverse=True)
-    # a frame's series mostly share a few lengths: remembered quantiles skip scipy's
-    # ~0.1 ms per-call overhead
-    q = (np.array([_t_ppf_one(float(p), float(v)) for v in u]) if len(u) <= 16
-         else np.asarray(stats.t.ppf(p, u)))
-    return q[inv.reshape(d.shape)]
-
-
-@functools.lru_cache(maxsize=4096)
-def _t_ppf_one(p: float, df: float) -> float:
-    return float(stats.t.ppf(p, df))
+    """Student-t quantile per row (at least 1 degree of freedom)."""
+    return np.asarray(special.stdtrit(np.maximum(np.asarray(df, float), 1), p))
 
 
 @dataclass
@@ -71,7 +59,7 @@ class LinearFit:
         """Two-sided p-value of the slope (t test, n - 2 degrees of freedom)."""
         t = np.abs(self.t_value)
         df = np.maximum(self.df, 1)
-        p = 2.0 * stats.t.sf(t, df)
+        p = 2.0 * special.stdtr(df, -t)
         # A perfect fit (sse == 0) with a non-zero slope is certain; a flat one is not.
         p = np.where(np.isnan(t) & (self.sse == 0) & (self.slope == 0), 1.0, p)
         p = np.where((self.sse == 0) & (self.slope != 0), 0.0, p)
