@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -20,6 +21,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import perfkit.api
+from perfkit.frames import from_series
 from perfkit.monitor import Monitor
 
 P = perfkit.api.PREFIX
@@ -262,7 +264,6 @@ def test_predictions_forecast_the_recent_window(client: TestClient, mon: Monitor
     ({"horizon": "soon"}, "horizon="),
     ({"horizon": "-5min"}, "horizon="),
     ({"horizon": "400h"}, "at most"),
-    ({"horizon": "2h"}, "MAX_HORIZON_STEPS=20,000"),     # collections ms apart: millions of steps
     ({"level": 1.5}, "level"),
     ({"level": "nan"}, "level"),
     ({"method": "crystal_ball"}, "crystal_ball"),
@@ -273,6 +274,19 @@ def test_bad_prediction_queries_are_422(client: TestClient, params: dict, fragme
     r = client.get(f"{P}/predictions", params=params)
     assert r.status_code == 422, r.text
     assert fragment in r.text
+
+
+def test_a_horizon_of_too_many_steps_is_422(client: TestClient, mon: Monitor) -> None:
+    # samples 10 ms apart, written with their timestamps: 2 h ahead is 720,000 steps
+    ts = pd.Timestamp.now(tz="UTC").floor("s") - pd.Timedelta(seconds=2) + \
+        pd.to_timedelta(np.arange(100) * 10, unit="ms")
+    mon.store.write(from_series(pd.Series(np.linspace(1.0, 2.0, 100), index=ts),
+                                metric="orders.fast", host="api-test"))
+    r = client.get(f"{P}/predictions", params={"metric": "orders.fast", "horizon": "2h"})
+    assert r.status_code == 422, r.text
+    assert "MAX_HORIZON_STEPS=20,000" in r.text
+    r = client.get(f"{P}/predictions", params={"metric": "orders.fast", "horizon": "100s"})
+    assert r.status_code == 200 and len(r.json()["forecasts"]) == 10_000, r.text[:300]
 
 
 def test_start_and_stop_optimization_are_idempotent(client: TestClient, mon: Monitor) -> None:
