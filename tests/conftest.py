@@ -83,6 +83,16 @@ def _checkout_files() -> set[str] | None:
     return entries
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Workers for ``-n auto``: two per CPU (at most 16).
+
+    Much of the suite waits on other processes (servers it starts, Chromium,
+    Prometheus, PostgreSQL), so one worker per CPU leaves CPUs idle: on 2 cores,
+    4 workers ran the suite in 229 s against 262 s for 2.
+    """
+    return min(16, 2 * (os.cpu_count() or 1))
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     global _before
     if not hasattr(session.config, "workerinput"):    # once, in the controller
