@@ -68,12 +68,14 @@ def test_cache_evictions_grow_the_binding_bound_not_the_ttl(mon):
     assert cache.max_entries == change["new"] and cache.default_ttl == 300
 
 
-def test_cache_expiry_raises_ttl_and_cold_cache_changes_nothing(mon):
+def test_cache_expiry_raises_ttl_and_cold_cache_changes_nothing(mon, monkeypatch):
+    now = [1000.0]  # the cache's clock, advanced past the TTL instead of slept through
+    monkeypatch.setattr("perfkit.cache._memory.monotonic", lambda: now[0])
     cache = perfkit.Cache(max_entries=10_000, default_ttl=0.05)
     mon.attach_cache(cache)
     for i in range(100):
         cache.set(f"k{i}", i)
-    time.sleep(0.1)
+    now[0] += 0.1
     for i in range(100):
         cache.get(f"k{i}")
     r = mon.run_action("cache_optimization")
