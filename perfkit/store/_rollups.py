@@ -64,20 +64,30 @@ _SQLITE_ADD = ("INSERT INTO {t} (series_id, ts, n, total, lo, hi) VALUES (?, ?, 
                "hi = max(hi, excluded.hi)")
 
 
+def _group(keys: np.ndarray, bucket: np.ndarray, n: np.ndarray, total: np.ndarray,
+           lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Merge runs of equal (key, bucket) in arrays already sorted by them."""
+    cut = np.flatnonzero(np.r_[True, (keys[1:] != keys[:-1]) | (bucket[1:] != bucket[:-1])])
+    return (keys[cut], bucket[cut], np.add.reduceat(n, cut), np.add.reduceat(total, cut),
+            np.minimum.reduceat(lo, cut), np.maximum.reduceat(hi, cut))
+
+
 def sqlite_add(dbapi_conn: Any, sid: np.ndarray, ts: np.ndarray, value: np.ndarray) -> None:
     """Add a batch (already written to the samples table) to both rollup tables."""
     if not len(sid):
         return
+    # one sort; each coarser level merges the finer one's groups (the widths nest)
+    order = np.lexsort((ts, sid))
+    t = ts[order]
+    v = value[order]
+    groups: tuple[np.ndarray, ...] = (sid[order], t, np.ones(len(t), np.int64), v, v, v)
     cur = dbapi_conn.cursor()
     try:
-        for table, width in LEVELS.values():
-            b = ts - np.mod(ts, width)
-            g = (pd.DataFrame({"sid": sid, "b": b, "v": value})
-                 .groupby(["sid", "b"], sort=True)["v"].agg(["size", "sum", "min", "max"]))
-            rows = zip(g.index.get_level_values(0).tolist(), g.index.get_level_values(1).tolist(),
-                       g["size"].tolist(), g["sum"].tolist(), g["min"].tolist(),
-                       g["max"].tolist())
-            cur.executemany(_SQLITE_ADD.format(t=table.name), rows)
+        for table, width in sorted(LEVELS.values(), key=lambda level: level[1]):
+            keys, b = groups[0], groups[1]
+            groups = _group(keys, b - np.mod(b, width), *groups[2:])
+            cur.executemany(_SQLITE_ADD.format(t=table.name),
+                            zip(*(g.tolist() for g in groups)))
     finally:
         cur.close()
 
