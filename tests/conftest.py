@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
+from _procs import REDIS_SERVER, RedisProcess, free_port
 
 if TYPE_CHECKING:
     from perfkit.monitor import Monitor
@@ -137,6 +138,17 @@ def redis_client() -> Iterator[object]:
     yield client
     client.flushdb()
     client.close()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisProcess]:
+    """A private redis-server on a free port, killed after the test (see ``_procs``)."""
+    if REDIS_SERVER is None:
+        _unavailable("redis-server is not installed")
+    server = RedisProcess(free_port())
+    server.start()
+    yield server
+    server.kill()
 
 
 @pytest.fixture

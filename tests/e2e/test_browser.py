@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _procs import free_port
 
 from perfkit.monitor import Monitor
 
@@ -40,12 +40,6 @@ def _need_chromium() -> None:
         pytest.skip(f"{CHROMIUM} not installed (apt install chromium)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """``streamlit run app.py`` on a free port, viewing a seeded store; yields (url, store)."""
@@ -54,7 +48,7 @@ def server(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     from test_dashboard import seed
 
     seed(sqlite_url)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PERFKIT_STORE_URL": sqlite_url, "PERFKIT_EMBEDDED": "0",
            "PERFKIT_DASHBOARD_HOST": "127.0.0.1"}
     env.pop("PERFKIT_DASHBOARD_TOKEN", None)
@@ -264,7 +258,7 @@ def test_all_in_one_demo_collects_before_a_visit_and_shows_score_and_charts(
     from playwright.sync_api import expect, sync_playwright
 
     _need_chromium()
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PERFKIT_")}
     env["DISPLAY"] = ""
     proc = subprocess.Popen([sys.executable, "-m", "perfkit.cli", "dashboard", "--no-browser",

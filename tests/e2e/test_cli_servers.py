@@ -13,14 +13,9 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
+from _procs import free_port
 
 pytest.importorskip("streamlit")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _listening(port: int) -> bool:
@@ -67,7 +62,7 @@ def _wait_up(proc: subprocess.Popen[str], url: str) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_dashboard_runs_headless_and_stops_on_a_signal(sig: signal.Signals, tmp_path: object,
                                                        stopper: list) -> None:
-    port = _free_port()
+    port = free_port()
     proc = _perfkit("dashboard", "--port", str(port), "--store", f"sqlite:///{tmp_path}/d.db",
                     "--mode", "viewer", cwd=tmp_path)
     stopper.append(proc)
@@ -85,7 +80,7 @@ def test_dashboard_runs_headless_and_stops_on_a_signal(sig: signal.Signals, tmp_
 
 
 def test_serve_and_demo_stop_on_sigterm(tmp_path: object, stopper: list) -> None:
-    port = _free_port()
+    port = free_port()
     serve = _perfkit("serve", "--port", str(port), "--store", f"sqlite:///{tmp_path}/s.db",
                      "--interval", "0.5", "--log-level", "warning", cwd=tmp_path)
     demo = _perfkit("demo", "--store", f"sqlite:///{tmp_path}/m.db", "--interval", "0.5",
@@ -134,7 +129,7 @@ def test_non_local_bind_needs_a_token(command: str, env: str, tmp_path: object) 
     clean = {k: v for k, v in os.environ.items() if k not in ("PERFKIT_DASHBOARD_TOKEN",
                                                               "PERFKIT_API_TOKEN")}
     res = subprocess.run([sys.executable, "-m", "perfkit.cli", command, "--host", "0.0.0.0",
-                          "--port", str(_free_port())], check=False, cwd=tmp_path, env=clean,
+                          "--port", str(free_port())], check=False, cwd=tmp_path, env=clean,
                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
     assert res.returncode == 2
     assert "refusing to listen on 0.0.0.0" in res.stderr and f"--token or {env}" in res.stderr
@@ -144,7 +139,7 @@ def test_non_local_bind_needs_a_token(command: str, env: str, tmp_path: object) 
 def test_unopenable_store_names_the_url_and_why(command: str, tmp_path: object) -> None:
     bad = f"sqlite:///{tmp_path}/file/under/a/file.db"
     (tmp_path / "file").write_text("not a directory")
-    port = _free_port()
+    port = free_port()
     extra = [] if command in ("demo", "monitor") else ["--port", str(port)]
     res = subprocess.run([sys.executable, "-m", "perfkit.cli", command, "--store", bad, *extra],
                          check=False, cwd=tmp_path, stdin=subprocess.DEVNULL,

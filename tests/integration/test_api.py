@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pandas as pd
 import pytest
+from _procs import free_port
 
 pytest.importorskip("fastapi")
 
@@ -199,16 +199,10 @@ def test_import_perfkit_does_not_import_fastapi() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_perfkit_serve_runs_the_api(tmp_path: object) -> None:
     import httpx
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PERFKIT_API_TOKEN": "t0k"}
     proc = subprocess.Popen([sys.executable, "-m", "perfkit.cli", "serve", "--port", str(port),
                              "--store", f"sqlite:///{tmp_path}/serve.db", "--interval", "0.2",

@@ -2,56 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from _procs import RedisProcess
 
 from perfkit.cache import RETRY_INTERVAL, Cache
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
-
-REDIS_SERVER = shutil.which("redis-server")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RedisProcess:
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--daemonize", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("redis-server did not start")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-        self.proc = None
-
 
 def count_redis_calls(c: Cache) -> list[int]:
     """Count the calls that reach redis-py (the breaker lets one through per interval).
@@ -70,16 +31,6 @@ def count_redis_calls(c: Cache) -> list[int]:
     for name in ("get", "get_many", "set", "set_many", "delete"):
         setattr(store, name, counting(getattr(store, name)))
     return calls
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisProcess]:
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed")
-    server = RedisProcess(_free_port())
-    server.start()
-    yield server
-    server.kill()
 
 
 def test_kill_and_restart_redis(own_redis: RedisProcess) -> None:

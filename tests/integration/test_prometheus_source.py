@@ -9,7 +9,6 @@ directory. Two scrape jobs read the same target, so every series arrives twice (
 from __future__ import annotations
 
 import logging
-import socket
 import subprocess
 import threading
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _procs import free_port
 
 pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
@@ -38,12 +38,6 @@ pytestmark = [pytest.mark.prometheus, pytest.mark.slow,
 
 P95 = "application.api_response_time.p95"
 CPU = "system.cpu_usage"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait(what: str, check, timeout: float = 180.0, every: float = 0.5):
@@ -65,7 +59,7 @@ class Prom:
     """Debian's prometheus binary as a plain process; stop() and start() keep its TSDB."""
 
     def __init__(self, binary: str, tmp: Path, target: str) -> None:
-        self.binary, self.tmp, self.port = binary, tmp, _free_port()
+        self.binary, self.tmp, self.port = binary, tmp, free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         (tmp / "prometheus.yml").write_text(
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
@@ -116,7 +110,7 @@ def live(prometheus_binary: str, tmp_path_factory: pytest.TempPathFactory) -> It
     tmp = tmp_path_factory.mktemp("prom")
     mon = Monitor(f"sqlite:///{tmp}/service.db", interval=1.0, host="svc-1")
     demo = Demo(mon, rate=20.0)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(perfkit.api.app(mon), host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -232,7 +226,7 @@ def test_promql_error_and_unreachable_server_are_clear(live: Live) -> None:
     assert "rate(perfkit_process_rss[1m]" in str(err.value)
     with pytest.raises(ValueError, match=r"unknown metric 'system.cpu_usge'.*system.cpu_usage"):
         Store(live.url).samples(metric="system.cpu_usge")
-    down = Store(f"prometheus://127.0.0.1:{_free_port()}?timeout=2")
+    down = Store(f"prometheus://127.0.0.1:{free_port()}?timeout=2")
     with pytest.raises(StoreUnavailableError, match=r"does not answer.*check that it runs"):
         down.hosts()
     assert down.health()["reachable"] is False
