@@ -201,13 +201,14 @@ class AnomalyState:
         res, decay = self.residual, self._decay
         for k, method_step, w, why in self._steps:
             q = w * method_step(value)
-            floor = res[k] - decay
-            if q > floor and q > 0:  # fresh: more surprising than what this method reported
+            r = res[k]
+            if q > 0 and q > r - decay:  # fresh: more surprising than what this method reported
                 res[k] = q if q < _MEMORY_CAP else _MEMORY_CAP
                 if q > best:
                     best, reason = q, why
-            else:
-                res[k] = floor if floor > 0 else 0.0
+            elif r:
+                r -= decay
+                res[k] = r if r > 0 else 0.0
         score = score_of(best)
         reason = reason if score else ""
         for ep in self.followers:
@@ -252,9 +253,9 @@ def _series_rows(frame: pd.DataFrame) -> list[np.ndarray]:
 
 
 _PARALLEL_FROM = 500_000
-"""Samples from which ``jobs=None`` uses every core: below this (about 3 s of work on one
-core) starting the worker processes, each spending ~1.7 s importing perfkit, costs more than
-it saves (300 series x 1,440 took 3.0 s in one process, 3.9-4.8 s in two)."""
+"""Samples from which ``jobs=None`` uses every core. Below this (about 3 s of work on one
+core) two workers did not pay on the shared 2-core machine: 300 series x 1,440 took 3.2 s of
+CPU either way, and 9.3 s wall in one process against 13.0 s in two forked ones at load 18."""
 
 
 def _jobs(jobs: int | None, n_samples: int) -> int:
@@ -271,11 +272,15 @@ _Summary = tuple[int | None, float, str]
 
 
 def _score_chunk(series: list[tuple[np.ndarray, np.ndarray]], params: AnomalyParams,
-                 min_score: float) -> list[tuple[np.ndarray, list[str], _Summary]]:
-    """Scores, reasons and last episode of each (time-ordered ts_ns, values) series."""
+                 min_score: float | None) -> list[tuple[np.ndarray, list[str], _Summary]]:
+    """Scores, reasons and last episode of each (time-ordered ts_ns, values) series; with
+    ``min_score`` None no episode is tracked (the summary is empty), which the scores alone
+    do not need."""
     out = []
     for ts, values in series:
-        state = AnomalyState(params, min_score=min_score)
+        state = AnomalyState(params, min_score=min_score or 0.5)
+        if min_score is None:
+            state.followers = ()
         step = state.step
         sc: list[float] = []
         rs: list[str] = []
@@ -288,7 +293,7 @@ def _score_chunk(series: list[tuple[np.ndarray, np.ndarray]], params: AnomalyPar
     return out
 
 
-def _run(frame: pd.DataFrame, params: AnomalyParams, min_score: float, jobs: int | None
+def _run(frame: pd.DataFrame, params: AnomalyParams, min_score: float | None, jobs: int | None
          ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, _Summary]]]:
     ts = _utc_ns(frame["ts"])
     values = pd.to_numeric(frame["value"], errors="coerce").to_numpy(float)
@@ -324,12 +329,13 @@ def anomaly_scores(frame: SamplesLike, params: AnomalyParams = DEFAULT, *,
     ``jobs`` worker processes score the series (each series stays in one, so
     the scores are exactly the online ones whatever ``jobs`` is); ``None``, the
     default, uses every core for a frame of 500,000 samples or more and one
-    process below that, where starting workers costs more than it saves.
-    Workers import the main module, so a script that scores a large frame
-    must do it under ``if __name__ == "__main__":`` (or pass ``jobs=1``).
+    process below that. A process with running threads (a Monitor, a web
+    server) starts its workers from a fork server, and they import the main
+    module, so such a script must score under ``if __name__ == "__main__":``
+    (or pass ``jobs=1``); a single-threaded one forks them.
     """
     f = _as_frame(frame)
-    scores, reasons, _ = _run(f, params, 0.5, jobs)
+    scores, reasons, _ = _run(f, params, None, jobs)
     out = f[["ts", "host", "metric", "labels", "value"]].reset_index(drop=True)
     out["score"] = scores
     out["reason"] = pd.Series(reasons, dtype=object).fillna("").astype(str)

@@ -8,6 +8,8 @@ live in one place.
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -27,6 +29,25 @@ def cpu_jobs() -> int:
         return os.cpu_count() or 1
 
 
+def _context() -> Any:
+    """Fork a single-threaded process (nothing to import, nothing to deadlock); otherwise a
+    fork server that imported perfkit.analysis once (forking a process with running threads,
+    such as a Monitor's, can deadlock), or spawn where neither exists."""
+    import multiprocessing as mp
+
+    methods = mp.get_all_start_methods()
+    # fork on Linux only: macOS system libraries are not fork-safe even without threads
+    if sys.platform == "linux" and "fork" in methods and threading.active_count() == 1:
+        return mp.get_context("fork")
+    if "forkserver" in methods:
+        ctx = mp.get_context("forkserver")
+        # the default preload (the main module) plus this package: the server starts once
+        # per process and every later pool forks from it with perfkit already imported
+        ctx.set_forkserver_preload(["__main__", "perfkit.analysis"])
+        return ctx
+    return mp.get_context("spawn")
+
+
 def map_chunks(fn: Callable[..., list[R]], items: Sequence[T], jobs: int, *args: Any,
                done: Callable[[int], None] | None = None) -> list[R]:
     """``fn(chunk, *args)`` over interleaved chunks of ``items`` in ``jobs`` processes; one
@@ -35,12 +56,12 @@ def map_chunks(fn: Callable[..., list[R]], items: Sequence[T], jobs: int, *args:
     ``fn`` returns a list with one result per item of its chunk and must be a module-level
     function (it is pickled by name). ``done(k)`` is called as each chunk of ``k`` items
     finishes (a progress bar). Chunks interleave (``items[i::n]``) so that a run of large
-    series does not land in one chunk. Processes are spawned, not forked: a fork of a process
-    with running threads (a Monitor) can deadlock. A spawned worker imports the main module,
-    so a script must make its calls under ``if __name__ == "__main__":``; when a worker
-    dies this way (or is killed, e.g. out of memory) the error says so.
+    series does not land in one chunk. A single-threaded process forks its workers (no
+    start-up cost); one with running threads (a Monitor, a web server) starts them from a
+    fork server (see :func:`_context`), and such a worker imports the main module, so a
+    script with threads must make its calls under ``if __name__ == "__main__":``; when a
+    worker dies this way (or is killed, e.g. out of memory) the error says so.
     """
-    import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
@@ -48,7 +69,7 @@ def map_chunks(fn: Callable[..., list[R]], items: Sequence[T], jobs: int, *args:
     chunks = [items[i::n] for i in range(n)]
     out: list[Any] = [None] * len(items)
     try:
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as ex:
+        with ProcessPoolExecutor(jobs, mp_context=_context()) as ex:
             futs = [ex.submit(fn, c, *args) for c in chunks]
             for i, f in enumerate(futs):
                 res = f.result()

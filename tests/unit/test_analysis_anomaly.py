@@ -169,19 +169,32 @@ def test_worker_processes_give_exactly_the_one_process_scores_in_row_order():
                                   check_exact=True)
 
 
-def test_workers_of_a_script_without_a_main_guard_fail_with_advice(tmp_path):
+def _unguarded_script(tmp_path, with_thread):
     script = tmp_path / "unguarded.py"
     script.write_text(
-        "import numpy as np, pandas as pd, perfkit\n"
-        "ts = pd.date_range('2024-01-01', periods=50, freq='min', tz='UTC')\n"
+        "import threading, numpy as np, pandas as pd, perfkit\n"
+        + ("done = threading.Event()\nthreading.Thread(target=done.wait, daemon=True).start()\n"
+           if with_thread else "")
+        + "ts = pd.date_range('2024-01-01', periods=50, freq='min', tz='UTC')\n"
         "f = pd.concat([pd.DataFrame({'ts': ts, 'metric': f'm{i}', 'value': np.arange(50.0)})\n"
         "               for i in range(8)])\n"
-        "perfkit.anomaly_scores(f, jobs=2)\n")
+        "print(len(perfkit.anomaly_scores(f, jobs=2)))\n")
     env = {**os.environ, "PYTHONPATH": str(Path(perfkit.__file__).parents[1])}
-    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                         timeout=300, env=env, cwd=tmp_path)
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=300, env=env, cwd=tmp_path)
+
+
+def test_workers_of_a_threaded_script_without_a_main_guard_fail_with_advice(tmp_path):
+    run = _unguarded_script(tmp_path, with_thread=True)
     assert run.returncode != 0
     assert 'if __name__ == "__main__":' in run.stderr and "jobs=1" in run.stderr
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux only")
+def test_single_threaded_script_forks_its_workers_and_needs_no_main_guard(tmp_path):
+    run = _unguarded_script(tmp_path, with_thread=False)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["400"]
 
 
 def test_jobs_must_be_a_positive_whole_number():
