@@ -10,7 +10,8 @@ empirical tail probability under the series' own history:
 * **variance**: the short-term variance far from the long-term one;
 * **flat line**: a run of identical values much longer than any before;
 * **pattern**: a short sequence of range bands never seen before, although its
-  start was common (a shape inside the usual range).
+  start was common (a shape inside the usual range); two such methods, at a
+  coarse and a fine band resolution.
 
 The sample's surprise is ``q = max_k w_k * (-ln p_k)`` and its score
 ``q / (q + 10)`` (0.5 is a one-in-22,000 event for a method of weight 1); the
@@ -53,11 +54,11 @@ later reports for at most ``cap / decay`` samples instead of for days."""
 
 @dataclass(frozen=True)
 class AnomalyParams:
-    """The detector's constants; ``w_level``, ``w_pattern``, ``bands`` / ``order`` and ``decay``
-    were searched on NAB, ``halflife``, ``w_variance`` and ``w_flat`` in an earlier search (see
-    the module docstring), the others set by hand."""
+    """The detector's constants; ``w_level``, ``w_pattern`` and ``decay`` were searched on NAB,
+    ``halflife``, ``w_variance`` and ``w_flat`` in an earlier search (see the module docstring),
+    the others set by hand."""
 
-    w_level: float = 0.8
+    w_level: float = 1.2
     """Weight of the level method's surprise (the spike method has weight 1)."""
     w_variance: float = 0.3
     """Weight of the variance method's surprise."""
@@ -65,10 +66,11 @@ class AnomalyParams:
     """Weight of the flat-line method's surprise."""
     w_pattern: float = 0.6
     """Weight of the pattern (context) method's surprise."""
-    bands: int = 16
-    """Bands of the range the pattern method places each value in."""
-    order: int = 2
-    """Earlier values in the pattern method's context."""
+    patterns: tuple[tuple[int, int], ...] = ((16, 2), (12, 1))
+    """``(bands, order)`` of each pattern method: bands of the range it places each value in,
+    earlier values in its context. Two resolutions, because which one fits depends on the
+    series (a coarse one is not fooled by noise crossing band edges, a fine one sees smaller
+    shapes); each has its own tail and report-once residual."""
     halflife: float = 40.0
     """Half-life (samples) of the short-term mean and variance."""
     long_halflife: float = 600.0
@@ -85,7 +87,8 @@ class AnomalyParams:
         """Fresh method objects with their weights."""
         return [(Spike(), 1.0), (Level(self.halflife), self.w_level),
                 (Variance(self.halflife, self.long_halflife), self.w_variance),
-                (FlatLine(), self.w_flat), (Context(self.bands, self.order), self.w_pattern)]
+                (FlatLine(), self.w_flat),
+                *((Context(bands, order), self.w_pattern) for bands, order in self.patterns)]
 
 
 DEFAULT = AnomalyParams()
