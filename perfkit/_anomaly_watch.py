@@ -19,10 +19,12 @@ restart each series warms up again.
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from perfkit.analysis import AnomalyParams, AnomalyState
-from perfkit.analysis._alerts import AlertRule
+from perfkit.analysis._alerts import ALERT_COLUMNS, AlertRule
 from perfkit.analysis._anomaly import DEFAULT
 from perfkit.analysis._anomaly_rules import AnomalyRuleRun, anomaly_message
 
@@ -53,6 +55,10 @@ class AnomalyWatch:
         self.states: dict[_Key, AnomalyState] = {}
         self.runs: dict[_Key, AnomalyRuleRun] = {}
         self._written_peak: dict[_Key, float] = {}
+        # per anomaly rule: its last transition (ts_ns, state, message, min_score) and the
+        # series' latest value, so the current rule states need no replay of the history
+        self._rule_last: dict[_Key, tuple[int, str, str, float]] = {}
+        self._last_value: dict[_Key, float] = {}
 
     def _run_for(self, key: _Key, st: AnomalyState, rule: AlertRule | None
                  ) -> AnomalyRuleRun | None:
@@ -60,6 +66,7 @@ class AnomalyWatch:
         if run is not None and run.rule != rule:
             st.unfollow(run.episode)
             del self.runs[key]
+            self._rule_last.pop(key, None)
             run = None
         if rule is None:
             return None
@@ -100,17 +107,22 @@ class AnomalyWatch:
                 events.append((st.since, metric, labels, ANOMALY_SEVERITY, "firing",
                                st.peak_score, self.min_score, st.peak_reason))
                 self._written_peak[key] = st.peak_score
-            if run is not None and (state := run.step(t)) is not None:
+            if run is None:
+                continue
+            self._last_value[key] = float(value)
+            if (state := run.step(t)) is not None:
                 ep, rule = run.episode, run.rule
                 name = metric + (f"{{{labels}}}" if labels else "")
+                message = anomaly_message(name, state, ep.peak_score, ep.peak_reason, rule)
                 events.append((t, metric, labels, "anomaly", state, ep.peak_score,
-                               float(rule.min_score),
-                               anomaly_message(name, state, ep.peak_score, ep.peak_reason, rule)))
+                               float(rule.min_score), message))
+                self._rule_last[key] = (t, state, message, float(rule.min_score))
         return _frame(events)
 
     def close(self, ts: pd.Timestamp) -> pd.DataFrame:
         """End every open episode and firing anomaly rule at ``ts`` (reason
-        :data:`STOPPED`) and forget all states: a Monitor started again warms up anew."""
+        :data:`STOPPED`) and forget all scoring states: a Monitor started again warms up
+        anew (:meth:`rule_states` keeps the rules' last states, now resolved)."""
         t = int(pd.Timestamp(ts).as_unit("ns").value)
         events: list[tuple] = []
         for (metric, labels), st in self.states.items():
@@ -121,10 +133,24 @@ class AnomalyWatch:
             if run.state in ("pending", "firing"):
                 events.append((t, metric, labels, "anomaly", "resolved", run.episode.peak_score,
                                float(run.rule.min_score), STOPPED))
+                self._rule_last[(metric, labels)] = (t, "resolved", STOPPED,
+                                                     float(run.rule.min_score))
         self.states.clear()
         self.runs.clear()
         self._written_peak.clear()
         return _frame(events)
+
+    def rule_states(self) -> pd.DataFrame:
+        """The current state of every anomaly rule that has left 'inactive', with the
+        columns of :func:`perfkit.analysis.alerts` (``value`` the series' latest value,
+        ``since`` the last transition): read from the online states, no replay."""
+        rows = []
+        for key, (t, state, message, threshold) in self._rule_last.items():
+            rows.append((key[0], key[1], "anomaly", state, t,
+                         self._last_value.get(key, math.nan), threshold, message))
+        out = pd.DataFrame(rows, columns=ALERT_COLUMNS)
+        out["since"] = pd.to_datetime(out["since"], unit="ns", utc=True)
+        return out.astype({"value": float, "threshold": float})
 
     def now(self, host: str = "") -> pd.DataFrame:
         """The series anomalous now (as :func:`perfkit.anomalies`), highest score first."""

@@ -38,10 +38,21 @@ class AlertBookkeeping:
         def recent(self, window: Duration | None = None) -> pd.DataFrame: ...
 
     def alerts(self) -> pd.DataFrame:
-        """Current alert states over this Monitor's window (rules: ``alert_rules``)."""
-        from perfkit.analysis import alerts
+        """Current alert states (rules: ``alert_rules``; columns as
+        :func:`perfkit.analysis.alerts`): threshold rules evaluated over this Monitor's
+        window, anomaly rules read from the online states that wrote their events (O(1)
+        per rule, and the same states as the store's events, whereas a replay of the
+        window would warm up anew at the window's start)."""
+        from perfkit.analysis._alerts import current, order_alerts
 
-        return alerts(self.recent(), self.alert_rules)
+        thresholds = current(self.recent(), self.alert_rules, kinds=("threshold",))
+        with self._lock:
+            anomaly = self._anomaly.rule_states()
+        if not len(anomaly):
+            return thresholds
+        if not len(thresholds):
+            return order_alerts(anomaly)
+        return order_alerts(pd.concat([thresholds, anomaly], ignore_index=True))
 
     def _evaluate_alerts(self) -> None:
         # Replaying the window's history each interval keeps the pending / for /

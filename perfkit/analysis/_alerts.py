@@ -334,7 +334,14 @@ def alerts(frame: SamplesLike, rules: Rules | None = None, *,
     latest ``value`` of the series and the ``threshold``. Sorted firing first,
     then critical before warning.
     """
-    tr = alert_transitions(frame, rules, now=now)
+    return current(frame, rules, now=now)
+
+
+def current(frame: SamplesLike, rules: Rules | None = None, *, now: WhenLike | None = None,
+            kinds: tuple[str, ...] = ("threshold", "anomaly")) -> pd.DataFrame:
+    """:func:`alerts` of the rules of ``kinds`` only (a Monitor takes its anomaly rules'
+    states from its online states)."""
+    tr = transitions(frame, rules, now=now, kinds=kinds)
     if tr.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in ALERT_COLUMNS}) \
             .astype({"since": "datetime64[ns, UTC]", "value": float, "threshold": float})
@@ -353,8 +360,14 @@ def alerts(frame: SamplesLike, rules: Rules | None = None, *,
         "threshold": last["threshold"].to_numpy(), "message": last["message"].to_numpy(),
     })
     out["since"] = pd.to_datetime(out["since"], utc=True)
+    return order_alerts(out)
+
+
+def order_alerts(frame: pd.DataFrame) -> pd.DataFrame:
+    """Current alert states (:data:`ALERT_COLUMNS`) firing first, then pending, then
+    resolved; critical before warning before anomaly; then by metric and labels."""
     order = {"firing": 0, "pending": 1, "resolved": 2}
     sev = {"critical": 0, "warning": 1, "anomaly": 2}
-    out = out.assign(_o=out["state"].map(order), _s=out["severity"].map(sev)) \
+    out = frame.assign(_o=frame["state"].map(order), _s=frame["severity"].map(sev)) \
         .sort_values(["_o", "_s", "metric", "labels"]).drop(columns=["_o", "_s"])
     return out.reset_index(drop=True)

@@ -114,3 +114,34 @@ def test_monitor_writes_anomaly_rule_events_from_its_online_state(sqlite_url):
     ev = ev[ev["severity"] == "anomaly"]
     assert ev["state"].tolist() == ["firing", "resolved"]
     assert "spike" in ev["message"].iloc[0] and ev["threshold"].iloc[0] == 0.5
+
+
+def test_monitor_alerts_reads_anomaly_rules_from_its_online_state(sqlite_url):
+    values = values_with_spike(n=155, at=150).tolist()
+    feed = iter(values)
+
+    class Feed:
+        name = "feed"
+
+        def collect(self):
+            return [Reading("cache.hit_rate", next(feed))]
+
+    rule = perfkit.AlertRule("cache.hit_rate", kind="anomaly", min_score=0.5)
+    # a window far shorter than the warm-up: a replay of it could never score the spike
+    mon = perfkit.Monitor(sqlite_url, host="h", alert_rules=[rule], window="1ms")
+    mon.add_collector(Feed())
+    for _ in range(155):
+        mon.collect()
+    mon.store.flush()
+    stored = mon.store.alert_events(host="h", metric="cache.hit_rate")
+    stored = stored[stored["severity"] == "anomaly"]
+    assert stored["state"].tolist() == ["firing"]
+    now = mon.alerts()
+    row = now[now["severity"] == "anomaly"]
+    assert row[["metric", "state"]].values.tolist() == [["cache.hit_rate", "firing"]]
+    assert row["since"].iloc[0] == stored["ts"].iloc[0]
+    assert row["message"].iloc[0] == stored["message"].iloc[0]
+    assert row["threshold"].iloc[0] == 0.5 and row["value"].iloc[0] == values[-1]
+    mon.stop()
+    after = mon.alerts()
+    assert after.loc[after["severity"] == "anomaly", "state"].tolist() == ["resolved"]
