@@ -59,7 +59,10 @@ def header(page: Page) -> None:
     statuses = set(page.overview["status"]) if len(page.overview) else set()
     worst = "critical" if "critical" in statuses else "warning" if "warning" in statuses \
         else None
-    c1.plotly_chart(plots.health_gauge(overall, worst=worst), key="fig_gauge")
+    # SVG drawn here, not a plotly chart: the score shows before the browser has loaded
+    # plotly.js, which takes seconds on a first visit
+    c1.container(key="gauge").markdown(plots.health_gauge_svg(overall, worst=worst),
+                                       unsafe_allow_html=True)
     changed = page.changed
     if changed is not None:
         when, metric, status = changed

@@ -56,8 +56,7 @@ def warm(rt: Any, *, window: str = DEFAULT_WINDOW, horizon: str = DEFAULT_HORIZO
             # one of each kind of figure the first screen shows: plotly loads the
             # validators of each trace and layout type on first use
             sc = page.score
-            figs = [plots.health_gauge(sc.overall if sc is not None else None),
-                    plots.alert_timeline_figure(page.alert_events, until=page.generated_at),
+            figs = [plots.alert_timeline_figure(page.alert_events, until=page.generated_at),
                     plots.action_history_figure(page.actions)]
             if sc is not None:
                 figs.append(plots.group_scores_figure(sc.groups, sc.breakdown))

@@ -1,8 +1,9 @@
 """Plotly figures shared by the dashboard (``app.py``) and the notebooks.
 
 Every function takes perfkit frames (samples, forecast, alert events, actions)
-and returns a ``plotly.graph_objects.Figure``; none reads a store or computes a
-statistic of its own beyond what is drawn. Long series are cut for display
+and returns a ``plotly.graph_objects.Figure`` (``health_gauge_svg``: the gauge
+as SVG text); none reads a store or computes a statistic of its own beyond what
+is drawn. Long series are cut for display
 with :func:`perfkit._downsample.downsample` (min/max-preserving), so a
 day of one-second samples draws as fast as an hour.
 """
@@ -11,7 +12,12 @@ from perfkit.plots._benchmarks import benchmark_history_figure
 from perfkit.plots._common import COLORS
 from perfkit.plots._events import action_history_figure, alert_timeline_figure
 from perfkit.plots._metric import metric_figure, percentiles_figure
-from perfkit.plots._scores import fleet_spread_figure, group_scores_figure, health_gauge
+from perfkit.plots._scores import (
+    fleet_spread_figure,
+    group_scores_figure,
+    health_gauge,
+    health_gauge_svg,
+)
 
 __all__ = [
     "COLORS",
@@ -21,6 +27,7 @@ __all__ = [
     "fleet_spread_figure",
     "group_scores_figure",
     "health_gauge",
+    "health_gauge_svg",
     "metric_figure",
     "percentiles_figure",
 ]

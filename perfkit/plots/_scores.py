@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -18,6 +20,22 @@ from perfkit.catalog import find_metric
 from perfkit.plots._common import _LAYOUT, COLORS, _time_axis
 
 
+def _gauge_color(value: float | None, worst: str | None) -> str:
+    """The gauge bar's colour: by the score, but at least as bad as the worst metric."""
+    color = (COLORS["ok"] if value is not None and value >= 80 else
+             COLORS["warning"] if value is not None and value >= 60 else COLORS["critical"])
+    if worst == "critical" or (worst == "warning" and color == COLORS["ok"]):
+        color = COLORS[worst]
+    return color
+
+
+_BANDS = ((0, 60, "#fbe3e3"), (60, 80, "#fdf1d6"), (80, 100, "#e1f3e8"))
+
+
+def _score(overall: float | None) -> float | None:
+    return float(overall) if overall is not None and np.isfinite(overall) else None
+
+
 def health_gauge(overall: float | None, *, title: str = "Health score", height: int = 220,
                  worst: str | None = None) -> go.Figure:
     """A 0–100 gauge for :func:`perfkit.score`'s overall value (None: no data yet).
@@ -25,22 +43,56 @@ def health_gauge(overall: float | None, *, title: str = "Health score", height: 
     ``worst`` (``"warning"`` / ``"critical"``), the worst metric status, colours the
     bar at least that badly: an average of 95 with one critical metric is not green.
     """
-    value = float(overall) if overall is not None and np.isfinite(overall) else None
-    color = (COLORS["ok"] if value is not None and value >= 80 else
-             COLORS["warning"] if value is not None and value >= 60 else COLORS["critical"])
-    if worst == "critical" or (worst == "warning" and color == COLORS["ok"]):
-        color = COLORS[worst]
+    value = _score(overall)
     fig = go.Figure(go.Indicator(
         mode="gauge+number", value=value if value is not None else 0,
         number={"suffix": " / 100", "valueformat": ".0f"},
         title={"text": title if value is not None else f"{title} (no data yet)"},
-        gauge={"axis": {"range": [0, 100]}, "bar": {"color": color},
-               "steps": [{"range": [0, 60], "color": "#fbe3e3"},
-                         {"range": [60, 80], "color": "#fdf1d6"},
-                         {"range": [80, 100], "color": "#e1f3e8"}]}))
+        gauge={"axis": {"range": [0, 100]}, "bar": {"color": _gauge_color(value, worst)},
+               "steps": [{"range": [lo, hi], "color": c} for lo, hi, c in _BANDS]}))
     # side margins wide enough for the "100" tick label at the end of the arc
     fig.update_layout(height=height, margin={"l": 35, "r": 35, "t": 50, "b": 10})
     return fig
+
+
+def health_gauge_svg(overall: float | None, *, title: str = "Health score", height: int = 220,
+                     worst: str | None = None) -> str:
+    """:func:`health_gauge` as a self-contained SVG element (text), drawn without plotly.js.
+
+    The same arc, bands, colours and "N / 100" number, for a page that must show
+    the score before the browser has loaded plotly (several MB of script).
+    """
+    value = _score(overall)
+    cx, cy, r, w = 150.0, 178.0, 105.0, 26.0
+
+    def point(v: float, radius: float) -> tuple[float, float]:
+        a = math.pi * (1 - v / 100)
+        return cx + radius * math.cos(a), cy - radius * math.sin(a)
+
+    def arc(lo: float, hi: float, color: str, width: float) -> str:
+        (x0, y0), (x1, y1) = point(lo, r), point(hi, r)
+        return (f'<path d="M{x0:.1f},{y0:.1f} A{r:.0f},{r:.0f} 0 0 1 {x1:.1f},{y1:.1f}" '
+                f'fill="none" stroke="{color}" stroke-width="{width:.0f}"/>')
+
+    parts = [arc(lo, hi, c, w) for lo, hi, c in _BANDS]
+    if value is not None and value > 0:
+        parts.append(arc(0, min(value, 100.0), _gauge_color(value, worst), w * 0.5))
+    for tick in range(0, 101, 20):
+        (x0, y0), (x1, y1) = point(tick, r + w / 2), point(tick, r + w / 2 + 5)
+        tx, ty = point(tick, r + w / 2 + 16)
+        parts.append(f'<line x1="{x0:.1f}" y1="{y0:.1f}" x2="{x1:.1f}" y2="{y1:.1f}" '
+                     f'stroke="#444" stroke-width="1"/>'
+                     f'<text x="{tx:.1f}" y="{ty + 4:.1f}" text-anchor="middle" '
+                     f'font-size="11" fill="#444">{tick}</text>')
+    label = title if value is not None else f"{title} (no data yet)"
+    number = f"{value if value is not None else 0:.0f} / 100"
+    parts.append(f'<text x="{cx:.0f}" y="17" text-anchor="middle" font-size="20" '
+                 f'fill="#31333f">{html.escape(label)}</text>'
+                 f'<text x="{cx:.0f}" y="{cy - 6:.0f}" text-anchor="middle" font-size="38" '
+                 f'fill="#31333f">{number}</text>')
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 300 185" '
+            f'height="{height}" width="100%" role="img" aria-label="{html.escape(label)}: '
+            f'{number}" style="font-family:inherit">{"".join(parts)}</svg>')
 
 
 def group_scores_figure(groups: Mapping[str, float | None],

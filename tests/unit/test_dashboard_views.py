@@ -156,6 +156,12 @@ def test_figures_draw_thresholds_forecast_band_and_states() -> None:
     assert levels == [70, 90]  # the catalogue's warning and critical lines
     gauge = plots.health_gauge(72.5)
     assert gauge.data[0].value == 72.5
+    svg = plots.health_gauge_svg(72.5, worst="critical")
+    assert svg.startswith("<svg") and ">72 / 100</text>" in svg and ">Health score</text>" in svg
+    assert f'stroke="{plots.COLORS["critical"]}"' in svg  # one critical metric: not amber
+    assert f'stroke="{plots.COLORS["ok"]}"' in plots.health_gauge_svg(95.0)
+    empty = plots.health_gauge_svg(None)
+    assert "(no data yet)" in empty and ">0 / 100</text>" in empty
     groups = plots.group_scores_figure({"system": 90.0, "cache": None})
     assert list(groups.data[0].text) == ["90", "missing"]
     ev = pd.DataFrame({"ts": pd.to_datetime(["2026-01-01 00:00", "2026-01-01 00:05"], utc=True),
