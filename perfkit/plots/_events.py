@@ -16,7 +16,9 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
 
 from perfkit.plots._common import _LAYOUT, COLORS, _time_axis
 
-_DRAWN = ("warning", "critical")
+_DRAWN = ("warning", "critical", "anomaly")
+"""Severities drawn: threshold alerts and anomaly rules (``AlertRule(kind="anomaly")``);
+the raw anomaly episodes ('anomaly-episode') are the chart bands, demo phases are not alerts."""
 
 
 def alert_timeline_figure(events: pd.DataFrame, *, until: pd.Timestamp | None = None,
@@ -27,11 +29,13 @@ def alert_timeline_figure(events: pd.DataFrame, *, until: pd.Timestamp | None = 
     ``events`` has ``ts, metric, severity, state`` (``Store.alert_events()``): a
     ``firing`` event opens a bar, the next ``resolved`` of that metric and
     severity closes it; a bar still open runs to ``until`` (default now).
+    Warning, critical and anomaly-rule alerts are drawn (anomaly episodes without
+    a rule are the metric charts' bands instead).
     ``x_range`` fixes the time axis.
     """
     end = until if until is not None else pd.Timestamp.now(tz="UTC")
     rows: list[dict[str, Any]] = []
-    # threshold alerts only: anomaly episodes and demo phases share the alert history
+    # anomaly episodes and demo phases share the alert history
     if len(events) and "severity" in events:
         events = events[events["severity"].isin(_DRAWN)]
     if len(events):

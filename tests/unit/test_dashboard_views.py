@@ -169,6 +169,17 @@ def test_figures_draw_thresholds_forecast_band_and_states() -> None:
                        "state": ["firing", "resolved"]})
     tl = plots.alert_timeline_figure(ev)
     assert tl.data[0].x[0] == pytest.approx(300_000)  # five minutes, in ms
+    rule = pd.DataFrame({
+        "ts": pd.to_datetime(["2026-01-01 00:01", "2026-01-01 00:02", "2026-01-01 00:04",
+                              "2026-01-01 00:03"], utc=True),
+        "metric": "cache.hit_rate", "state": ["pending", "firing", "resolved", "firing"],
+        "severity": ["anomaly", "anomaly", "anomaly", "anomaly-episode"]})
+    tl = plots.alert_timeline_figure(pd.concat([ev, rule]))
+    bars = {t.name: t for t in tl.data}
+    assert set(bars) == {"warning", "anomaly"}  # the bare episode is not a rule's alert
+    assert list(bars["anomaly"].y) == ["cache.hit_rate"]
+    assert bars["anomaly"].x[0] == pytest.approx(120_000)  # firing 00:02 to resolved 00:04
+    assert bars["anomaly"].marker.color == plots.COLORS["anomaly"]
     acts = pd.DataFrame({"id": [1, 2], "requested_at": pd.to_datetime(["2026-01-01"] * 2, utc=True),
                          "action": "memory_optimization", "status": ["done", "failed"],
                          "verdict": ["improved", None], "dry_run": [False, False],
