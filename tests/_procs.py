@@ -1,4 +1,5 @@
-"""Helpers for tests that start real servers as plain processes on a free local port."""
+"""Helpers for tests that start real servers as plain processes on a free local port, and
+wait for what those servers (or threads) do."""
 
 from __future__ import annotations
 
@@ -6,8 +7,43 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 REDIS_SERVER = shutil.which("redis-server")
+
+T = TypeVar("T")
+
+
+def wait_until(predicate: Callable[[], T], timeout: float, what: str, *, every: float = 0.05,
+               retry_on: tuple[type[BaseException], ...] = ()) -> T:
+    """Call ``predicate()`` every ``every`` seconds until it returns something truthy; return it.
+
+    ``timeout`` only bounds a hang: choose it far above how long the event takes on a busy
+    machine, never as a speed requirement. An exception of a ``retry_on`` type counts as
+    "not yet" (a server still starting); any other exception, such as an assertion that the
+    server process is still alive, ends the wait at once. (A pandas object has no truth
+    value: return a bool or a list.)
+
+    Raises:
+        AssertionError: "timed out after N s waiting for <what>", with the last value the
+            predicate returned and the last exception it raised.
+    """
+    deadline = time.monotonic() + timeout
+    last: object = None
+    error: BaseException | None = None
+    while True:
+        try:
+            last = predicate()
+        except retry_on as exc:
+            error = exc
+        else:
+            if last:
+                return last  # type: ignore[return-value]
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what} "
+                                 f"(last result {last!r}, last error {error!r})")
+        time.sleep(every)
 
 
 def free_port() -> int:
@@ -34,16 +70,16 @@ class RedisProcess:
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--daemonize", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("redis-server did not start")
+        proc = self.proc
+
+        def pong() -> bool:
+            assert proc.poll() is None, f"redis-server exited with status {proc.returncode}"
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+
+        wait_until(pong, 60, f"redis-server on port {self.port} to answer PING", every=0.02,
+                   retry_on=(OSError,))
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

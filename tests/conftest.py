@@ -34,9 +34,11 @@ if TYPE_CHECKING:
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 PG_URL = os.environ.get("PERFKIT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # Redis db 0 belongs to users; perfkit's tests use db 11 (xdist worker gwN: 11 + N, so parallel
-# workers never flush each other's keys) and flush only that db.
-_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-REDIS_TEST_DB = 11 + int(_WORKER[2:] or 0) % 5
+# workers never flush each other's keys) and flush only that db. Redis has 16 databases: from
+# gw5 on, a worker gets a private redis-server (db 11 there) instead of a database to share.
+_WORKER_N = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+_SHARED_DBS = 5
+REDIS_TEST_DB = 11 + (_WORKER_N if _WORKER_N < _SHARED_DBS else 0)
 
 # Set at import, before any test or fixture runs (each xdist worker gets its own directory).
 _RUN_DIR = Path(tempfile.mkdtemp(prefix="perfkit-tests-"))
@@ -123,17 +125,32 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(scope="session")
+def _redis_address() -> Iterator[tuple[str, int]]:
+    """(host, port) of the Redis server this worker's test database lives on."""
+    if _WORKER_N < _SHARED_DBS:
+        yield REDIS_HOST, REDIS_PORT
+        return
+    if REDIS_SERVER is None:
+        _unavailable("redis-server is not installed (needed from the sixth xdist worker on)")
+    server = RedisProcess(free_port())
+    server.start()
+    yield "127.0.0.1", server.port
+    server.kill()
+
+
 @pytest.fixture
-def redis_client() -> Iterator[object]:
+def redis_client(_redis_address: tuple[str, int]) -> Iterator[object]:
     """A redis-py client on the test database; keys this test made are removed after."""
     import redis
 
-    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_TEST_DB,
+    host, port = _redis_address
+    client = redis.Redis(host=host, port=port, db=REDIS_TEST_DB,
                          socket_connect_timeout=1, socket_timeout=5)
     try:
         client.ping()
     except redis.RedisError as exc:
-        _unavailable(f"Redis not reachable at {REDIS_HOST}:{REDIS_PORT} ({exc})")
+        _unavailable(f"Redis not reachable at {host}:{port} ({exc})")
     client.flushdb()
     yield client
     client.flushdb()
@@ -152,9 +169,10 @@ def own_redis() -> Iterator[RedisProcess]:
 
 
 @pytest.fixture
-def redis_url(redis_client: object) -> str:
+def redis_url(redis_client: object, _redis_address: tuple[str, int]) -> str:
     """URL of the (clean) Redis test database."""
-    return f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_TEST_DB}"
+    host, port = _redis_address
+    return f"redis://{host}:{port}/{REDIS_TEST_DB}"
 
 
 @pytest.fixture

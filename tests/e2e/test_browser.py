@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _procs import free_port
+from _procs import free_port, wait_until
 
 from perfkit.monitor import Monitor
 
@@ -60,18 +60,17 @@ def server(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
          "--client.toolbarMode", "viewer"], cwd=tmp_path, env=env, stdout=log,
         stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("streamlit did not start: " + (tmp_path / "streamlit.log").read_text())
-        time.sleep(0.3)
+
+    def healthy() -> bool:
+        assert proc.poll() is None, (tmp_path / "streamlit.log").read_text()
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+            return r.status == 200
+
+    try:
+        wait_until(healthy, 120, "streamlit to start", every=0.3, retry_on=(OSError,))
+    except AssertionError:
+        proc.kill()
+        raise
     yield url, sqlite_url
     proc.terminate()
     try:
@@ -266,19 +265,20 @@ def test_all_in_one_demo_collects_before_a_visit_and_shows_score_and_charts(
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        deadline = time.monotonic() + 120  # bounds a hang only
-        while _store_rows(tmp_path / ".perfkit" / "perfkit.db") == 0:
+        def alive() -> None:
             assert proc.poll() is None, f"perfkit dashboard exited {proc.returncode}"
-            assert time.monotonic() < deadline, "no samples without a browser in 120 s"
-            time.sleep(0.2)
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health",
-                                            timeout=2):
-                    break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "no server"
-                time.sleep(0.2)
+
+        def stored() -> int:
+            alive()
+            return _store_rows(tmp_path / ".perfkit" / "perfkit.db")
+
+        def serving() -> bool:
+            alive()
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
+                return True
+
+        wait_until(stored, 120, "samples stored before any browser connects", every=0.2)
+        wait_until(serving, 120, "the dashboard's server", every=0.2, retry_on=(OSError,))
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})

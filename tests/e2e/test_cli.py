@@ -5,7 +5,8 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
+
+from _procs import wait_until
 
 import perfkit
 
@@ -31,11 +32,9 @@ def test_monitor_command_serves_actions_queued_for_its_host(sqlite_url):
         [sys.executable, "-m", "perfkit.cli", "monitor", "--store", sqlite_url, "--interval", "0.3",
          "--count", "12"], stdout=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
-        hosts = []
-        while not hosts and time.monotonic() < deadline:
-            hosts = [h for h in store.hosts() if h.startswith(socket.gethostname())]
-        assert hosts, "the monitor never wrote a sample"
+        hosts = wait_until(lambda: [h for h in store.hosts()
+                                    if h.startswith(socket.gethostname())], 120,
+                           "the monitor's first sample")
         store.request_action("memory_optimization", {}, host=hosts[0], requested_by="test")
         out, _ = proc.communicate(timeout=120)
     finally:

@@ -8,12 +8,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from _procs import free_port
+from _procs import free_port, wait_until
 
 pytest.importorskip("streamlit")
 
@@ -45,18 +44,13 @@ def stopper() -> Iterator[list[subprocess.Popen[str]]]:
 
 
 def _wait_up(proc: subprocess.Popen[str], url: str) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
+    def answers() -> bool:
         if proc.poll() is not None:
             pytest.fail(f"exited {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
-        assert time.monotonic() < deadline, "server never answered"
-        time.sleep(0.2)
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+
+    wait_until(answers, 120, f"{url} to answer", every=0.2, retry_on=(OSError,))
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

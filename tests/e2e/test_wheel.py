@@ -20,15 +20,14 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from _overlay import closure, link_into, wheel_requirements
+from _procs import wait_until
 
 from perfkit.store import Store
 
@@ -189,14 +188,21 @@ def test_demo_runs_from_the_installed_package(core: Venv) -> None:
                       "--seed", "1")
     try:
         with Store(url) as store:
-            deadline = time.monotonic() + 120
-            served = pd.Series(dtype=float)
-            while not len(served) and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.2)
-                served = store.samples(metric="application.requests_per_second")["value"]
+            def served() -> list[float]:
+                assert proc.poll() is None, f"perfkit demo exited {proc.returncode}"
+                return store.samples(metric="application.requests_per_second")["value"].tolist()
+
+            try:
+                rps = wait_until(served, 120, "the demo's first requests_per_second sample",
+                                 every=0.2)
+            except AssertionError as exc:
+                failure: AssertionError | None = exc
+            else:
+                failure = None
     finally:
         out = stop(proc)
-    assert len(served) and (served > 0).all(), f"the demo served nothing within 120 s:\n{out}"
+    assert failure is None, f"{failure}\n{out}"
+    assert all(v > 0 for v in rps), out
     assert "perfkit demo: prediction-market service" in out
 
 
@@ -213,16 +219,11 @@ def dashboard_process(dashboard: Venv) -> Iterator[tuple[subprocess.Popen[str], 
 def test_dashboard_extra_serves_the_page(dashboard_process: tuple[subprocess.Popen[str], int]
                                          ) -> None:
     proc, port = dashboard_process
-    deadline = time.monotonic() + 180
-    health = ""
-    while health != "ok" and proc.poll() is None and time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health",
-                                        timeout=5) as r:
-                health = r.read().decode()
-        except OSError:
-            time.sleep(0.3)
-    assert health == "ok", (f"no health answer within 180 s (exit code {proc.poll()}):\n"
-                            f"{stop(proc)[-3000:]}")
+    def healthy() -> bool:
+        assert proc.poll() is None, f"exit code {proc.returncode}:\n{stop(proc)[-3000:]}"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=5) as r:
+            return r.read().decode() == "ok"
+
+    wait_until(healthy, 180, "the dashboard's health answer", every=0.3, retry_on=(OSError,))
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
         assert r.status == 200 and "<html" in r.read().decode().lower()

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from _procs import wait_until
 
 import perfkit
 from perfkit.errors import InvalidInputError
@@ -194,17 +195,6 @@ def test_to_wide_names_the_missing_column() -> None:
 
 # -- a database that hangs ----------------------------------------------------------------
 
-def wait_for(cond, what: str, timeout: float = 60.0) -> None:
-    """A bounded wait for an event (polling); the bound is only a safety net."""
-    import time
-
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def answers_promptly(call) -> object:
     """``call()`` from a thread; it must answer while the database is still hung.
 
@@ -253,20 +243,20 @@ def test_hung_postgres_does_not_stop_collection_or_health(proxied_pg) -> None:
     mon.add_collector(ticks)
     mon.start()
     try:
-        wait_for(lambda: mon.store.health()["written"] > 0, "a first write")
+        wait_until(lambda: mon.store.health()["written"] > 0, 60, "a first write")
         proxy.pause()  # PostgreSQL now accepts and reads, and never answers
-        wait_for(lambda: mon.store.health()["state"] == "hung", "health to report hung")
+        wait_until(lambda: mon.store.health()["state"] == "hung", 60, "health to report hung")
         hung_at = mon.collections
         # collection goes on while the store is stuck (in the writer's write or the alert
         # hook's read, whichever reached the database first): 20 more intervals, rows buffered
-        wait_for(lambda: mon.collections >= hung_at + 20, "collections during the hang")
+        wait_until(lambda: mon.collections >= hung_at + 20, 60, "collections during the hang")
         h = answers_promptly(mon.health)
         store_health = h["store"]
         assert store_health["state"] == "hung" and not store_health["reachable"]  # type: ignore[index]
         assert store_health["buffered"] > 0  # type: ignore[index]
         assert store_health["stalled_in"] in ("write", "read")  # type: ignore[index]
         proxy.resume()
-        wait_for(lambda: mon.store.health()["state"] == "ok", "recovery")
+        wait_until(lambda: mon.store.health()["state"] == "ok", 60, "recovery")
     finally:
         mon.stop()
     h = mon.store.health()
@@ -282,15 +272,17 @@ def test_watchdog_ends_a_hung_call_and_keeps_the_rows(proxied_pg) -> None:
     store.write(rows(3, metric="orders.placed"))
     # on a busy machine the schema set-up itself can outlast 0.5 s and be cut: those 3 rows
     # are delivered before the hang starts, and only cuts from now on count
-    wait_for(lambda: store.flush() >= 0 and store.health()["buffered"] == 0, "the first rows")
+    wait_until(lambda: store.flush() >= 0 and store.health()["buffered"] == 0, 60,
+               "the first rows")
     cut_before = store.health()["timeouts"]
     proxy.pause()
     assert store.write(rows(7, metric="orders.paid"), wait=False) == 7
-    wait_for(lambda: store.health()["timeouts"] > cut_before, "the watchdog to cut the call")
+    wait_until(lambda: store.health()["timeouts"] > cut_before, 60,
+               "the watchdog to cut the call")
     h = answers_promptly(store.health)
     assert h["buffered"] == 7 and h["dropped"] == 0  # type: ignore[index]
     proxy.resume()
-    wait_for(lambda: store.flush() >= 0 and store.health()["buffered"] == 0, "delivery")
+    wait_until(lambda: store.flush() >= 0 and store.health()["buffered"] == 0, 60, "delivery")
     assert len(store.samples(metric="orders.paid")) == 7
     store.close()
 
@@ -347,12 +339,12 @@ def test_sqlite_write_lock_held_elsewhere_does_not_stall_collection(tmp_path) ->
     mon.start()
     try:
         start = mon.collections
-        wait_for(lambda: mon.collections >= start + 20, "collections while locked")
-        wait_for(lambda: mon.store.health()["buffered"] > 0, "rows buffered")
+        wait_until(lambda: mon.collections >= start + 20, 60, "collections while locked")
+        wait_until(lambda: mon.store.health()["buffered"] > 0, 60, "rows buffered")
         assert "locked" in (mon.store.health()["last_error"] or "")
         other.execute("ROLLBACK")
         other.close()
-        wait_for(lambda: mon.store.health()["buffered"] == 0, "delivery after the lock")
+        wait_until(lambda: mon.store.health()["buffered"] == 0, 60, "delivery after the lock")
     finally:
         mon.stop()
     assert mon.store.health()["dropped"] == 0
@@ -361,9 +353,6 @@ def test_sqlite_write_lock_held_elsewhere_does_not_stall_collection(tmp_path) ->
 
 
 # -- cache limits --------------------------------------------------------------------------
-
-REDIS_FAULTS_DB = 14  # this suite's own Redis database; only its own namespace is touched
-
 
 def _bomb(claimed: int = 1 << 30) -> bytes:
     """A real zstd frame of ``claimed`` zero bytes (about 32 KB), built in 1 MiB pieces."""
@@ -392,32 +381,21 @@ def test_a_frame_claiming_more_than_the_largest_entry_is_refused_from_its_header
 
 
 @pytest.mark.redis
-def test_decompression_bomb_in_shared_redis_is_a_counted_miss() -> None:
-    import redis
-
+def test_decompression_bomb_in_shared_redis_is_a_counted_miss(redis_url, redis_client) -> None:
     from perfkit.cache import Cache
 
-    client = redis.Redis(db=REDIS_FAULTS_DB, socket_timeout=5, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"service needed under CI but unavailable: Redis ({exc})")
-        pytest.skip(f"Redis not reachable at 127.0.0.1:6379 ({exc})")
+    # this worker's database: the others are flushed by other workers' fixtures
     ns = f"faults-{secrets.token_hex(4)}"
-    cache = Cache(f"redis://127.0.0.1:6379/{REDIS_FAULTS_DB}", namespace=ns,
-                  max_entry_bytes=16 << 20)
+    cache = Cache(redis_url, namespace=ns, max_entry_bytes=16 << 20)
     try:
-        client.set(f"{ns}:bomb", _bomb())
+        redis_client.set(f"{ns}:bomb", _bomb())
         assert cache.get("bomb", "default") == "default"
         assert cache.set("big", "y" * (17 << 20)) is False  # it would not write one either
         assert cache.set("ok", "z" * 100) is True and cache.get("ok") == "z" * 100
         s = cache.stats()
         assert (s["corrupt"], s["rejected"], s["hits"]) == (1, 1, 1)
     finally:
-        cache.clear()
-        client.delete(f"{ns}:bomb")
-        client.close()
+        cache.close()
 
 
 # -- /metrics and the HTTP API at the boundary ------------------------------------------------
@@ -510,13 +488,13 @@ def test_health_endpoint_answers_while_the_store_hangs(proxied_pg) -> None:
     with TestClient(app(mon)) as client:
         proxy.pause()
         mon.store.write(rows(3), wait=False)  # the background writer now hangs
-        wait_for(lambda: mon.store.health()["state"] == "hung", "the write to hang")
+        wait_until(lambda: mon.store.health()["state"] == "hung", 60, "the write to hang")
         r = answers_promptly(lambda: client.get("/api/v1/advanced-performance/health"))
         assert r.status_code == 200  # type: ignore[attr-defined]
         body = r.json()  # type: ignore[attr-defined]
         assert body["status"] == "degraded" and body["store"]["state"] == "hung"
         proxy.resume()
-        wait_for(lambda: mon.store.health()["buffered"] == 0, "delivery after the hang")
+        wait_until(lambda: mon.store.health()["buffered"] == 0, 60, "delivery after the hang")
     mon.store.close()
 
 
@@ -544,7 +522,7 @@ def test_an_action_whose_monitor_died_is_abandoned_after_its_lease(url: str) -> 
     assert child.stdout is not None and child.stdout.readline().strip() == "1"
     assert child.wait() == -9
     assert store.actions()["status"].tolist() == ["running"]
-    wait_for(lambda: store.expire_actions()["abandoned"] == 1, "the lease to run out")
+    wait_until(lambda: store.expire_actions()["abandoned"] == 1, 60, "the lease to run out")
     row = store.actions().iloc[0]
     assert (row["id"], row["status"]) == (aid, "abandoned") and "lease" in row["error"]
     store.close()
@@ -556,8 +534,8 @@ def test_requests_for_a_host_that_is_gone_expire(url: str) -> None:
     fresh = Store(url)  # default TTL: a request just made stays pending
     assert fresh.expire_actions() == {"abandoned": 0, "expired": 0}
     fresh.close()
-    wait_for(lambda: store.claim_actions("other:1", "other:1") == []
-             and store.actions()["status"].tolist() == ["expired"], "the request to expire")
+    wait_until(lambda: store.claim_actions("other:1", "other:1") == []
+               and store.actions()["status"].tolist() == ["expired"], 60, "the request to expire")
     assert "claimed it within 0.2 s" in store.actions()["error"].iloc[0]
     store.close()
 

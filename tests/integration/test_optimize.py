@@ -12,6 +12,7 @@ import time
 
 import pandas as pd
 import pytest
+from _procs import wait_until
 
 import perfkit
 from perfkit import actions
@@ -279,13 +280,10 @@ def test_background_loop_acts_on_stored_alerts(mon):
     mon.store.write(frame_of([("system.memory_usage", 97.0)], host=mon.host))
     mon.start_optimization(cooldown_s=3600, settle_s=0.0)
     assert mon.optimization_active
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and mon.store.actions(status="done").empty:
-        time.sleep(0.05)
+    wait_until(lambda: not mon.store.actions(status="done").empty, 60, "the loop's first action")
     opt = mon.optimizer
-    while time.monotonic() < deadline and not any(  # the next cycle (every interval) skips it
-            s["why"].startswith("cooldown") for s in opt.last_skipped):
-        time.sleep(0.05)
+    wait_until(lambda: any(s["why"].startswith("cooldown") for s in opt.last_skipped), 60,
+               "the next cycle to skip the action for its cooldown")
     mon.stop_optimization()
     assert {s["action"] for s in opt.last_skipped} == {"memory_optimization"}
     assert not mon.optimization_active
@@ -397,9 +395,8 @@ def test_two_monitors_in_two_processes_run_each_request_once(sqlite_url, tmp_pat
     out, go = tmp_path / "ran.txt", tmp_path / "go"
     procs = [subprocess.Popen([sys.executable, "-c", _CHILD, sqlite_url, str(out), str(go)])
              for _ in range(2)]
-    deadline = time.monotonic() + 60
-    while len(list(tmp_path.glob("go.ready*"))) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: len(list(tmp_path.glob("go.ready*"))) == 2, 120,
+               "both child monitors to be ready", every=0.02)
     go.touch()
     assert [p.wait(60) for p in procs] == [0, 0]
     lines = [ln.split() for ln in out.read_text().splitlines()]
@@ -425,10 +422,8 @@ def test_running_monitors_claim_requests_through_their_hook(sqlite_url, custom):
         m.start()
     try:
         ids = [mons[0].request_action("count_me", n=i) for i in range(20)]
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and len(
-                mons[0].store.actions(status="done")) < len(ids):
-            time.sleep(0.05)
+        wait_until(lambda: len(mons[0].store.actions(status="done")) == len(ids), 120,
+                   "every request to be done")
     finally:
         for m in mons:
             m.stop()

@@ -10,6 +10,7 @@ import time
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from _procs import wait_until
 
 import perfkit
 from perfkit.actions.builtin._cache import diagnose_cache, plan_cache_change
@@ -292,10 +293,9 @@ def test_cache_optimization_reports_hit_rate_in_following_intervals(sqlite_url):
     t.start()
     mon.start()
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and len(
-                mon.store.samples(metric="cache.hit_rate", host="cache-host")) < 3:
-            time.sleep(0.05)
+        wait_until(lambda: len(mon.store.samples(metric="cache.hit_rate",
+                                                 host="cache-host")) >= 3, 120,
+                   "three hit-rate samples")
         mon.optimizer.configure(settle_s=1.0)
         r = mon.run_action("cache_optimization")
     finally:

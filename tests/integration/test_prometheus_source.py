@@ -1,6 +1,6 @@
-"""perfkit over a real Prometheus: Debian's binary scraping a perfkit demo service every second.
+"""perfkit over a real Prometheus: Debian's binary scraping a perfkit demo service twice a second.
 
-The service (a Monitor at 1 s, the demo workload and the API app's /metrics) runs in this
+The service (a Monitor at 0.5 s, the demo workload and the API app's /metrics) runs in this
 process; Prometheus runs as a plain process on a free port with its TSDB in a temporary
 directory. Two scrape jobs read the same target, so every series arrives twice (the
 "same series reported twice" fault) and the source must keep one.
@@ -8,10 +8,10 @@ directory. Two scrape jobs read the same target, so every series arrives twice (
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _procs import free_port
+from _procs import free_port, wait_until
 
 pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
@@ -32,27 +32,16 @@ from perfkit.monitor import Monitor
 from perfkit.store import Store
 from perfkit.store._promhttp import PromQLError
 
-# one worker: the live service and its 40 s of scrapes are set up once, not once per worker
+# one worker: the live service and its 20 s of scrapes are set up once, not once per worker
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow,
               pytest.mark.xdist_group("prometheus-live")]
 
 P95 = "application.api_response_time.p95"
 CPU = "system.cpu_usage"
-
-
-def _wait(what: str, check, timeout: float = 180.0, every: float = 0.5):
-    """Poll ``check()`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last_exc: BaseException | None = None
-    while time.monotonic() < deadline:
-        try:
-            got = check()
-        except Exception as exc:  # noqa: BLE001 - not ready yet
-            last_exc, got = exc, None
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} ({last_exc!r})")
+# The service collects, Prometheus scrapes and the source reads on one 0.5 s grid: 40 points
+# of real, changing data take 20 s instead of 40 s at 1 s. (A scrape must end within the
+# interval; at 0.25 s a busy machine's /metrics answers would miss it.)
+TICK = "500ms"  # in Prometheus' duration syntax (no fractions)
 
 
 class Prom:
@@ -62,7 +51,8 @@ class Prom:
         self.binary, self.tmp, self.port = binary, tmp, free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         (tmp / "prometheus.yml").write_text(
-            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            f"global: {{scrape_interval: {TICK}, scrape_timeout: {TICK}, "
+            f"evaluation_interval: {TICK}}}\n"
             "scrape_configs:\n"
             f"  - job_name: perfkit\n    static_configs: [{{targets: ['{target}']}}]\n"
             f"  - job_name: perfkit-copy\n    static_configs: [{{targets: ['{target}']}}]\n")
@@ -81,7 +71,17 @@ class Prom:
                 (self.tmp / "prometheus.log").read_text()[-2000:]
             with urllib.request.urlopen(f"{self.base}/-/ready", timeout=2) as r:
                 return r.status == 200
-        _wait("Prometheus to be ready", ready, timeout=60)
+        wait_until(ready, 60, "Prometheus to be ready", every=0.1, retry_on=(OSError,))
+
+    def scraped(self) -> bool:
+        """True once both scrape jobs have scraped the target; an AssertionError quotes the
+        jobs that have not (and their last scrape error)."""
+        with urllib.request.urlopen(f"{self.base}/api/v1/targets?state=active", timeout=2) as r:
+            targets = json.load(r)["data"]["activeTargets"]
+        down = [(t["scrapePool"], t["health"], t["lastError"]) for t in targets
+                if t["health"] != "up"]
+        assert len(targets) == 2 and not down, f"targets not up: {down or targets}"
+        return True
 
     def stop(self) -> None:
         if self.proc is None:
@@ -98,7 +98,7 @@ class Prom:
 @dataclass
 class Live:
     mon: Monitor
-    url: str           # prometheus://… source URL (1 s step)
+    url: str           # prometheus://… source URL (0.5 s step)
     prom: Prom
     service_url: str
 
@@ -108,7 +108,7 @@ def live(prometheus_binary: str, tmp_path_factory: pytest.TempPathFactory) -> It
     from perfkit.demo import Demo
 
     tmp = tmp_path_factory.mktemp("prom")
-    mon = Monitor(f"sqlite:///{tmp}/service.db", interval=1.0, host="svc-1")
+    mon = Monitor(f"sqlite:///{tmp}/service.db", interval=0.5, host="svc-1")
     demo = Demo(mon, rate=20.0)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(perfkit.api.app(mon), host="127.0.0.1", port=port,
@@ -120,13 +120,15 @@ def live(prometheus_binary: str, tmp_path_factory: pytest.TempPathFactory) -> It
     target = f"127.0.0.1:{port}"
     prom = Prom(prometheus_binary, tmp, target)
     try:
-        _wait("the service to listen", lambda: server.started, timeout=60)
+        wait_until(lambda: server.started, 60, "the service to listen")
         prom.start()
-        url = f"prometheus://127.0.0.1:{prom.port}?step=1s"
+        url = f"prometheus://127.0.0.1:{prom.port}?step={TICK}"
         src = Store(url)
-        # 40 s of scrapes of the latency percentile: enough points to forecast and score
-        _wait("40 scraped points of p95 latency",
-              lambda: len(src.samples(metric=P95, since="10min", labels="")) >= 40, timeout=240)
+        wait_until(prom.scraped, 120, "the first scrape of both jobs", every=0.1,
+                   retry_on=(OSError, AssertionError))
+        # 20 s of scrapes of the latency percentile: enough points to forecast and score
+        wait_until(lambda: len(src.samples(metric=P95, since="10min", labels="")) >= 40, 240,
+                   "40 scraped points of p95 latency", every=0.5)
         yield Live(mon, url, prom, f"http://{target}")
     finally:
         prom.stop()
@@ -184,10 +186,11 @@ def test_forecast_and_score_run_on_the_prometheus_frame(live: Live) -> None:
 def test_step_keeps_points_per_series_bounded_and_pages_stitch(live: Live) -> None:
     src = Store(live.url)
     end = pd.Timestamp.now(tz="UTC").floor("s")
-    start = end - pd.Timedelta("60s")
+    start = end - pd.Timedelta("20s")     # the fixture waited for 20 s of scrapes
+    # 20 s in at most 7 points: a 4 s step (20 s / 6 intervals, rounded up to whole seconds)
     coarse = Store(live.url + "&max_points=7").samples(metric=CPU, since=start, until=end)
-    assert 0 < len(coarse) <= 7
-    assert (coarse["ts"].diff().dropna() % pd.Timedelta("10s") == pd.Timedelta(0)).all()
+    assert 2 <= len(coarse) <= 7
+    assert (coarse["ts"].diff().dropna() % pd.Timedelta("4s") == pd.Timedelta(0)).all()
     whole = src.samples(metric=CPU, since=start, until=end)
     paged = Store(live.url + "&page_points=7").samples(metric=CPU, since=start, until=end)
     pd.testing.assert_frame_equal(whole, paged)
@@ -208,7 +211,9 @@ def test_user_mapping_and_non_finite_samples(live: Live) -> None:
     # half the evaluation points are 0/0 (NaN): they are dropped, the finite half is kept
     nan_half = 'label_replace(vector(0) / (vector(time()) % 2), "instance", "h-nan", "", "")'
     rss_mb = 'max by (instance) (perfkit_process_rss) * 1'
-    src = Store(live.url, metrics={"custom.nan_half": nan_half, "custom.rss": rss_mb})
+    # on a 1 s grid, so that time() % 2 is 0 at every other point
+    one_s = live.url.replace(f"step={TICK}", "step=1s")
+    src = Store(one_s, metrics={"custom.nan_half": nan_half, "custom.rss": rss_mb})
     assert {"custom.nan_half", "custom.rss"} <= set(src.metric_names())
     end = pd.Timestamp.now(tz="UTC").floor("s")
     got = src.samples(metric="custom.nan_half", since=end - pd.Timedelta("20s"), until=end)
@@ -280,7 +285,7 @@ def test_dashboard_renders_on_the_prometheus_source(live: Live,
         kept = {m.label.rsplit(" ", 1)[0]: m.value for m in at.metric}[CPU]
         assert kept != "—" and kept.endswith("%"), kept
         live.prom.start()
-        _wait("the page to recover", lambda: not at.run().error, timeout=120)
+        wait_until(lambda: not at.run().error, 120, "the page to recover", every=0.5)
     finally:
         for rt in open_runtimes():
             rt.close()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from _procs import wait_until
 
 from perfkit.actions import recommend
 from perfkit.analysis import AlertRule, alerts
@@ -164,10 +164,7 @@ def test_background_script_runs_its_phases_in_order() -> None:
                                 Phase("steady", 0.3)])
     try:
         gen.start()
-        deadline = time.monotonic() + 15
-        while gen.running and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not gen.running
+        wait_until(lambda: not gen.running, 60, "the script's three phases to end")
         assert [p.kind for p in gen.history][:2] == ["steady", "cold_cache"]
         assert all(p.requests > 0 for p in gen.history[:2])
     finally:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from _procs import wait_until
 
 import perfkit
 from perfkit.collectors import Reading
@@ -69,10 +69,8 @@ def test_start_stop_idempotent_and_thread_safe(sqlite_url, run_threads):
     run_threads([mon.start] * 8)
     monitor_threads = [t for t in threading.enumerate() if t.name.startswith("perfkit-monitor-h")]
     assert len(monitor_threads) == 1 and mon.running
-    deadline = time.monotonic() + 60  # only bounds a hang: two collections by the one thread
-    while mon.collections < 2:
-        assert time.monotonic() < deadline, "the monitor thread did not collect twice"
-        time.sleep(0.01)
+    wait_until(lambda: mon.collections >= 2, 60, "two collections by the one thread",
+               every=0.01)
     mon.stop()
     mon.stop()
     assert not mon.running
