@@ -126,6 +126,9 @@ class PredictionsResponse(BaseModel):
     level: float
     method: str
     window: str
+    max_points: int = Field(description="Most steps returned per forecast series")
+    downsampled: bool = Field(description="Whether a series had more steps than max_points "
+                                          "and was downsampled")
     forecasts: list[ForecastPoint]
     skipped: dict[str, str] = Field(default_factory=dict,
                                     description="Series left out, with the reason (too few "

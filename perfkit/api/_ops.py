@@ -83,6 +83,24 @@ def forecast(monitor: Any, *, horizon: str, level: float, method: str, metric: s
     return out
 
 
+def thin_forecasts(frame: pd.DataFrame, max_points: int) -> tuple[pd.DataFrame, bool]:
+    """At most ``max_points`` (>= 12) steps per (host, metric) forecast; whether any was cut.
+
+    The display downsampler chooses the steps on the mean (MinMaxLTTB: its shape, and its
+    minimum and maximum always); rows are kept whole, so each step returned is one the
+    model forecast, with its own interval.
+    """
+    if frame.empty or int(frame.groupby(["host", "metric"]).size().max()) <= max_points:
+        return frame, False
+    from perfkit._downsample import downsample
+
+    keyed = frame.assign(labels="", value=frame["mean"].astype(float))
+    # the downsampler adds the minimum and maximum to the points it picks: two fewer here
+    out = downsample(keyed, max_points - 2).drop(columns=["labels", "value"])
+    out.attrs = dict(frame.attrs)
+    return out, True
+
+
 def host_summary(monitor: Any, host: str, *, since: Duration, horizon: str = "30min") -> dict:
     """The summary of ``host``'s samples since ``since`` (the Monitor's own host or another).
 

@@ -39,6 +39,10 @@ TOKEN_ENV = "PERFKIT_API_TOKEN"
 MAX_HORIZON = pd.Timedelta(hours=24)
 MAX_WINDOW = pd.Timedelta(days=7)
 MAX_SAMPLES = 100_000
+FORECAST_POINTS = 500
+"""Steps per forecast series that ``/predictions`` returns unless ``max_points`` says otherwise."""
+MAX_FORECAST_POINTS = 5_000
+"""The largest ``max_points`` ``/predictions`` accepts (a 24 h horizon at 1 s has 86,400 steps)."""
 _Name = Annotated[str, StringConstraints(min_length=1, max_length=300)]
 _Hosts = Annotated[list[_Name] | None, Query(
     max_length=50, description="Host(s); repeat the parameter for several, or 'all' for every "
@@ -201,6 +205,11 @@ def router(monitor: Monitor, *, token: str | None = None) -> APIRouter:
         window: _Window = None,
         host: _Hosts = None,
         since: _Since = None,
+        max_points: Annotated[int, Query(
+            ge=12, le=MAX_FORECAST_POINTS,
+            description="Most steps returned per forecast series; a longer forecast is "
+                        "downsampled to this many (its first and last steps and the mean's "
+                        "extremes kept)")] = FORECAST_POINTS,
     ) -> m.PredictionsResponse:
         _duration(horizon, "horizon", MAX_HORIZON)
         start = span(since, window)
@@ -216,8 +225,10 @@ def router(monitor: Monitor, *, token: str | None = None) -> APIRouter:
                     if "MAX_HORIZON_STEPS" in v]
         if too_long:
             raise unprocessable(too_long[0])
+        frame, downsampled = _ops.thin_forecasts(frame, max_points)
         return m.PredictionsResponse(horizon=horizon, level=level, method=method,
-                                     window=str(win),
+                                     window=str(win), max_points=max_points,
+                                     downsampled=downsampled,
                                      forecasts=[m.ForecastPoint(**r) for r in records(frame)],
                                      skipped=dict(frame.attrs.get("skipped", {})))
 

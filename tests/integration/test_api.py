@@ -5,17 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
 import pytest
-from _procs import free_port
+from _procs import free_port, wait_until
 
 pytest.importorskip("fastapi")
 
-import contextlib
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -211,14 +209,14 @@ def test_perfkit_serve_runs_the_api(tmp_path: object) -> None:
     try:
         base = f"http://127.0.0.1:{port}"
         auth = {"Authorization": "Bearer t0k"}
-        text = ""
-        deadline = time.monotonic() + 120   # a wait for the event, generous for a busy machine
-        while "perfkit_system_cpu_usage{" not in text:
+
+        def cpu_served() -> bool:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, f"no CPU sample served: {text!r}"
-            with contextlib.suppress(httpx.TransportError):
-                text = httpx.get(f"{base}/metrics", timeout=2, headers=auth).text
-            time.sleep(0.2)
+            return "perfkit_system_cpu_usage{" in httpx.get(f"{base}/metrics", timeout=2,
+                                                            headers=auth).text
+
+        wait_until(cpu_served, 120, "a CPU sample on /metrics", every=0.2,
+                   retry_on=(httpx.TransportError,))
         # every host's series: the scrape needs the token once one is set
         assert httpx.get(f"{base}/metrics", timeout=5).status_code == 401
         health = httpx.get(f"{base}{P}/health", timeout=5).json()
@@ -279,8 +277,50 @@ def test_a_horizon_of_too_many_steps_is_422(client: TestClient, mon: Monitor) ->
     r = client.get(f"{P}/predictions", params={"metric": "orders.fast", "horizon": "2h"})
     assert r.status_code == 422, r.text
     assert "MAX_HORIZON_STEPS=20,000" in r.text
-    r = client.get(f"{P}/predictions", params={"metric": "orders.fast", "horizon": "100s"})
-    assert r.status_code == 200 and len(r.json()["forecasts"]) == 10_000, r.text[:300]
+    r = client.get(f"{P}/predictions", params={"metric": "orders.fast", "horizon": "100s",
+                                               "max_points": 5000})
+    assert r.status_code == 200 and 4900 <= len(r.json()["forecasts"]) <= 5000, r.text[:300]
+
+
+def test_long_forecasts_are_downsampled_to_max_points(client: TestClient, mon: Monitor) -> None:
+    from perfkit.analysis._forecast import forecast
+
+    # samples 10 ms apart: 100 s ahead is 10,000 steps, a trend with noise on top
+    rng = np.random.default_rng(4)
+    ts = pd.Timestamp.now(tz="UTC").floor("s") - pd.Timedelta(seconds=2) + \
+        pd.to_timedelta(np.arange(200) * 10, unit="ms")
+    mon.store.write(from_series(pd.Series(np.linspace(1.0, 3.0, 200) + rng.normal(0, 0.05, 200),
+                                          index=ts), metric="orders.fast", host="api-test"))
+    params = {"metric": "orders.fast", "horizon": "100s", "method": "linear"}
+    full = forecast(mon.store.samples(metric="orders.fast"), horizon="100s", method="linear")
+    assert len(full) == 10_000
+    by_ts = full.set_index(full["ts"].map(pd.Timestamp.isoformat))
+
+    body = client.get(f"{P}/predictions", params=params).json()
+    got = body["forecasts"]
+    assert (body["max_points"], body["downsampled"]) == (500, True)
+    assert 400 <= len(got) <= 500
+    stamps = [pd.Timestamp(p["ts"]) for p in got]
+    assert stamps == sorted(stamps) and stamps[0] == full["ts"].iloc[0] \
+        and stamps[-1] == full["ts"].iloc[-1]
+    # every step returned is one the model forecast, interval included
+    for p, t in zip(got, stamps):
+        row = by_ts.loc[t.isoformat()]
+        assert (p["mean"], p["lower"], p["upper"]) == pytest.approx(
+            (row["mean"], row["lower"], row["upper"]))
+    assert max(p["mean"] for p in got) == pytest.approx(full["mean"].max())
+
+    small = client.get(f"{P}/predictions", params={**params, "max_points": 12}).json()
+    assert len(small["forecasts"]) <= 12 and small["downsampled"] is True
+    whole = client.get(f"{P}/predictions", params={**params, "horizon": "1s"}).json()
+    assert len(whole["forecasts"]) == 100 and whole["downsampled"] is False
+    for bad in (5001, 11, 0):
+        r = client.get(f"{P}/predictions", params={**params, "max_points": bad})
+        assert r.status_code == 422 and "max_points" in r.text, r.text
+    schema = client.get("/openapi.json").json()
+    param = next(q for q in schema["paths"][f"{P}/predictions"]["get"]["parameters"]
+                 if q["name"] == "max_points")
+    assert param["schema"]["default"] == 500 and param["schema"]["maximum"] == 5000
 
 
 def test_start_and_stop_optimization_are_idempotent(client: TestClient, mon: Monitor) -> None:
