@@ -39,7 +39,7 @@ import pandas as pd
 
 from perfkit.analysis._anomaly_methods import Context, FlatLine, Level, Method, Spike, Variance
 from perfkit.analysis._input import SamplesLike
-from perfkit.analysis._parallel import cpu_jobs, map_chunks
+from perfkit.analysis._parallel import check_jobs, cpu_jobs, map_chunks
 from perfkit.errors import InvalidInputError
 
 __all__ = ["DEFAULT", "AnomalyParams", "AnomalyState", "Episode", "anomalies", "anomaly_scores"]
@@ -262,12 +262,10 @@ CPU either way, and 9.3 s wall in one process against 13.0 s in two forked ones 
 
 
 def _jobs(jobs: int | None, n_samples: int) -> int:
-    if jobs is None:
+    n = check_jobs(jobs, "every core for a large frame")
+    if n is None:
         return cpu_jobs() if n_samples >= _PARALLEL_FROM else 1
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise InvalidInputError(f"jobs must be a whole number >= 1 (or None: every core for "
-                                f"a large frame), got {jobs!r}")
-    return jobs
+    return n
 
 
 _Summary = tuple[int | None, float, str]

@@ -27,7 +27,7 @@ from perfkit.analysis._input import (
     split_series,
 )
 from perfkit.analysis._linear import LinearFit, ols_batch, ols_predict, ols_rows
-from perfkit.analysis._parallel import map_chunks
+from perfkit.analysis._parallel import check_jobs, map_chunks
 from perfkit.analysis._shift import last_shift
 from perfkit.errors import UnknownNameError
 
@@ -111,7 +111,8 @@ def forecast(frame: SamplesLike, horizon: Duration = "30min", level: float = 0.8
     steps are forecast (a series needing more is skipped with that reason, a
     single Series raises ``ValueError``); memory is O(points + steps) per series.
     ``jobs > 1`` fits the series in that many worker processes (worth it from a few
-    hundred series: each worker starts a fresh interpreter); a progress bar appears
+    hundred series); ``jobs`` must be a whole number >= 1 (``InvalidInputError``
+    otherwise); a progress bar appears
     once the work takes a second (``progress=False`` hides it).
 
     Example::
@@ -133,6 +134,7 @@ def forecast(frame: SamplesLike, horizon: Duration = "30min", level: float = 0.8
         raise UnknownNameError(f"unknown forecast method {method!r}; choose one of {METHODS}")
     if not 0 < float(level) < 1:
         raise ValueError(f"level must be between 0 and 1 (e.g. 0.8), got {level!r}")
+    jobs = check_jobs(jobs)
     hz = as_timedelta(horizon, "horizon")
     series = split_series(_newest(frame), labels)
     if window is not None:

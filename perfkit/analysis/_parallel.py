@@ -7,11 +7,14 @@ live in one place.
 
 from __future__ import annotations
 
+import numbers
 import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
+
+from perfkit.errors import InvalidInputError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -27,6 +30,27 @@ def cpu_jobs() -> int:
         return max(len(os.sched_getaffinity(0)), 1)
     except AttributeError:  # macOS, Windows
         return os.cpu_count() or 1
+
+
+@overload
+def check_jobs(jobs: object) -> int: ...
+@overload
+def check_jobs(jobs: object, none_means: str) -> int | None: ...
+
+
+def check_jobs(jobs: object, none_means: str | None = None) -> int | None:
+    """``jobs`` as given when it is a whole number >= 1; None passes when ``none_means`` says
+    what None does (for the message).
+
+    Raises:
+        InvalidInputError: for 0, a negative number, a float, a string or a bool.
+    """
+    if jobs is None and none_means is not None:
+        return None
+    if isinstance(jobs, bool) or not isinstance(jobs, numbers.Integral) or int(jobs) < 1:
+        also = f" (or None: {none_means})" if none_means else " (1: in this process)"
+        raise InvalidInputError(f"jobs must be a whole number >= 1{also}, got {jobs!r}")
+    return int(jobs)
 
 
 def _context() -> Any:

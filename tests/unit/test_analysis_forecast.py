@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -215,3 +217,15 @@ def test_time_to_threshold_already_past_and_no_thresholds():
     assert t.loc["critical", "eta_expected"] == pd.Timedelta(0)
     assert "already at or above 90 %" in t.loc["critical", "message"]
     assert time_to_threshold(s.rename("orders.custom"), "1h").empty
+
+
+@pytest.mark.parametrize("jobs", [0, -2, 1.5, "2", True, None])
+def test_jobs_must_be_a_positive_whole_number(jobs):
+    from perfkit.errors import InvalidInputError
+
+    ts = pd.date_range("2024-01-01", periods=30, freq="1min", tz="UTC")
+    s = pd.Series(np.linspace(1.0, 2.0, 30), index=ts, name="system.cpu_usage")
+    with pytest.raises(InvalidInputError, match=r"jobs must be a whole number >= 1 .*got "
+                                                + re.escape(repr(jobs))):
+        forecast(s, "5min", jobs=jobs)
+    assert len(forecast(s, "5min", jobs=np.int64(2))) == 5  # a numpy integer is a whole number
