@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,9 @@ log = logging.getLogger("perfkit.monitor")
 
 Hook = Callable[["Monitor", pd.DataFrame], None]
 
+_LIVE: weakref.WeakSet[Monitor] = weakref.WeakSet()
+"""This process's Monitors, to warn when two share one store and host."""
+
 
 class Monitor(CollectionLoop, AlertBookkeeping):
     """Collects real metrics from this process on an interval into a store.
@@ -65,6 +69,16 @@ class Monitor(CollectionLoop, AlertBookkeeping):
     logged, counted in :meth:`health` and skipped; the others go on.
     ``service`` (or ``PERFKIT_SERVICE``) is a stable name action requests can be
     addressed to, besides ``host`` (``hostname:pid`` by default, new at each restart).
+
+    ``host`` names one Monitor within a store: samples, alert states and anomaly
+    episodes are keyed by it. Two Monitors writing the same host to one store are
+    taken for one source: their samples of a metric form one series, either one's
+    episode end (or its stop) ends the other's episode of that series in the store,
+    and a Monitor's first collection ends the episodes the store shows open for its
+    host from before it started (a run that died without :meth:`stop`), which for a
+    second live Monitor are the first one's. So two Monitors in one process (which
+    share the default host) need distinct ``host=`` names; a second one created for
+    the same store and host while the first is not stopped logs a warning.
     """
 
     def __init__(self, store: str | Store | None = None, interval: float = 5.0, *,
@@ -88,6 +102,15 @@ class Monitor(CollectionLoop, AlertBookkeeping):
         """A stable name for this service: action requests addressed to it are claimed
         too, so they outlive the process (``host`` is ``hostname:pid`` by default)."""
         self.window: Duration = window if isinstance(window, str) else td
+        self._stopped = False
+        for other in list(_LIVE):
+            if other.host == self.host and other.store.url == self.store.url \
+                    and not other._stopped:
+                log.warning("a second Monitor writes host %r to %r while the first is not "
+                            "stopped: their series and anomaly episodes will mix (give each "
+                            "Monitor its own host=)", self.host, self.store)
+                break
+        _LIVE.add(self)
         self.alert_rules = alert_rules
         self._alert_state: dict[tuple[str, str, str], tuple[pd.Timestamp, str]] | None = None
         self._anomaly = AnomalyWatch(anomaly_min_score)
@@ -194,6 +217,7 @@ class Monitor(CollectionLoop, AlertBookkeeping):
                 return self
             self._stop.clear()
             self._hooks_due.clear()
+            self._stopped = False
             _ = self.optimizer  # serve queued action requests from the store every interval
             self._thread = threading.Thread(target=self._run, name=f"perfkit-monitor-{self.host}",
                                             daemon=True)
@@ -217,6 +241,7 @@ class Monitor(CollectionLoop, AlertBookkeeping):
         opt = self._optimizer
         if opt is not None:
             opt.stop()
+        self._stopped = True
         with self._lock:
             ended = self._anomaly.close(pd.Timestamp.now(tz="UTC"))
         if len(ended):

@@ -145,3 +145,67 @@ def test_monitor_alerts_reads_anomaly_rules_from_its_online_state(sqlite_url):
     mon.stop()
     after = mon.alerts()
     assert after.loc[after["severity"] == "anomaly", "state"].tolist() == ["resolved"]
+
+
+def _spike_feed(metric, n=152, at=150):
+    values = iter(values_with_spike(n=n, at=at).tolist())
+
+    class Feed:
+        name = "feed"
+
+        def collect(self):
+            return [Reading(metric, next(values))]
+
+    return Feed()
+
+
+def test_monitors_with_their_own_hosts_keep_their_episodes_apart(sqlite_url):
+    a = perfkit.Monitor(sqlite_url, host="a")
+    a.add_collector(_spike_feed("custom.value"))
+    for _ in range(152):
+        a.collect()
+    assert a.anomalies()["metric"].tolist() == ["custom.value"]
+    b = perfkit.Monitor(sqlite_url, host="b")  # its first collection ends host b's stale ones
+    b.add_collector(_spike_feed("custom.value", n=5, at=2))
+    b.collect()
+    b.store.flush()
+    ev = b.store.alert_events(metric="custom.value")
+    ev = ev[ev["severity"] == "anomaly-episode"]
+    assert ev[["host", "state"]].values.tolist() == [["a", "firing"]]
+    a.stop()
+    b.stop()
+    ev = b.store.alert_events(metric="custom.value")
+    ev = ev[ev["severity"] == "anomaly-episode"]
+    assert ev[["host", "state", "message"]].values.tolist() == [
+        ["a", "firing", "spike"], ["a", "resolved", "monitor stopped"]]
+
+
+def test_a_second_monitor_of_one_store_and_host_is_warned_about(sqlite_url, caplog):
+    caplog.set_level("WARNING", logger="perfkit.monitor")
+    first = perfkit.Monitor(sqlite_url, host="same")
+    other = perfkit.Monitor(sqlite_url, host="other")
+    assert "second Monitor" not in caplog.text
+    second = perfkit.Monitor(sqlite_url, host="same")
+    assert "second Monitor writes host 'same'" in caplog.text
+    caplog.clear()
+    first.stop()
+    second.stop()
+    again = perfkit.Monitor(sqlite_url, host="same")  # a restart after stop() is no second source
+    assert "second Monitor" not in caplog.text
+    other.stop()
+    again.stop()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_level_shift_to_a_constant_is_one_episode_though_small_scores_follow(seed):
+    rng = np.random.default_rng(seed)
+    v = np.concatenate([10 + rng.normal(0, 1, 600), np.full(600, 30.0)])
+    ts = pd.date_range("2024-01-01", periods=len(v), freq="min", tz="UTC")
+    frame = pd.DataFrame({"ts": ts, "metric": "custom.value", "value": v, "labels": ""})
+    events = AnomalyWatch().update(frame)
+    after = events[events["ts"] >= ts[600]]
+    assert after["state"].tolist() == ["firing", "resolved"]
+    assert after["ts"].iloc[0] == ts[600]
+    # later samples may still score a little (the flat stretch sets variance records),
+    # but below min_score, so no further episode opens
+    assert perfkit.anomaly_scores(frame)["score"].to_numpy()[650:].max() < 0.5
