@@ -172,3 +172,49 @@ def test_demo_phases_and_episodes_are_not_counted_or_drawn_as_alerts(sqlite_url:
     fig = plots.alert_timeline_figure(page.alert_events, until=now)
     assert not fig.data
     assert any("no alert events" in str(a.text) for a in fig.layout.annotations)
+
+
+def test_an_anomaly_rule_reaches_the_store_alerts_timeline_band_and_api(sqlite_url: str
+                                                                       ) -> None:
+    from fastapi.testclient import TestClient
+
+    from perfkit import api, plots
+
+    rule = perfkit.AlertRule("cache.hit_rate", kind="anomaly", min_score=0.5, for_="20s")
+    mon = perfkit.Monitor(sqlite_url, host="h", alert_rules=[rule])
+    v = _spiky(160, 150)
+    end = pd.Timestamp.now(tz="UTC").floor("s")
+    ts = pd.date_range(end=end, periods=len(v), freq="10s")
+    # the frame a collection would hand the Monitor's hooks, samples stored as collected
+    frame = pd.DataFrame({"ts": ts, "host": "h", "metric": "cache.hit_rate", "value": v,
+                          "labels": ""})
+    mon.store.write(frame)
+    mon._score_anomalies(frame)
+    mon.store.flush()
+    ev = mon.store.alert_events(host="h", metric="cache.hit_rate")
+    rule_ev = ev[ev["severity"] == "anomaly"]
+    assert rule_ev["state"].tolist() == ["pending", "firing"]
+    assert rule_ev["ts"].tolist() == [ts[150], ts[152]]  # fires once 20 s have passed
+    assert rule_ev["threshold"].tolist() == [0.5, 0.5]
+    episode = ev[ev["severity"] == "anomaly-episode"]
+    assert (episode["ts"] == ts[150]).all() and episode["value"].max() >= 0.5
+    pattern = episode["message"].iloc[-1]  # the peak's, repeated as the peak rose
+    assert f"unusual ({pattern}, score" in rule_ev["message"].iloc[1]
+    now = mon.alerts()
+    assert now.loc[now["severity"] == "anomaly", ["state", "since"]].values.tolist() == [
+        ["firing", ts[152]]]
+    page = build_page(mon.store, window="1h", horizon="5min", host="h", now=end)
+    timeline = plots.alert_timeline_figure(page.alert_events, until=end)
+    assert [t.name for t in timeline.data] == ["anomaly"]
+    assert list(timeline.data[0].y) == ["cache.hit_rate"]
+    band = page.anomalies.query("metric == 'cache.hit_rate'")
+    assert band[["start", "open", "pattern"]].values.tolist() == [[ts[150], True, pattern]]
+    assert unusual_now(page.anomalies)["metric"].tolist() == ["cache.hit_rate"]
+    chart = plots.metric_figure(page.frame, "cache.hit_rate", anomalies=page.anomalies)
+    assert any(f"unusual: {pattern}" in str(a.text) for a in chart.layout.annotations)
+    with TestClient(api.app(mon, token="")) as client:
+        body = client.get(f"{api.PREFIX}/anomalies").json()
+    assert [r["metric"] for r in body["now"]] == ["cache.hit_rate"]
+    assert [e["state"] for e in body["events"] if e["metric"] == "cache.hit_rate"] == [
+        "firing"]
+    mon.stop()
