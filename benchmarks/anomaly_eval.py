@@ -45,6 +45,7 @@ GRID: dict[str | tuple[str, ...], tuple] = {
     "w_level": (1.2, 0.8),
     "decay": (0.1, 0.5),
     "w_pattern": (0.6, 0.8, 0.4, 0.0),
+    "w_others": (0.0, 0.25, 0.5, 1.0),
 }
 """Ties go to the grid point listed first. A tuple key varies those constants together.
 Not searched here: the two pattern resolutions ``patterns`` (both always on: with a choice
@@ -89,21 +90,25 @@ def surprises(values: np.ndarray, params: AnomalyParams) -> np.ndarray:
 
 def fuse(q: np.ndarray, finite: np.ndarray, params: AnomalyParams) -> np.ndarray:
     """The state's fusion and report-once-per-method rule applied to precomputed surprises."""
-    wq = np.array([w for _, w in params.methods()])[:, None] * q
+    ms = params.methods()
+    wq = np.array([w for _, w in ms])[:, None] * q
+    kinds = list(dict.fromkeys(m.reason for m, _ in ms))
+    kind = [kinds.index(m.reason) for m, _ in ms]
     n_seen = np.cumsum(finite)
     out = np.zeros(wq.shape[1])
-    res, dec = [0.0] * len(wq), params.decay
+    res, dec, others = [0.0] * len(wq), params.decay, params.w_others
     cols = wq.T.tolist()
     for i in np.flatnonzero(finite & (n_seen > params.warmup)).tolist():
-        best = 0.0
+        top = [0.0] * len(kinds)
         for k, x in enumerate(cols[i]):
             floor = res[k] - dec
             if x > floor and x > 0:
                 res[k] = min(x, _MEMORY_CAP)
-                best = max(best, x)
+                top[kind[k]] = max(top[kind[k]], x)
             else:
                 res[k] = floor if floor > 0 else 0.0
-        out[i] = score_of(best)
+        best = max(top)
+        out[i] = score_of(best + others * (sum(top) - best)) if best > 0 else 0.0
     return out
 
 

@@ -13,9 +13,13 @@ empirical tail probability under the series' own history:
   start was common (a shape inside the usual range); two such methods, at a
   coarse and a fine band resolution.
 
-The sample's surprise is ``q = max_k w_k * (-ln p_k)`` and its score
-``q / (q + 10)`` (0.5 is a one-in-22,000 event for a method of weight 1); the
-reason names the method with the largest weighted surprise. An event is
+Each pattern's weighted surprise is ``s_k = w_k * (-ln p_k)`` (the larger of
+the two pattern methods' for "pattern"). The sample's surprise is the largest
+plus a share of the others, ``q = max_k s_k + w_others * (sum_k s_k - max_k s_k)``:
+two patterns breaking at once (a jump that is also a new shape) is stronger
+evidence than one, but not independent evidence. Its score is ``q / (q + 10)``
+(0.5 is a one-in-22,000 event for a method of weight 1); the reason names the
+pattern with the largest weighted surprise. An event is
 reported once per pattern: a method's surprise counts only when it exceeds that
 method's *residual* surprise of earlier reports, which decays by ``decay`` nats
 per sample, so a level shift scores on the sample where it happens and not on
@@ -54,11 +58,12 @@ later reports for at most ``cap / decay`` samples instead of for days."""
 
 @dataclass(frozen=True)
 class AnomalyParams:
-    """The detector's constants; ``w_level``, ``w_pattern`` and ``decay`` were searched on NAB,
+    """The detector's constants; ``w_level``, ``w_pattern``, ``w_others`` and ``decay`` were
+    searched on NAB,
     ``halflife``, ``w_variance`` and ``w_flat`` in an earlier search (see the module docstring),
     the others set by hand."""
 
-    w_level: float = 1.2
+    w_level: float = 0.8
     """Weight of the level method's surprise (the spike method has weight 1)."""
     w_variance: float = 0.3
     """Weight of the variance method's surprise."""
@@ -71,11 +76,14 @@ class AnomalyParams:
     earlier values in its context. Two resolutions, because which one fits depends on the
     series (a coarse one is not fooled by noise crossing band edges, a fine one sees smaller
     shapes); each has its own tail and report-once residual."""
+    w_others: float = 0.5
+    """Share of the other patterns' fresh surprises added to the largest one (0: the largest
+    alone; 1: as if they were independent evidence)."""
     halflife: float = 40.0
     """Half-life (samples) of the short-term mean and variance."""
     long_halflife: float = 600.0
     """Half-life (samples) of the long-term variance."""
-    decay: float = 0.1
+    decay: float = 0.5
     """Residual surprise of a reported event decays by this many nats per sample."""
     warmup: int = 100
     """Samples a series needs before it is scored."""
@@ -147,8 +155,8 @@ class AnomalyState:
     :attr:`peak_reason` are the episode's.
     """
 
-    __slots__ = ("_decay", "_steps", "_warmup", "episode", "followers", "last_ts", "methods",
-                 "n", "params", "residual")
+    __slots__ = ("_decay", "_kinds", "_others", "_steps", "_warmup", "episode", "followers",
+                 "last_ts", "methods", "n", "params", "residual")
 
     def __init__(self, params: AnomalyParams = DEFAULT, *, min_score: float = 0.5) -> None:
         self.episode = Episode(min_score, params.hold)
@@ -159,9 +167,13 @@ class AnomalyState:
         self.residual: list[float] = [0.0] * len(self.methods)
         self.last_ts: int | None = None
         # bound once: step is the per-sample hot path (about a third of its cost was lookups)
-        self._steps = tuple((k, m.step, w, m.reason) for k, (m, w) in enumerate(self.methods))
+        kinds = list(dict.fromkeys(m.reason for m, _ in self.methods))
+        self._kinds = tuple(kinds)
+        self._steps = tuple((k, m.step, w, kinds.index(m.reason))
+                            for k, (m, w) in enumerate(self.methods))
         self._warmup = params.warmup
         self._decay = params.decay
+        self._others = params.w_others
 
     @property
     def since(self) -> int | None:
@@ -200,20 +212,25 @@ class AnomalyState:
             for _, method_step, _, _ in self._steps:
                 method_step(value)
             return 0.0, f"warming up: {n} of {self._warmup} samples"
-        best, reason = 0.0, ""
+        kinds = self._kinds
+        top = [0.0] * len(kinds)  # largest fresh weighted surprise of each pattern
         res, decay = self.residual, self._decay
-        for k, method_step, w, why in self._steps:
+        for k, method_step, w, g in self._steps:
             q = w * method_step(value)
             r = res[k]
             if q > 0 and q > r - decay:  # fresh: more surprising than what this method reported
                 res[k] = q if q < _MEMORY_CAP else _MEMORY_CAP
-                if q > best:
-                    best, reason = q, why
+                if q > top[g]:
+                    top[g] = q
             elif r:
                 r -= decay
                 res[k] = r if r > 0 else 0.0
-        score = score_of(best)
-        reason = reason if score else ""
+        best = max(top)
+        if best > 0:
+            score = score_of(best + self._others * (sum(top) - best))
+            reason = kinds[top.index(best)]
+        else:
+            score, reason = 0.0, ""
         for ep in self.followers:
             ep.step(ts_ns, score, reason)
         return score, reason
