@@ -225,8 +225,13 @@ if host_choice == FLEET:
 
 st.title("perfkit · service health")
 status_line()
-_section("header", sections.header)
-_section("alerts", lambda p: sections.alerts(p, horizon))
-_section("recommendations", lambda p: sections.recommendations(p, ctx))
-_section("actions", sections.actions)
-_section("metrics", sections.metrics)
+SECTIONS: dict[str, Callable[[Any], None]] = {
+    "header": sections.header, "alerts": lambda p: sections.alerts(p, horizon),
+    "recommendations": lambda p: sections.recommendations(p, ctx), "actions": sections.actions,
+    "metrics": sections.metrics}
+slots = {name: st.container() for name in SECTIONS}
+# Laid out in that order, sent score and charts first: a first visit's browser starts on
+# plotly.js and the first charts before it renders the sections below them.
+for name in ("header", "metrics", "alerts", "recommendations", "actions"):
+    with slots[name]:
+        _section(name, SECTIONS[name])

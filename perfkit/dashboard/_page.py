@@ -7,6 +7,7 @@ each chart shows and, when it shows nothing, why.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +74,14 @@ class Page:
     anomalies: pd.DataFrame = field(default_factory=pd.DataFrame)
     errors: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    _figures: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def figure(self, key: str, build: Callable[[], Any]) -> Any:
+        """``build()``'s figure, built once per page and ``key``: every session and timed
+        refresh shown this page reuses it (a figure costs tens of milliseconds to build,
+        a page shows a dozen, and the page cache shares one page between sessions)."""
+        fig = self._figures.get(key)
+        return fig if fig is not None else self._figures.setdefault(key, build())
 
     @property
     def metrics(self) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -35,7 +36,8 @@ from perfkit.dashboard._words import (
 )
 from perfkit.errors import PerfkitError
 
-__all__ = ["Context", "actions", "alerts", "header", "metrics", "recommendations"]
+__all__ = ["Context", "actions", "actions_figure", "alerts", "group_metrics", "groups_figure",
+           "header", "metric_figure", "metrics", "recommendations", "timeline_figure"]
 
 _ALERT_PREFIX = re.compile(r"^(warning|critical|advisory) alert: ")
 
@@ -49,6 +51,43 @@ class Context:
     target_host: str | None
     act: Callable[..., Any]
     horizon: str
+
+
+def groups_figure(page: Page) -> Any:
+    """The group scores' figure (``page.score`` must have an overall value)."""
+    sc = page.score
+    return page.figure("fig_groups", lambda: plots.group_scores_figure(sc.groups, sc.breakdown))
+
+
+def timeline_figure(page: Page) -> Any:
+    """The alert timeline's figure."""
+    return page.figure("fig_alert_timeline", lambda: plots.alert_timeline_figure(
+        page.alert_events, until=page.generated_at, x_range=page.history_range()))
+
+
+def actions_figure(page: Page) -> Any:
+    """The action history's figure."""
+    return page.figure("fig_actions", lambda: plots.action_history_figure(
+        page.actions, x_range=page.history_range()))
+
+
+def metric_figure(page: Page, name: str) -> Any:
+    """``name``'s chart: its hosts' lines, thresholds, forecast when drawn, phases, anomalies."""
+    def build() -> Any:
+        drawn = page.drawn_forecast(name)
+        return plots.metric_figure(
+            page.display, name, forecast=page.forecasts if drawn else None,
+            x_range=page.chart_range(name), note=page.chart_note(name) or "no data",
+            forecast_note=page.forecast_note(name), phases=page.phases,
+            now=page.generated_at, anomalies=page.anomalies)
+    return page.figure(f"fig_{name}", build)
+
+
+def group_metrics(page: Page, group: str | None) -> list[str]:
+    """The metrics of ``group``'s tab (None: the "Other" tab), in the page's order."""
+    ov = page.overview.set_index("metric")
+    return [m for m in page.metrics if (ov.loc[m, "group"] == group if group else
+                                        ov.loc[m, "group"] not in GROUP_ORDER)]
 
 
 def header(page: Page) -> None:
@@ -77,7 +116,7 @@ def header(page: Page) -> None:
                 "application) has samples in this window"
                 + (f"; this selection holds only {', '.join(have[:8])}." if have else "."))
     else:
-        c2.plotly_chart(plots.group_scores_figure(sc.groups, sc.breakdown), key="fig_groups")
+        c2.plotly_chart(groups_figure(page), key="fig_groups")
     c3.markdown("**Costing the most points**", help=STATE_RULE + " Points: 100 when better "
                 "than warning, 75 at warning falling to 25 at critical, 0 beyond.")
     costly = costly_metrics(sc, overview=page.overview)
@@ -140,9 +179,7 @@ def alerts(page: Page, horizon: str) -> None:
                 else:
                     st.caption("None: even the pessimistic edge of every forecast stays "
                                "on the safe side.")
-    st.plotly_chart(plots.alert_timeline_figure(
-        page.alert_events, until=page.generated_at, x_range=page.history_range()),
-        key="fig_alert_timeline")
+    st.plotly_chart(timeline_figure(page), key="fig_alert_timeline")
 
 
 def unusual(page: Page) -> None:
@@ -265,8 +302,7 @@ def actions(page: Page) -> None:
                     f"by {r.requested_by} — **{r.outcome}**{took}"
                     + (f" · {r.change}" if r.change else "")
                     + (f" · error: {r.error}" if r.error else ""))
-    st.plotly_chart(plots.action_history_figure(a, x_range=page.history_range()),
-                    key="fig_actions")
+    st.plotly_chart(actions_figure(page), key="fig_actions")
     with st.expander("Every action in this window", key="exp_actions"):
         st.dataframe(rows, hide_index=True, key="tbl_actions")
 
@@ -282,12 +318,7 @@ def _tile(page: Page, name: str, row: Any) -> None:
               delta_color="off", delta_arrow="off",
               help=f"Latest sample; trend {row['trend']}"
                    + (" (getting worse)" if row["bad_trend"] else "") + ". " + STATE_RULE)
-    drawn = page.drawn_forecast(name)
-    st.plotly_chart(plots.metric_figure(
-        page.display, name, forecast=page.forecasts if drawn else None,
-        x_range=page.chart_range(name), note=page.chart_note(name) or "no data",
-        forecast_note=page.forecast_note(name), phases=page.phases,
-        now=page.generated_at, anomalies=page.anomalies), key=f"fig_{name}")
+    st.plotly_chart(metric_figure(page, name), key=f"fig_{name}")
 
 
 def metrics(page: Page) -> None:
@@ -304,8 +335,7 @@ def metrics(page: Page) -> None:
         if tab.open is False:
             continue
         with tab:
-            names = [m for m in page.metrics if (ov.loc[m, "group"] == group if group else
-                                                  ov.loc[m, "group"] not in GROUP_ORDER)]
+            names = group_metrics(page, group)
             if not names:
                 st.caption("No other metrics in this window (custom metrics and process "
                            "metrics appear here).")
@@ -317,6 +347,6 @@ def metrics(page: Page) -> None:
             if group in ("application", "database"):
                 base = ("application.api_response_time" if group == "application"
                         else "database.query_time")
-                st.plotly_chart(plots.percentiles_figure(page.display, base,
-                                                         x_range=page.history_range()),
-                                key=f"fig_pct_{base}")
+                st.plotly_chart(page.figure(f"fig_pct_{base}", partial(
+                    plots.percentiles_figure, page.display, base, x_range=page.history_range())),
+                    key=f"fig_pct_{base}")

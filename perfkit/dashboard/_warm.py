@@ -30,9 +30,9 @@ RECENT_S = 30.0
 
 def warm(rt: Any, *, window: str = DEFAULT_WINDOW, horizon: str = DEFAULT_HORIZON,
          refresh_s: float = DEFAULT_REFRESH_S, wait_s: float = 10.0) -> Any:
-    """Build ``rt``'s first page (the default selection's: the first listed host) and one
-    figure of each kind once; returns that page (None when it could not be built; the
-    figures are thrown away). The page stays in ``rt.pages`` for the first visitor.
+    """Build ``rt``'s first page (the default selection's: the first listed host) and the
+    figures of its first screen; returns that page (None when it could not be built).
+    The page, its figures with it, stays in ``rt.pages`` for the first visitor.
 
     Waits up to ``wait_s`` for the embedded Monitor's first collection, so the
     forecasts, the score and the recommendation rules run on real samples (an
@@ -42,8 +42,8 @@ def warm(rt: Any, *, window: str = DEFAULT_WINDOW, horizon: str = DEFAULT_HORIZO
     t0 = time.perf_counter()
     page = None
     try:
-        from perfkit import plots
-        from perfkit.dashboard import _sections  # noqa: F401 - streamlit's element modules
+        from perfkit.dashboard import _sections as sections
+        from perfkit.dashboard._page import GROUP_ORDER
 
         mon = rt.monitor
         end = time.monotonic() + wait_s
@@ -53,17 +53,14 @@ def warm(rt: Any, *, window: str = DEFAULT_WINDOW, horizon: str = DEFAULT_HORIZO
         page, _ = rt.page(window=window, horizon=horizon, host=hosts[0] if hosts else None,
                           refresh_s=refresh_s)
         if page is not None:
-            # one of each kind of figure the first screen shows: plotly loads the
-            # validators of each trace and layout type on first use
-            sc = page.score
-            figs = [plots.alert_timeline_figure(page.alert_events, until=page.generated_at),
-                    plots.action_history_figure(page.actions)]
-            if sc is not None:
-                figs.append(plots.group_scores_figure(sc.groups, sc.breakdown))
-            figs += [plots.metric_figure(page.display, metric, forecast=page.forecasts,
-                                         x_range=page.chart_range(metric),
-                                         phases=page.phases, now=page.generated_at)
-                     for metric in page.metrics[:2]]
+            # the figures of the first screen (the first tab's), kept on the page for the
+            # first visitor, once each to JSON: plotly loads its validators and encoders
+            # on first use
+            figs = [sections.timeline_figure(page), sections.actions_figure(page)]
+            if page.score is not None and page.score.overall is not None:
+                figs.append(sections.groups_figure(page))
+            figs += [sections.metric_figure(page, name)
+                     for name in sections.group_metrics(page, GROUP_ORDER[0])]
             for fig in figs:
                 fig.to_json()
     except Exception:

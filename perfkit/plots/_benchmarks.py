@@ -22,6 +22,8 @@ def benchmark_history_figure(frame: Any, test: str) -> Any:
 
     import plotly.graph_objects as go
 
+    from perfkit.plots._common import STYLE
+
     rows = frame[frame["test"] == test].sort_values("ts")
     if rows.empty:
         raise ValueError(f"no stored results for test {test!r}")
@@ -60,7 +62,7 @@ def benchmark_history_figure(frame: Any, test: str) -> Any:
             text=[hover[rows.index.get_loc(i)] for i in idx], hoverinfo="text"))
     fig.update_layout(
         title=f"{test}: median per run (whisker: p95)", xaxis_title="run time (UTC)",
-        yaxis_title="ms per call", legend_title="verdict", template="plotly_white",
-        hovermode="closest")
+        yaxis_title="ms per call", legend_title="verdict",
+        **{**STYLE, "hovermode": "closest"})
     fig.update_yaxes(rangemode="tozero")
     return fig

@@ -22,8 +22,22 @@ COLORS = {"ok": "#2e9d5b", "warning": "#f0a30a", "critical": "#d62728", "forecas
           "anomaly": "#c2185b"}
 """Colours by severity / verdict (and anomaly episodes), the same on every figure."""
 
+_AXIS = {"gridcolor": "#EBF0F8", "linecolor": "#EBF0F8", "zerolinecolor": "#EBF0F8",
+         "zerolinewidth": 2, "ticks": "", "automargin": True, "title_standoff": 15}
+STYLE: dict[str, Any] = {
+    "template": "none", "plot_bgcolor": "white", "paper_bgcolor": "white",
+    "font_color": "#2a3f5f", "hoverlabel_align": "left", "title_x": 0.05,
+    "colorway": ["#636efa", "#EF553B", "#00cc96", "#ab63fa", "#FFA15A", "#19d3f3", "#FF6692",
+                 "#B6E880", "#FF97FF", "#FECB52"],
+    **{f"{axis}_{k}": v for axis in ("xaxis", "yaxis") for k, v in _AXIS.items()}}
+"""The look of plotly's ``plotly_white``, as layout properties of each figure (``template``
+``"none"``): naming ``"plotly_white"`` makes plotly copy and validate the whole template,
+trace defaults of every trace type included, for each figure (most of a chart's build
+time) and send it along (most of a small figure's JSON). Flat ``xaxis_...`` keys, so a
+figure's own ``xaxis={...}`` merges with them."""
+
 _LAYOUT: dict[str, Any] = {"margin": {"l": 10, "r": 10, "t": 36, "b": 10},
-                           "template": "plotly_white", "hovermode": "x unified"}
+                           "hovermode": "x unified", **STYLE}
 
 
 def _line(points: int) -> Any:

@@ -483,5 +483,12 @@ def test_warming_builds_the_first_page_a_visitor_would_wait_for(sqlite_url: str)
         first, _ = rt.page(window="15min", horizon="30min", host=rt.hosts()[0],
                            refresh_s=DEFAULT_REFRESH_S, recent_s=3600.0)
         assert first is page
+        # with its first screen's figures, which a visit reuses instead of building them
+        from perfkit.dashboard import _sections as sections
+
+        cpu = page.figure("fig_system.cpu_usage", lambda: pytest.fail("built again"))
+        assert cpu is sections.metric_figure(page, "system.cpu_usage")
+        assert len(cpu.data[0].y) > 0 and cpu.layout.title.text == "system.cpu_usage"
+        assert sections.timeline_figure(page) is sections.timeline_figure(first)
     finally:
         rt.close()
