@@ -144,6 +144,8 @@ def score(frame: SamplesLike, *, now: WhenLike | None = None,
       caps it at 25 points (status ``critical``), a firing warning at 75
       (status at least ``warning``), whatever its mean in ``window``. Without
       this, a 5-minute mean can read "ok" while the alert on the latest sample fires.
+      Anomaly alerts (severity ``anomaly``) and anomaly episodes do not change the
+      score: they say a metric behaves unlike its past, not that it is unhealthy.
 
     Example: everything healthy → 100. CPU exactly at its warning (70 %) with
     the four expected system metrics present → CPU 75 points, system

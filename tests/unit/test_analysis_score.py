@@ -94,3 +94,12 @@ def test_summary_structure_and_json():
     empty = summary(frame.iloc[:0], monitoring_active=False, optimization_active=False)
     json.dumps(empty, allow_nan=False)
     assert empty["performance_score"] is None
+
+
+def test_a_firing_anomaly_alert_does_not_change_the_score():
+    frame = _frame(HEALTHY)
+    firing = pd.DataFrame({"metric": ["cache.hit_rate", "system.cpu_usage"], "labels": "",
+                           "severity": ["anomaly", "warning"], "state": "firing"})
+    s = score(frame, alerts=firing)
+    assert s.breakdown.set_index("metric").loc["cache.hit_rate", "points"] == 100
+    assert s.breakdown.set_index("metric").loc["system.cpu_usage", "points"] == 75
