@@ -36,8 +36,8 @@ from perfkit.dashboard._words import (
 )
 from perfkit.errors import PerfkitError
 
-__all__ = ["Context", "actions", "actions_figure", "alerts", "group_metrics", "groups_figure",
-           "header", "metric_figure", "metrics", "recommendations", "timeline_figure"]
+__all__ = ["Context", "actions", "actions_figure", "alerts", "group_metrics", "header",
+           "metric_figure", "metrics", "recommendations", "timeline_figure"]
 
 _ALERT_PREFIX = re.compile(r"^(warning|critical|advisory) alert: ")
 
@@ -51,12 +51,6 @@ class Context:
     target_host: str | None
     act: Callable[..., Any]
     horizon: str
-
-
-def groups_figure(page: Page) -> Any:
-    """The group scores' figure (``page.score`` must have an overall value)."""
-    sc = page.score
-    return page.figure("fig_groups", lambda: plots.group_scores_figure(sc.groups, sc.breakdown))
 
 
 def timeline_figure(page: Page) -> Any:
@@ -98,8 +92,8 @@ def header(page: Page) -> None:
     statuses = set(page.overview["status"]) if len(page.overview) else set()
     worst = "critical" if "critical" in statuses else "warning" if "warning" in statuses \
         else None
-    # SVG drawn here, not a plotly chart: the score shows before the browser has loaded
-    # plotly.js, which takes seconds on a first visit
+    # SVG drawn here, not plotly charts: the top row shows before the browser has loaded
+    # plotly.js (seconds on a first visit) and draws nothing on the first charts' path
     c1.container(key="gauge").markdown(plots.health_gauge_svg(overall, worst=worst),
                                        unsafe_allow_html=True)
     changed = page.changed
@@ -116,7 +110,8 @@ def header(page: Page) -> None:
                 "application) has samples in this window"
                 + (f"; this selection holds only {', '.join(have[:8])}." if have else "."))
     else:
-        c2.plotly_chart(groups_figure(page), key="fig_groups")
+        c2.container(key="groups").markdown(plots.group_scores_svg(sc.groups, sc.breakdown),
+                                            unsafe_allow_html=True)
     c3.markdown("**Costing the most points**", help=STATE_RULE + " Points: 100 when better "
                 "than warning, 75 at warning falling to 25 at critical, 0 beyond.")
     costly = costly_metrics(sc, overview=page.overview)

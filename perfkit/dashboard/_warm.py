@@ -56,11 +56,9 @@ def warm(rt: Any, *, window: str = DEFAULT_WINDOW, horizon: str = DEFAULT_HORIZO
             # the figures of the first screen (the first tab's), kept on the page for the
             # first visitor, once each to JSON: plotly loads its validators and encoders
             # on first use
-            figs = [sections.timeline_figure(page), sections.actions_figure(page)]
-            if page.score is not None and page.score.overall is not None:
-                figs.append(sections.groups_figure(page))
-            figs += [sections.metric_figure(page, name)
-                     for name in sections.group_metrics(page, GROUP_ORDER[0])]
+            figs = [sections.timeline_figure(page), sections.actions_figure(page),
+                    *(sections.metric_figure(page, name)
+                      for name in sections.group_metrics(page, GROUP_ORDER[0]))]
             for fig in figs:
                 fig.to_json()
     except Exception:

@@ -1,11 +1,11 @@
 """Plotly figures shared by the dashboard (``app.py``) and the notebooks.
 
 Every function takes perfkit frames (samples, forecast, alert events, actions)
-and returns a ``plotly.graph_objects.Figure`` (``health_gauge_svg``: the gauge
-as SVG text); none reads a store or computes a statistic of its own beyond what
-is drawn. Long series are cut for display
-with :func:`perfkit._downsample.downsample` (min/max-preserving), so a
-day of one-second samples draws as fast as an hour.
+and returns a ``plotly.graph_objects.Figure`` (``health_gauge_svg`` and
+``group_scores_svg``: the same as SVG text); none reads a store or computes a
+statistic of its own beyond what is drawn. Long series are cut for display with
+:func:`perfkit._downsample.downsample` (min/max-preserving), so a day of
+one-second samples draws as fast as an hour.
 """
 
 from perfkit.plots._benchmarks import benchmark_history_figure
@@ -15,6 +15,7 @@ from perfkit.plots._metric import metric_figure, percentiles_figure
 from perfkit.plots._scores import (
     fleet_spread_figure,
     group_scores_figure,
+    group_scores_svg,
     health_gauge,
     health_gauge_svg,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "benchmark_history_figure",
     "fleet_spread_figure",
     "group_scores_figure",
+    "group_scores_svg",
     "health_gauge",
     "health_gauge_svg",
     "metric_figure",

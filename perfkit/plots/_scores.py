@@ -83,7 +83,7 @@ def health_gauge_svg(overall: float | None, *, title: str = "Health score", heig
         parts.append(f'<line x1="{x0:.1f}" y1="{y0:.1f}" x2="{x1:.1f}" y2="{y1:.1f}" '
                      f'stroke="#444" stroke-width="1"/>'
                      f'<text x="{tx:.1f}" y="{ty + 4:.1f}" text-anchor="middle" '
-                     f'font-size="11" fill="#444">{tick}</text>')
+                     f'font-size="13" fill="#444">{tick}</text>')
     label = title if value is not None else f"{title} (no data yet)"
     number = f"{value if value is not None else 0:.0f} / 100"
     parts.append(f'<text x="{cx:.0f}" y="17" text-anchor="middle" font-size="20" '
@@ -95,6 +95,26 @@ def health_gauge_svg(overall: float | None, *, title: str = "Health score", heig
             f'{number}" style="font-family:inherit">{"".join(parts)}</svg>')
 
 
+def _group_bars(groups: Mapping[str, float | None], breakdown: pd.DataFrame | None
+                ) -> list[tuple[str, float, str, str, list[str]]]:
+    """Per group: name, bar length, colour, label and the metrics costing it points."""
+    rows = []
+    frame = breakdown if breakdown is not None and len(breakdown) and \
+        {"group", "metric", "penalty"} <= set(breakdown.columns) else None
+    for g, v in groups.items():
+        costs = []
+        if frame is not None:
+            b = frame[(frame["group"] == g) & (frame["penalty"] > 0)] \
+                .sort_values("penalty", ascending=False).head(3)
+            costs = [f"{r.metric}: −{r.penalty:.1f}" for r in b.itertuples()]
+        scored = v is not None and bool(np.isfinite(v))
+        color = ("#cccccc" if v is None else COLORS["ok"] if v >= 80 else
+                 COLORS["warning"] if v >= 60 else COLORS["critical"])
+        rows.append((str(g), float(v) if scored and v is not None else 0.0, color,
+                     f"{v:.0f}" if scored else "missing", costs or ["nothing costs points"]))
+    return rows
+
+
 def group_scores_figure(groups: Mapping[str, float | None],
                         breakdown: pd.DataFrame | None = None, *, height: int = 220) -> go.Figure:
     """Per-group scores as bars; hovering a bar names the metrics that cost it points.
@@ -102,22 +122,12 @@ def group_scores_figure(groups: Mapping[str, float | None],
     ``breakdown`` (optional) has ``group``, ``metric`` and ``penalty`` columns,
     as in :func:`perfkit.score`'s breakdown frame.
     """
-    names = [g for g in groups]
-    vals = [groups[g] for g in names]
-    hover = []
-    for g in names:
-        text = ""
-        if breakdown is not None and len(breakdown) and {"group", "metric", "penalty"} <= set(
-                breakdown.columns):
-            b = breakdown[(breakdown["group"] == g) & (breakdown["penalty"] > 0)] \
-                .sort_values("penalty", ascending=False).head(3)
-            text = "<br>".join(f"{r.metric}: −{r.penalty:.1f}" for r in b.itertuples())
-        hover.append(text or "nothing costs points")
-    shown = [v if v is not None and np.isfinite(v) else 0.0 for v in vals]
-    colors = [COLORS["ok"] if v is not None and v >= 80 else COLORS["warning"]
-              if v is not None and v >= 60 else COLORS["critical"] if v is not None
-              else "#cccccc" for v in vals]
-    labels = [f"{v:.0f}" if v is not None and np.isfinite(v) else "missing" for v in vals]
+    bars = _group_bars(groups, breakdown)
+    names = [b[0] for b in bars]
+    shown = [b[1] for b in bars]
+    colors = [b[2] for b in bars]
+    labels = [b[3] for b in bars]
+    hover = ["<br>".join(b[4]) for b in bars]
     # a short bar (a group at 0) keeps its number beside it instead of losing it
     fig = go.Figure(go.Bar(x=shown, y=names, orientation="h", marker_color=colors, text=labels,
                            textposition=["inside" if v >= 15 else "outside" for v in shown],
@@ -126,6 +136,42 @@ def group_scores_figure(groups: Mapping[str, float | None],
                       title={"text": "Scores by group", "font": {"size": 13}},
                       **{**_LAYOUT, "hovermode": "closest"})
     return fig
+
+
+def group_scores_svg(groups: Mapping[str, float | None],
+                     breakdown: pd.DataFrame | None = None, *, height: int = 220) -> str:
+    """:func:`group_scores_figure` as a self-contained SVG element (text), drawn without
+    plotly.js: a bar per group, top to bottom in ``groups``' order; hovering a bar
+    names the metrics that cost it points."""
+    bars = _group_bars(groups, breakdown)
+    left, width, row = 96.0, 192.0, 36.0
+    top = 30.0
+    parts = ['<text x="4" y="18" font-size="16" font-weight="bold" fill="#31333f">'
+             'Scores by group</text>']
+    for i, (name, length, color, label, costs) in enumerate(bars):
+        y = top + i * row
+        bar = width * min(max(length, 0.0), 100.0) / 100
+        inside = length >= 15
+        tx = left + bar - 4 if inside else left + bar + 4
+        parts.append(
+            f'<g><title>{html.escape(name)}: {label}&#10;'
+            f'{html.escape(chr(10).join(costs))}</title>'
+            f'<text x="{left - 6:.0f}" y="{y + 19:.0f}" text-anchor="end" font-size="15" '
+            f'fill="#31333f">{html.escape(name)}</text>'
+            f'<rect x="{left:.0f}" y="{y + 2:.0f}" width="{width:.0f}" height="{row - 10:.0f}" '
+            f'fill="#f0f2f6"/>'
+            f'<rect x="{left:.0f}" y="{y + 2:.0f}" width="{bar:.1f}" height="{row - 10:.0f}" '
+            f'fill="{color}"/>'
+            f'<text x="{tx:.1f}" y="{y + 20:.0f}" text-anchor="{"end" if inside else "start"}" '
+            f'font-size="15" fill="{"white" if inside else "#31333f"}">{label}</text></g>')
+    axis = top + len(bars) * row
+    for tick in (0, 50, 100):
+        x = left + width * tick / 100
+        parts.append(f'<text x="{x:.0f}" y="{axis + 12:.0f}" text-anchor="middle" '
+                     f'font-size="12" fill="#666">{tick}</text>')
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 300 {axis + 18:.0f}" '
+            f'width="100%" style="max-height:{height}px;font-family:inherit" role="img" '
+            f'aria-label="Scores by group">{"".join(parts)}</svg>')
 
 
 def fleet_spread_figure(spread: pd.DataFrame, metric: str, *, height: int = 260,

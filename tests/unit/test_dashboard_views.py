@@ -163,6 +163,14 @@ def test_figures_draw_thresholds_forecast_band_and_states() -> None:
     assert "(no data yet)" in empty and ">0 / 100</text>" in empty
     groups = plots.group_scores_figure({"system": 90.0, "cache": None})
     assert list(groups.data[0].text) == ["90", "missing"]
+    cost = pd.DataFrame({"group": ["system", "system", "cache"], "penalty": [4.9, 0.0, 1.0],
+                         "metric": ["system.memory_usage", "system.cpu_usage", "cache.hit_rate"]})
+    bars = plots.group_scores_svg({"system": 50.0, "cache": None}, cost)
+    assert bars.index(">system</text>") < bars.index(">cache</text>")  # in the groups' order
+    assert f'fill="{plots.COLORS["critical"]}"' in bars and ">missing</text>" in bars
+    # hovering a bar names what cost it points, and only that
+    assert "<title>system: 50&#10;system.memory_usage: −4.9</title>" in bars
+    assert "<title>cache: missing&#10;cache.hit_rate: −1.0</title>" in bars
     ev = pd.DataFrame({"ts": pd.to_datetime(["2026-01-01 00:00", "2026-01-01 00:05"], utc=True),
                        "metric": "system.cpu_usage", "severity": "warning",
                        "state": ["firing", "resolved"]})
