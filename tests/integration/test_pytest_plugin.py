@@ -90,12 +90,12 @@ def work(n):
     return n
 
 
-@pytest.mark.perf(max_regression="10%", max_time="0.25s", warmup="20ms")
+@pytest.mark.perf(max_regression="10%", max_time="0.06s", warmup="20ms")
 def test_loop_small(perf):
     assert perf(work, 300) == 300
 
 
-@pytest.mark.perf(max_regression="10%", max_time="0.25s", warmup="20ms")
+@pytest.mark.perf(max_regression="10%", max_time="0.06s", warmup="20ms")
 def test_loop_large(perf):
     assert perf(work, 20000) == 20000
 """
