@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from perfkit.store._schema import PARTITIONS_LOCK, ddl_lock
+
 log = logging.getLogger("perfkit.store")
 
 DAY_NS = 86_400 * 10**9
@@ -30,7 +32,6 @@ PARENT = "perfkit_samples"
 # bounds how long writers can be held up.
 DROP_LOCK_TIMEOUT_MS = 500
 DROP_TRIES = 5
-_DDL_LOCK = 7_104_551_208  # advisory lock serialising partition DDL between processes
 
 
 def day_of(ts_ns: int) -> int:
@@ -73,7 +74,7 @@ def existing(conn: sa.Connection) -> dict[int, str]:
 def create(engine: sa.Engine, want: set[int]) -> None:
     """Create the partitions of the days in ``want`` that are missing (own transaction)."""
     with engine.connect() as conn, conn.begin():
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _DDL_LOCK})
+        ddl_lock(conn, PARTITIONS_LOCK)
         have = existing(conn)
         for day in sorted(want - set(have)):
             conn.execute(sa.text(
@@ -134,7 +135,7 @@ def migrate(engine: sa.Engine, table: sa.Table, timeout_s: float) -> int:
     """
     old = f"{PARENT}_unpartitioned"
     with engine.connect() as conn, conn.begin():
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _DDL_LOCK})
+        ddl_lock(conn, PARTITIONS_LOCK)
         if is_partitioned(conn):
             return 0
         ms = int(timeout_s * 1000)

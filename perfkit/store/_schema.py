@@ -109,8 +109,21 @@ meta = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
-# An arbitrary constant: the advisory lock that serialises schema creation on PostgreSQL.
-_PG_DDL_LOCK = 7_104_551_207
+# Arbitrary constants: the advisory locks that serialise schema creation and partition DDL
+# on PostgreSQL (see ddl_lock).
+TABLES_LOCK = 7_104_551_207
+PARTITIONS_LOCK = 7_104_551_208
+
+
+def ddl_lock(conn: sa.Connection, key: int = TABLES_LOCK) -> None:
+    """Take the transaction-level advisory lock ``key`` of the connection's current schema.
+
+    Advisory locks belong to the whole database; keyed by schema as well, stores in
+    different schemas of one database create their tables without waiting for each other,
+    while two processes of one schema still take turns.
+    """
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock("
+                         "hashtextextended(coalesce(current_schema(), ''), :k))"), {"k": key})
 
 
 #: The pytest plugin's history: one row per test per run.
@@ -165,7 +178,7 @@ def create_tables(engine: sa.Engine, tables: sa.MetaData) -> None:
 
 def _create(conn: sa.Connection, tables: sa.MetaData) -> None:
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_DDL_LOCK})
+        ddl_lock(conn)
     for table in tables.sorted_tables:
         conn.execute(sa.schema.CreateTable(table, if_not_exists=True))
         for index in table.indexes:

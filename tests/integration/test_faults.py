@@ -307,6 +307,33 @@ def test_lock_timeout_is_transient_and_the_rows_arrive(pg_url: str) -> None:
 
 
 @pytest.mark.postgres
+def test_ddl_lock_is_per_schema(pg_url: str) -> None:
+    """Stores in two schemas of one database create their tables without waiting for each
+    other; two in the same schema still take turns."""
+    from perfkit.store._schema import ddl_lock
+
+    other = f"{pg_url.rsplit('search_path%3D', 1)[1]}_b"
+    admin = sa.create_engine(pg_url.split("?")[0], isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f'CREATE SCHEMA "{other}"'))
+    holder = sa.create_engine(pg_url)
+    try:
+        with holder.connect() as conn, conn.begin():
+            ddl_lock(conn)  # another process of this schema is creating its tables
+            with Store(pg_url.replace(pg_url.rsplit("%3D", 1)[1], other)) as b:
+                assert b.write(rows(3)) == 3 and b.health()["buffered"] == 0
+            short = pg_url + "%20-clock_timeout%3D300"
+            with Store(short) as a:
+                a.write(rows(2))  # waits 0.3 s for this schema's lock, then buffers
+                assert a.health()["buffered"] == 2 and "55P03" in a.health()["last_error"]
+    finally:
+        holder.dispose()
+        with admin.connect() as c:
+            c.execute(sa.text(f'DROP SCHEMA "{other}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.mark.postgres
 def test_postgres_sessions_carry_timeouts_and_the_url_wins(pg_url: str) -> None:
     from perfkit.store._engine import pg_connect_args
 
