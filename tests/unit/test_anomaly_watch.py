@@ -18,6 +18,23 @@ def values_with_spike(n=200, at=150, seed=0):
     return v
 
 
+def _feed(metric, values):
+    """A collector that reads the next of ``values`` as ``metric`` at each collection."""
+    it = iter(list(values))
+
+    class Feed:
+        name = "feed"
+
+        def collect(self):
+            return [Reading(metric, next(it))]
+
+    return Feed()
+
+
+def _spike_feed(metric, n=152, at=150):
+    return _feed(metric, values_with_spike(n=n, at=at))
+
+
 def test_watch_step_by_step_equals_batch_scores_and_emits_start_then_end():
     v = values_with_spike()
     ts = pd.date_range("2024-01-01", periods=len(v), freq="s", tz="UTC")
@@ -50,16 +67,10 @@ def test_watch_rejects_a_bad_min_score():
 
 
 def test_monitor_writes_anomaly_events_to_the_store(sqlite_url):
-    values = iter(values_with_spike(n=190, at=150).tolist())
-
-    class Feed:
-        name = "feed"
-
-        def collect(self):
-            return [Reading("custom.value", next(values))]
+    feed = _feed("custom.value", values_with_spike(n=190, at=150).tolist())
 
     mon = perfkit.Monitor(sqlite_url, host="h", anomaly_min_score=0.5)
-    mon.add_collector(Feed())
+    mon.add_collector(feed)
     for _ in range(151):
         mon.collect()
     now = mon.anomalies()
@@ -96,17 +107,11 @@ def test_watch_runs_anomaly_rules_online_with_the_batch_transitions():
 
 
 def test_monitor_writes_anomaly_rule_events_from_its_online_state(sqlite_url):
-    values = iter(values_with_spike(n=190, at=150).tolist())
-
-    class Feed:
-        name = "feed"
-
-        def collect(self):
-            return [Reading("cache.hit_rate", next(values))]
+    feed = _feed("cache.hit_rate", values_with_spike(n=190, at=150).tolist())
 
     rule = perfkit.AlertRule("cache.hit_rate", kind="anomaly", min_score=0.5)
     mon = perfkit.Monitor(sqlite_url, host="h", alert_rules=[rule])
-    mon.add_collector(Feed())
+    mon.add_collector(feed)
     for _ in range(190):
         mon.collect()
     mon.store.flush()
@@ -118,18 +123,12 @@ def test_monitor_writes_anomaly_rule_events_from_its_online_state(sqlite_url):
 
 def test_monitor_alerts_reads_anomaly_rules_from_its_online_state(sqlite_url):
     values = values_with_spike(n=155, at=150).tolist()
-    feed = iter(values)
-
-    class Feed:
-        name = "feed"
-
-        def collect(self):
-            return [Reading("cache.hit_rate", next(feed))]
+    feed = _feed("cache.hit_rate", values)
 
     rule = perfkit.AlertRule("cache.hit_rate", kind="anomaly", min_score=0.5)
     # a window far shorter than the warm-up: a replay of it could never score the spike
     mon = perfkit.Monitor(sqlite_url, host="h", alert_rules=[rule], window="1ms")
-    mon.add_collector(Feed())
+    mon.add_collector(feed)
     for _ in range(155):
         mon.collect()
     mon.store.flush()
@@ -145,18 +144,6 @@ def test_monitor_alerts_reads_anomaly_rules_from_its_online_state(sqlite_url):
     mon.stop()
     after = mon.alerts()
     assert after.loc[after["severity"] == "anomaly", "state"].tolist() == ["resolved"]
-
-
-def _spike_feed(metric, n=152, at=150):
-    values = iter(values_with_spike(n=n, at=at).tolist())
-
-    class Feed:
-        name = "feed"
-
-        def collect(self):
-            return [Reading(metric, next(values))]
-
-    return Feed()
 
 
 def test_monitors_with_their_own_hosts_keep_their_episodes_apart(sqlite_url):
