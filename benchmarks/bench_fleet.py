@@ -39,7 +39,7 @@ import psutil
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _report import drop_schema, print_rows
+from _report import best_of, drop_schema, print_rows
 
 from perfkit.catalog import CORE_METRICS, PERCENTILES
 from perfkit.store import Store
@@ -137,15 +137,6 @@ class PgCpu:
         return sum(v - self.base.get(pid, 0.0) for pid, v in self.seen.items())
 
 
-def _best(fn, repeat: int = 3) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hosts", type=int, default=200)
@@ -195,25 +186,25 @@ def main() -> int:
             size = float(size)
         with Store(url) as st:
             c0 = time.process_time()
-            fleet_s, fleet = _best(lambda: st.samples(metric="system.cpu_usage", since="1h"))
+            fleet_s, fleet = best_of(lambda: st.samples(metric="system.cpu_usage", since="1h"))
             fleet_cpu = (time.process_time() - c0) / 3
-            roll_s, roll = _best(lambda: st.rollups(metric="system.cpu_usage", since="1h",
-                                                    labels=""))
-            recent_s, recent = _best(lambda: st.samples(since="6min", labels=""), repeat=1)
-            means_s, means = _best(lambda: st.window_means("5min", since="6min"))
-            fast_s, fast = _best(lambda: st.window_means("5min", since="6min", exact=False))
+            roll_s, roll = best_of(lambda: st.rollups(metric="system.cpu_usage", since="1h",
+                                                      labels=""))
+            recent_s, recent = best_of(lambda: st.samples(since="6min", labels=""), repeat=1)
+            means_s, means = best_of(lambda: st.window_means("5min", since="6min"))
+            fast_s, fast = best_of(lambda: st.window_means("5min", since="6min", exact=False))
             import perfkit.analysis  # noqa: F401 - a running dashboard has it imported
             from perfkit.dashboard import build_fleet
 
-            page_s, page = _best(lambda: build_fleet(st, window="1h", horizon="1h"), repeat=2)
+            page_s, page = best_of(lambda: build_fleet(st, window="1h", horizon="1h"), repeat=2)
         from perfkit.analysis import score
         from perfkit.dashboard import fleet_overview
 
-        ov_s, ov = _best(lambda: fleet_overview(recent))
+        ov_s, ov = best_of(lambda: fleet_overview(recent))
         cpu_t = time.process_time()
         fleet_overview(recent)
         ov_cpu = time.process_time() - cpu_t
-        ref_s, _ = _best(lambda: {h: score(g) for h, g in recent.groupby("host")}, repeat=1)
+        ref_s, _ = best_of(lambda: {h: score(g) for h, g in recent.groupby("host")}, repeat=1)
         rate = lag["rows"].sum() / span
         n_rows = args.hosts * 3600 + int(lag["rows"].sum())
         bytes_per_row = size / max(n_rows, 1)

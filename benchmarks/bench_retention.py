@@ -31,7 +31,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _report import drop_schema, print_rows
+from _report import best_of, drop_schema, print_rows
 
 from perfkit.store import Store
 
@@ -62,15 +62,6 @@ class Writer(threading.Thread):
         # writes that overlapped [lo, hi]: ended after lo and started before hi
         got = [lat for end, lat in self.latencies if end >= lo and end - lat <= hi]
         return max(got) if got else float("nan")
-
-
-def _timed(fn):  # best of 3
-    best, out = float("inf"), None
-    for _ in range(3):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
 
 
 def main() -> int:
@@ -112,9 +103,9 @@ def main() -> int:
 
         metric = "bench.metric_00"
         with Store(url) as st:
-            raw_s, raw_rows = _timed(lambda: len(st.samples(metric=metric)))
-            h_s, h_rows = _timed(lambda: len(st.rollups(metric=metric, every="1h")))
-            m_s, m_rows = _timed(lambda: len(st.rollups(metric=metric, every="1min")))
+            raw_s, raw_rows = best_of(lambda: len(st.samples(metric=metric)))
+            h_s, h_rows = best_of(lambda: len(st.rollups(metric=metric, every="1h")))
+            m_s, m_rows = best_of(lambda: len(st.rollups(metric=metric, every="1min")))
         node0, size0 = node()
         writer = Writer(url)
         writer.start()
