@@ -11,7 +11,11 @@ and times, from the navigation:
 * the health score: the gauge's "N / 100" SVG text;
 * the first metric chart: ``system.cpu_usage``'s plotly SVG;
 * every chart of the open tab drawn (the four system charts, and every other
-  plotly chart on the page).
+  plotly chart on the page);
+* where the first chart's time goes: when the browser asked for plotly.js
+  (Streamlit's ``PlotlyChart`` chunk, 4.7 MB, requested when the first chart
+  element is rendered), when it had received it, and how many plotly charts were
+  drawn in the same task as the first (none shows before all of them are drawn).
 
 Reference in the same run: a bare Streamlit page (a title and one plotly
 chart) served the same way, timed to its title and to its chart: Streamlit's
@@ -47,6 +51,17 @@ ALL_CHARTS = ("(() => { const c = [...document.querySelectorAll("
               "'[data-testid=\"stPlotlyChart\"]')];"
               " return document.querySelectorAll('[class*=\"st-key-fig_system\"] .main-svg')"
               ".length >= 4 && c.every(e => e.querySelector('.main-svg')); })()")
+# Browser-side clock (ms from the navigation): plotly.js's request and arrival, and how
+# many charts had their SVG when the first one appeared.
+PROBE = """
+new PerformanceObserver(l => { for (const e of l.getEntries()) if (e.name.includes('PlotlyChart'))
+  window.__pk = {...window.__pk, asked: e.startTime, got: e.responseEnd}; })
+  .observe({type: 'resource', buffered: true});
+new MutationObserver((_, o) => { const n = document.querySelectorAll('.js-plotly-plot .main-svg');
+  if (n.length) { window.__pk = {...window.__pk, together: document.querySelectorAll(
+    '.js-plotly-plot').length}; o.disconnect(); } })
+  .observe(document, {subtree: true, childList: true});
+"""
 HELLO = """import plotly.graph_objects as go
 import streamlit as st
 st.title("hello")
@@ -108,6 +123,7 @@ def _samples(db: Path) -> int:
 def _visit(browser: object, url: str, marks: dict[str, str]) -> dict[str, float]:
     """Open ``url`` in a fresh context; seconds from navigation to each mark's JS being true."""
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+    ctx.add_init_script(PROBE)
     page = ctx.new_page()
     t0 = time.perf_counter()
     page.goto(url, wait_until="commit")
@@ -115,6 +131,10 @@ def _visit(browser: object, url: str, marks: dict[str, str]) -> dict[str, float]
     for name, js in marks.items():
         page.wait_for_function(js, timeout=120_000, polling=20)
         out[name] = time.perf_counter() - t0
+    probe = page.evaluate("window.__pk || {}")
+    out.update(asked=probe.get("asked", float("nan")) / 1000,
+               got=probe.get("got", float("nan")) / 1000,
+               together=float(probe.get("together", 0)))
     ctx.close()
     return out
 
@@ -172,6 +192,12 @@ def main() -> None:
         (f"later visits (median of {len(rest)}) → health score", f"{_median(rest, 'score'):.2f} s"),
         (f"later visits (median of {len(rest)}) → first metric chart",
          f"{_median(rest, 'chart'):.2f} s"),
+        ("plotly.js asked for / received, median of every visit: perfkit",
+         f"{_median(pk, 'asked'):.2f} / {_median(pk, 'got'):.2f} s"),
+        ("plotly.js asked for / received, median of every visit: bare page",
+         f"{_median(ref, 'asked'):.2f} / {_median(ref, 'got'):.2f} s"),
+        ("plotly charts drawn with the first (median of every visit)",
+         f"{_median(pk, 'together'):.0f}"),
         (f"reference, bare Streamlit page (median of {len(ref)}) → title",
          f"{_median(ref, 'title'):.2f} s"),
         (f"reference, bare Streamlit page (median of {len(ref)}) → chart",
