@@ -118,43 +118,53 @@ if len(hosts) > 1:  # a viewer of a shared store opens on the fleet; all-in-one 
 take_open_request()
 if st.session_state.get(HOST_KEY) not in (None, *host_options):
     del st.session_state[HOST_KEY]  # a host that left the store
-host_choice = st.sidebar.selectbox("Host", host_options, index=0, key=HOST_KEY)
+# The widgets are drawn after the main column (see the end): their lazily loaded
+# frontend code (selectboxes, toggles: ~25 files) would otherwise be fetched before
+# plotly.js and delay the first charts. Their values are read from the session first.
+REFRESH_DEFAULT = next(k for k, v in REFRESH.items() if v == DEFAULT_REFRESH_S)
+host_choice = st.session_state.get(HOST_KEY, host_options[0])
 host = None if host_choice in (ALL, FLEET) else host_choice
-window = st.sidebar.selectbox("Time window", WINDOWS, index=WINDOWS.index(DEFAULT_WINDOW),
-                              key="window")
-horizon = st.sidebar.selectbox("Forecast horizon", HORIZONS,
-                               index=HORIZONS.index(DEFAULT_HORIZON), key="horizon",
-                               help="How far predicted crossings look ahead "
-                               "(while the history is short, four times the history). "
-                               "Charts draw at most half their history ahead, so the past "
-                               "keeps two thirds of each chart.")
-refresh = REFRESH[st.sidebar.selectbox("Refresh", list(REFRESH), key="refresh",
-                                       index=list(REFRESH.values()).index(DEFAULT_REFRESH_S))]
-
-st.sidebar.subheader("Controls")
+window = st.session_state.get("window", DEFAULT_WINDOW)
+horizon = st.session_state.get("horizon", DEFAULT_HORIZON)
+refresh = REFRESH[st.session_state.get("refresh", REFRESH_DEFAULT)]
 
 
-def _control(label: str, key: str, state: bool, setter: Callable[[bool], None], enabled: bool,
-             help: str) -> None:
-    # The widget shows the server's state (another session may have changed it) and acts
-    # only when this user flips it, never by replaying a stale session value.
-    st.session_state[key] = state
-    st.sidebar.toggle(label, key=key, disabled=not (enabled and can_act),
-                      help=help if can_act else access.locked_reason(),
-                      on_change=lambda: setter(st.session_state[key]))
+def sidebar_widgets() -> None:
+    """The host and window selectors and the controls, below the connection lines."""
+    st.sidebar.selectbox("Host", host_options, index=0, key=HOST_KEY)
+    st.sidebar.selectbox("Time window", WINDOWS, index=WINDOWS.index(DEFAULT_WINDOW),
+                         key="window")
+    st.sidebar.selectbox("Forecast horizon", HORIZONS,
+                         index=HORIZONS.index(DEFAULT_HORIZON), key="horizon",
+                         help="How far predicted crossings look ahead "
+                         "(while the history is short, four times the history). "
+                         "Charts draw at most half their history ahead, so the past "
+                         "keeps two thirds of each chart.")
+    st.sidebar.selectbox("Refresh", list(REFRESH), key="refresh",
+                         index=list(REFRESH.values()).index(DEFAULT_REFRESH_S))
+    st.sidebar.subheader("Controls")
 
+    def _control(label: str, key: str, state: bool, setter: Callable[[bool], None], enabled: bool,
+                 help: str) -> None:
+        # The widget shows the server's state (another session may have changed it) and acts
+        # only when this user flips it, never by replaying a stale session value.
+        st.session_state[key] = state
+        st.sidebar.toggle(label, key=key, disabled=not (enabled and can_act),
+                          help=help if can_act else access.locked_reason(),
+                          on_change=lambda: setter(st.session_state[key]))
 
-viewer_help = "Runs inside the services in viewer mode; open the dashboard without a store URL."
-_control("Monitoring", "ctl_monitoring", rt.monitoring, rt.set_monitoring, rt.embedded,
-         "Collect this process's metrics every interval." if rt.embedded else viewer_help)
-_control("Automatic optimisation", "ctl_optimizing", rt.optimizing, rt.set_optimizing,
-         rt.embedded, "Runs the recommended actions by priority, with cooldowns."
-         if rt.embedded else viewer_help)
-if rt.demo is not None:
-    _control("Demo workload", "ctl_demo", rt.demo_running, rt.set_demo, True,
-             "The prediction-market demo service's load generator.")
-if not can_act:
-    st.sidebar.caption(f"🔒 {access.locked_reason()}")
+    viewer_help = ("Runs inside the services in viewer mode; open the dashboard without a "
+                   "store URL.")
+    _control("Monitoring", "ctl_monitoring", rt.monitoring, rt.set_monitoring, rt.embedded,
+             "Collect this process's metrics every interval." if rt.embedded else viewer_help)
+    _control("Automatic optimisation", "ctl_optimizing", rt.optimizing, rt.set_optimizing,
+             rt.embedded, "Runs the recommended actions by priority, with cooldowns."
+             if rt.embedded else viewer_help)
+    if rt.demo is not None:
+        _control("Demo workload", "ctl_demo", rt.demo_running, rt.set_demo, True,
+                 "The prediction-market demo service's load generator.")
+    if not can_act:
+        st.sidebar.caption(f"🔒 {access.locked_reason()}")
 
 
 # -- the live sections: each its own fragment, so a refresh redraws it in place ----------
@@ -221,6 +231,7 @@ def fleet() -> None:
 if host_choice == FLEET:
     st.title("perfkit · fleet")
     st.fragment(run_every=refresh)(fleet)()
+    sidebar_widgets()
     st.stop()
 
 st.title("perfkit · service health")
@@ -235,3 +246,4 @@ slots = {name: st.container() for name in SECTIONS}
 for name in ("header", "metrics", "alerts", "recommendations", "actions"):
     with slots[name]:
         _section(name, SECTIONS[name])
+sidebar_widgets()
