@@ -39,7 +39,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 from benchmarks._report import print_rows
 
 CHROMIUM = "/usr/bin/chromium"
@@ -93,7 +94,10 @@ def _wait_health(proc: subprocess.Popen[bytes], port: int, timeout: float = 120)
 def _server(cmd: list[str], cwd: Path, port: int) -> Iterator[tuple[subprocess.Popen[bytes],
                                                                     float]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PERFKIT_")}
-    env.update(HOME=str(cwd), DISPLAY="")
+    # the server runs from a temporary directory: import this checkout's perfkit, not
+    # whichever one is installed
+    env.update(HOME=str(cwd), DISPLAY="",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])))
     t0 = time.perf_counter()
     log = (cwd / "server.log").open("wb")
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
