@@ -102,10 +102,9 @@ class Monitor(CollectionLoop, AlertBookkeeping):
         """A stable name for this service: action requests addressed to it are claimed
         too, so they outlive the process (``host`` is ``hostname:pid`` by default)."""
         self.window: Duration = window if isinstance(window, str) else td
-        self._stopped = False
         for other in list(_LIVE):
             if other.host == self.host and other.store.url == self.store.url \
-                    and not other._stopped:
+                    and not other._stop.is_set():
                 log.warning("a second Monitor writes host %r to %r while the first is not "
                             "stopped: their series and anomaly episodes will mix (give each "
                             "Monitor its own host=)", self.host, self.store)
@@ -217,7 +216,6 @@ class Monitor(CollectionLoop, AlertBookkeeping):
                 return self
             self._stop.clear()
             self._hooks_due.clear()
-            self._stopped = False
             _ = self.optimizer  # serve queued action requests from the store every interval
             self._thread = threading.Thread(target=self._run, name=f"perfkit-monitor-{self.host}",
                                             daemon=True)
@@ -241,7 +239,6 @@ class Monitor(CollectionLoop, AlertBookkeeping):
         opt = self._optimizer
         if opt is not None:
             opt.stop()
-        self._stopped = True
         with self._lock:
             ended = self._anomaly.close(pd.Timestamp.now(tz="UTC"))
         if len(ended):
