@@ -94,9 +94,13 @@ def thin_forecasts(frame: pd.DataFrame, max_points: int) -> tuple[pd.DataFrame, 
         return frame, False
     from perfkit._downsample import downsample
 
-    keyed = frame.assign(labels="", value=frame["mean"].astype(float))
-    # the downsampler adds the minimum and maximum to the points it picks: two fewer here
-    out = downsample(keyed, max_points - 2).drop(columns=["labels", "value"])
+    # the downsampler keys series by labels too (the API's forecasts are unlabelled) and
+    # picks on ``value``: add what it needs and take off only what was added
+    added = {"value": frame["mean"].astype(float)}
+    if "labels" not in frame:
+        added["labels"] = ""
+    # it adds the minimum and maximum to the points it picks: two fewer here
+    out = downsample(frame.assign(**added), max_points - 2).drop(columns=list(added))
     out.attrs = dict(frame.attrs)
     return out, True
 

@@ -314,6 +314,8 @@ def test_long_forecasts_are_downsampled_to_max_points(client: TestClient, mon: M
     assert len(small["forecasts"]) <= 12 and small["downsampled"] is True
     whole = client.get(f"{P}/predictions", params={**params, "horizon": "1s"}).json()
     assert len(whole["forecasts"]) == 100 and whole["downsampled"] is False
+    # a downsampled step carries the same fields as a whole forecast's
+    assert set(got[0]) == set(whole["forecasts"][0])
     for bad in (5001, 11, 0):
         r = client.get(f"{P}/predictions", params={**params, "max_points": bad})
         assert r.status_code == 422 and "max_points" in r.text, r.text
