@@ -4,8 +4,9 @@
 
 A "render" is everything the server does for one refresh of the page: read the
 window from a SQLite store, compute every section (score, trends, forecasts,
-crossings, alerts, recommendations, actions), build every plotly figure the
-page shows and serialise them to JSON (what Streamlit sends to the browser).
+crossings, alerts, recommendations, actions), draw the top row's SVG and build
+every plotly figure the page shows, serialised to JSON (what Streamlit sends to the
+browser).
 Then, when /usr/bin/chromium exists, the same figures are drawn by plotly.js in
 headless Chromium (software rendering), once for perfkit and once for the raw
 reference; ``--no-browser`` skips that.
@@ -56,15 +57,20 @@ def seed(store: Store, hours: float, end: pd.Timestamp) -> int:
     return total
 
 
+def top_row(page) -> list[str]:
+    """The page's top row as it sends it: the score gauge and group scores as SVG text."""
+    svgs = [plots.health_gauge_svg(page.score.overall if page.score else None)]
+    if page.score is not None:
+        svgs.append(plots.group_scores_svg(page.score.groups, page.score.breakdown))
+    return svgs
+
+
 def figures(page, *, max_points: int | None) -> list[str]:
-    """Build every figure of the page and serialise it; returns the JSON documents."""
+    """Build every plotly figure of the page and serialise it; returns the JSON documents."""
     data = page.display if max_points is not None else page.frame
     mp = max_points if max_points is not None else 10**9
-    figs = [plots.health_gauge(page.score.overall if page.score else None)]
-    if page.score is not None:
-        figs.append(plots.group_scores_figure(page.score.groups, page.score.breakdown))
-    figs += [plots.metric_figure(data, m, forecast=page.forecasts, max_points=mp)
-             for m in page.metrics]
+    figs = [plots.metric_figure(data, m, forecast=page.forecasts, max_points=mp)
+            for m in page.metrics]
     figs += [plots.percentiles_figure(data, m, max_points=mp) for m in LATENCY]
     figs.append(plots.alert_timeline_figure(page.alert_events))
     figs.append(plots.action_history_figure(page.actions))
@@ -77,6 +83,7 @@ def render(store: Store, loader: WindowLoader, window: str, *, raw: bool,
     t0 = time.perf_counter()
     page = build_page(store, window=window, horizon="30min", loader=loader)
     t1 = time.perf_counter()
+    svgs = top_row(page)
     docs = figures(page, max_points=None if raw else 1000)
     t2 = time.perf_counter()
     if keep is not None:
@@ -84,7 +91,7 @@ def render(store: Store, loader: WindowLoader, window: str, *, raw: bool,
     return {"rows": len(page.frame), "load": page.timings["load"],
             "analysis": page.timings["total"] - page.timings["load"],
             "figures+json": t2 - t1, "total": t2 - t0,
-            "MB sent": sum(len(d) for d in docs) / 1e6, "errors": len(page.errors)}
+            "MB sent": sum(len(d) for d in (*svgs, *docs)) / 1e6, "errors": len(page.errors)}
 
 
 CHROMIUM = "/usr/bin/chromium"
