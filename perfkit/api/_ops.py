@@ -96,11 +96,12 @@ def thin_forecasts(frame: pd.DataFrame, max_points: int) -> tuple[pd.DataFrame, 
 
     # the downsampler keys series by labels too (the API's forecasts are unlabelled) and
     # picks on ``value``: add what it needs and take off only what was added
-    added = {"value": frame["mean"].astype(float)}
-    if "labels" not in frame:
-        added["labels"] = ""
+    keyed = frame.assign(value=frame["mean"].astype(float))
+    added = ["value"]
+    if "labels" not in keyed:
+        keyed["labels"], added = "", ["value", "labels"]
     # it adds the minimum and maximum to the points it picks: two fewer here
-    out = downsample(frame.assign(**added), max_points - 2).drop(columns=list(added))
+    out = downsample(keyed, max_points - 2).drop(columns=added)
     out.attrs = dict(frame.attrs)
     return out, True
 
