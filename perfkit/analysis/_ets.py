@@ -1,4 +1,4 @@
-"""Exponential smoothing ETS(A,N,N) and ETS(A,Ad,N), fitted the way statsmodels fits them.
+"""Exponential smoothing ETS(A,N,N) and ETS(A,Ad,N) with statsmodels' estimates.
 
 The additive-error ETS models with their textbook prediction-interval variances
 (Hyndman, Koehler, Ord & Snyder 2008, "class 1" models, section 6.3)::
@@ -9,32 +9,39 @@ The additive-error ETS models with their textbook prediction-interval variances
     forecast            l_n + (phi + ... + phi^h) b_n
     variance            s^2 * (1 + sum_{j=1}^{h-1} c_j^2),  c_j = a + b phi (1 - phi^j) / (1 - phi)
 
-The parameters are the maximum-likelihood estimates of statsmodels'
-``ETSModel(y, error="add", trend=..., damped_trend=..., initialization_method="known",
-initial_level=y[0], initial_trend=0)`` within its bounds (alpha in [1e-4, 0.9999],
-beta / alpha in [1e-4, 0.9999]) and phi in [0.8, 1] (statsmodels stops at 0.98, set with
-``ETSModel.set_bounds``): for additive errors and known initial states that is least
-squares. Why phi may reach 1: the damping is per sampling step, and at 5 s samples
-phi = 0.98 stops any trend within about four minutes, so a disk filling steadily
-would never be forecast to fill. Why not call ``ETSModel.fit``: it takes 120 ms (SES)
-and 260 ms (damped) for 2,000 points; the one-step errors of either model are a
-rational linear filter of the data, so each SSE is one ``scipy.signal.lfilter``
-call in C and the whole fit takes ~1-4 ms. ``tests/unit/test_analysis_forecast_engine.py``
-checks the estimates, the forecasts and the intervals against ``ETSModel``.
+Damped Holt's parameters are statsmodels' own maximum-likelihood estimates:
+``ETSModel(y, error="add", trend="add", damped_trend=True, initialization_method="known",
+initial_level=y[0], initial_trend=0)`` with phi in [0.8, 1] (statsmodels stops at 0.98,
+set with ``ETSModel.set_bounds``). Why phi may reach 1: the damping is per sampling
+step, and at 5 s samples phi = 0.98 stops any trend within about four minutes, so a
+disk filling steadily would never be forecast to fill. A hand-written fit was only
+1.4-5x faster than statsmodels' (``benchmarks/analysis.md``), below the 10x that would
+justify keeping it.
+
+SES keeps a hand-written fit of the same estimates (alpha in [1e-4, 0.9999], the
+initial level estimated, as ``ETSModel(y, error="add")``): its one-step errors are a
+first-order linear filter of the data, so each SSE is one ``scipy.signal.lfilter`` call
+in C and the initial level's optimum is closed-form; the fit is ~20x faster than
+``ETSModel.fit``. For both models the states, forecasts and interval variances given
+the parameters are the closed forms above (one filter call, far cheaper than
+statsmodels' results object). ``tests/unit/test_analysis_forecast_engine.py`` checks
+estimates, forecasts and intervals against ``ETSModel``.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["EtsFit", "ets_filter", "fit_ets"]
+__all__ = ["EtsFit", "ets_filter", "fit_ets", "import_statsmodels_ets"]
 
 _LO, _HI = 1e-4, 0.9999                 # statsmodels' bounds on alpha (and beta <= alpha)
 _PHI_LO, _PHI_HI = 0.8, 1.0             # phi = 1 allowed (see the module docstring)
-_ALPHAS = np.linspace(0.05, 0.95, 10)   # seeds for the optimiser (SSE can have two basins)
+_ALPHAS = np.linspace(0.05, 0.95, 10)   # SES seeds (its SSE can have two basins)
 
 
 @dataclass
@@ -144,19 +151,14 @@ def _errors(z: np.ndarray, a: float, b: float, p: float) -> np.ndarray:
     return _lfilter([1.0, -(1.0 + p), p], [1.0, -(1.0 - a + p - b * p), p * (1.0 - a)], z)
 
 
-def _sse(z: np.ndarray, a: float, b: float, p: float) -> float:
-    e = _errors(z, a, b, p)
-    # not ``e @ e``: a BLAS dot on a busy machine can wait ~10 ms for its threads
-    return float(np.einsum("i,i->", e, e))
-
-
 def fit_ets(y: np.ndarray, kind: str = "ses") -> EtsFit:
-    """Fit SES (``kind="ses"``) or damped Holt (``kind="damped"``) by least squares.
+    """Fit SES (``kind="ses"``) or damped Holt (``kind="damped"``) with statsmodels' estimates.
 
     Needs at least 3 observations (SES) or 5 (damped). SES estimates its initial
     level with alpha (statsmodels' ``initialization_method="estimated"``); damped
     Holt starts at the first observation with slope 0, so a burst at the start of
-    the window cannot seed a trend (``"known"``). The estimates are statsmodels'.
+    the window cannot seed a trend (``"known"``). SES is least squares (statsmodels'
+    maximum likelihood for additive errors); damped Holt is ``ETSModel.fit`` itself.
     """
     y = np.asarray(y, dtype=float)
     n = len(y)
@@ -179,7 +181,7 @@ def fit_ets(y: np.ndarray, kind: str = "ses") -> EtsFit:
         raise ValueError(f"unknown ETS kind {kind!r}; choose 'ses' or 'damped'")
     if n < 5:
         raise ValueError(f"damped Holt needs at least 5 observations, got {n}")
-    a, b, p = _fit_damped(z)
+    a, b, p = _fit_damped(y)
     kpar = 4
     E, L, B = _history(y, a, b, p)
     sse_i = float(np.einsum("i,i->", E, E))
@@ -223,40 +225,42 @@ def _fit_ses(z: np.ndarray) -> float:
     return min(cands)[1]
 
 
-def _fit_damped(z: np.ndarray) -> tuple[float, float, float]:
-    """(alpha, beta, phi) minimising the SSE; beta = r * alpha with r in [1e-4, 0.9999] as
-    in statsmodels, started from the best of 24 seeds (the SSE surface has several basins:
-    12 seeds missed statsmodels' optimum by 0.4 % on one test series).
+def import_statsmodels_ets() -> None:
+    """Import statsmodels' ETS now (~0.7 s), so that worker processes forked afterwards
+    inherit it instead of each importing it again."""
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel  # type: ignore[import-untyped]  # noqa: F401
 
-    Nelder-Mead runs over (alpha, log r, phi) from a simplex of fixed steps: with r itself
-    and scipy's default simplex (5 % of each coordinate) the first step in r from a seed of
-    0.01 is 0.0005, and reaching an optimum near 0.09 with phi on its bound took up to
-    300 SSE evaluations; on log r the same fits take 100-150. The tolerances stop within
-    ~1e-7 of the optimal SSE, far inside statsmodels' own convergence.
+
+@functools.cache
+def _blas_controller() -> Any:
+    """The BLAS libraries loaded once statsmodels is (found once per process: ~1 ms).
+
+    The fit runs on one BLAS thread: its vectors are tiny, and OpenBLAS' extra threads
+    only add wake-ups, which on a busy machine made one fit of 2,000 points 5x slower
+    and a pool of workers (each with its own BLAS threads) 5x slower again.
     """
-    from scipy.optimize import minimize
+    from threadpoolctl import ThreadpoolController
 
-    seeds = [(a, r, p) for a in (0.1, 0.3, 0.6, 0.9) for r in (0.01, 0.3)
-             for p in (0.81, 0.95, 0.995)]
+    return ThreadpoolController()
 
-    def f(v: np.ndarray) -> float:
-        return _sse(z, v[0], v[0] * np.exp(v[1]), v[2])
 
-    x0 = np.array(min(((a, np.log(r), p) for a, r, p in seeds), key=lambda s: f(np.array(s))))
-    f0 = f(x0)
-    steps = np.array([0.05, 1.0, 0.03])
-    hi = np.array([_HI, np.log(_HI), _PHI_HI])
-    simplex = np.vstack([x0] + [x0 + np.where(np.arange(3) == k, np.where(x0 + steps <= hi,
-                                                                          steps, -steps), 0.0)
-                                for k in range(3)])
-    # Nelder-Mead, not L-BFGS-B: the latter calls BLAS, whose threads can stall for
-    # milliseconds per iteration on a busy machine; this surface is smooth and 3-D
-    r = minimize(f, x0, method="Nelder-Mead",
-                 bounds=[(_LO, _HI), (np.log(_LO), np.log(_HI)), (_PHI_LO, _PHI_HI)],
-                 options={"xatol": 3e-3, "fatol": 1e-8 * max(f0, 1e-300), "maxfev": 600,
-                          "initial_simplex": simplex})
-    a, logr, p = (float(v) for v in (r.x if r.fun <= f0 else x0))
-    return a, a * float(np.exp(logr)), p
+def _fit_damped(y: np.ndarray) -> tuple[float, float, float]:
+    """(alpha, beta, phi): statsmodels' maximum-likelihood estimates of ETS(A,Ad,N) from
+    the first value with slope 0, phi in [0.8, 1]."""
+    import warnings
+
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    with warnings.catch_warnings(), _blas_controller().limit(limits=1, user_api="blas"):
+        # a fit that stops at its iteration limit still returns its best estimate
+        warnings.simplefilter("ignore")
+        mod = ETSModel(y, error="add", trend="add", damped_trend=True,
+                       initialization_method="known", initial_level=float(y[0]),
+                       initial_trend=0.0)
+        mod.set_bounds({"damping_trend": (_PHI_LO, _PHI_HI)})
+        params = mod.fit(disp=False, return_params=True)
+    a, b, p = (float(v) for v in np.asarray(params)[:3])
+    return a, b, p
 
 
 def _history(y: np.ndarray, a: float, b: float,

@@ -18,6 +18,7 @@ from perfkit.analysis._core import (
     check_steps,
     forecast_array,
 )
+from perfkit.analysis._ets import import_statsmodels_ets
 from perfkit.analysis._input import (
     NS_PER_HOUR,
     SamplesLike,
@@ -191,6 +192,7 @@ def _each(usable: list[Series], hz: pd.Timedelta, level: float, method: str, shi
                disable=not progress or len(usable) < 2)
     try:
         if jobs > 1 and len(usable) >= 4 * jobs:
+            import_statsmodels_ets()
             return map_chunks(_chunk, usable, jobs, hz, level, method, shift, done=bar.update)
         out = []
         for s in usable:

@@ -65,11 +65,21 @@ def _context() -> Any:
         return mp.get_context("fork")
     if "forkserver" in methods:
         ctx = mp.get_context("forkserver")
-        # the default preload (the main module) plus this package: the server starts once
-        # per process and every later pool forks from it with perfkit already imported
-        ctx.set_forkserver_preload(["__main__", "perfkit.analysis"])
+        # the default preload (the main module) plus this package and statsmodels' ETS: the
+        # server starts once per process and every later pool forks from it with them imported
+        ctx.set_forkserver_preload(["__main__", "perfkit.analysis",
+                                    "statsmodels.tsa.exponential_smoothing.ets"])
         return ctx
     return mp.get_context("spawn")
+
+
+def _one_blas_thread() -> None:
+    """Run a worker's BLAS on one thread: the workers already fill the cores, and BLAS
+    threads on top of them (two per worker on two cores) made a pool 2-4x slower than a
+    single process on a busy machine."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
 
 
 def map_chunks(fn: Callable[..., list[R]], items: Sequence[T], jobs: int, *args: Any,
@@ -93,7 +103,8 @@ def map_chunks(fn: Callable[..., list[R]], items: Sequence[T], jobs: int, *args:
     chunks = [items[i::n] for i in range(n)]
     out: list[Any] = [None] * len(items)
     try:
-        with ProcessPoolExecutor(jobs, mp_context=_context()) as ex:
+        with ProcessPoolExecutor(jobs, mp_context=_context(),
+                                 initializer=_one_blas_thread) as ex:
             futs = [ex.submit(fn, c, *args) for c in chunks]
             for i, f in enumerate(futs):
                 res = f.result()

@@ -34,7 +34,7 @@ def _statsmodels_fit(y: np.ndarray, damped: bool):
 @pytest.mark.parametrize("damped", [False, True])
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_estimates_forecasts_and_intervals_equal_statsmodels_etsmodel(damped, seed):
-    """Our least-squares fit is statsmodels' maximum likelihood: same SSE optimum, same forecast."""
+    """SES: our least-squares fit reaches statsmodels' optimum; damped Holt: its estimates."""
     rng = np.random.default_rng(seed)
     n = 300
     y = 50 + np.cumsum(rng.normal(0.05, 0.4, n)) + rng.normal(0, 1, n)
@@ -48,6 +48,9 @@ def test_estimates_forecasts_and_intervals_equal_statsmodels_etsmodel(damped, se
     h = np.arange(1, 11)
     scale = float(np.std(y))
     np.testing.assert_allclose(f.point(h), sf["mean"], atol=0.02 * scale)
+    if damped:      # statsmodels' own estimates: the same numbers, the same point forecast
+        np.testing.assert_allclose([f.alpha, f.beta, f.phi], res.params.iloc[:3], rtol=1e-12)
+        np.testing.assert_allclose(f.point(h), sf["mean"], rtol=1e-9)
     if damped and res.params.iloc[2] > 1 - 1e-9:
         # statsmodels' damped variance divides by 1 - phi: at phi = 1 use its undamped model
         from statsmodels.tsa.exponential_smoothing.ets import ETSModel
@@ -175,6 +178,20 @@ def test_worker_processes_give_the_same_frame_in_the_same_order():
     one = forecast(frame, "10min", progress=False)
     pd.testing.assert_frame_equal(forecast(frame, "10min", jobs=2, progress=False), one)
     assert list(dict.fromkeys(one["metric"])) == [f"app.m{i}" for i in range(10)]
+
+
+def _blas_threads(chunk: list[int]) -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")] * len(
+        chunk)
+
+
+def test_worker_processes_run_blas_on_one_thread():
+    """The workers already fill the cores; BLAS threads on top of them oversubscribe."""
+    from perfkit.analysis._parallel import map_chunks
+
+    assert map_chunks(_blas_threads, list(range(8)), 2) == [1] * 8
 
 
 def _bad_input(case: str) -> tuple[pd.Series | pd.DataFrame, dict]:
