@@ -200,6 +200,10 @@ def as_samples(frame: pd.DataFrame, *, drop_invalid: bool = False) -> pd.DataFra
 
 
 def _utc(ts: pd.Series) -> pd.Series:
+    if isinstance(ts.dtype, pd.DatetimeTZDtype):
+        # already zone-aware: ``to_datetime`` would only build its parsing cache (~7 ms for
+        # 2,000 rows) before converting
+        return ts.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
     s = pd.to_datetime(ts, utc=True)
     return s.astype("datetime64[ns, UTC]")
 
