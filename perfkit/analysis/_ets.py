@@ -31,13 +31,14 @@ estimates, forecasts and intervals against ``ETSModel``.
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["EtsFit", "ets_filter", "fit_ets", "import_statsmodels_ets"]
+__all__ = ["EtsFit", "ets_filter", "fit_ets"]
 
 _LO, _HI = 1e-4, 0.9999                 # statsmodels' bounds on alpha (and beta <= alpha)
 _PHI_LO, _PHI_HI = 0.8, 1.0             # phi = 1 allowed (see the module docstring)
@@ -225,12 +226,6 @@ def _fit_ses(z: np.ndarray) -> float:
     return min(cands)[1]
 
 
-def import_statsmodels_ets() -> None:
-    """Import statsmodels' ETS now (~0.7 s), so that worker processes forked afterwards
-    inherit it instead of each importing it again."""
-    from statsmodels.tsa.exponential_smoothing.ets import ETSModel  # type: ignore[import-untyped]  # noqa: F401
-
-
 @functools.cache
 def _blas_controller() -> Any:
     """The BLAS libraries loaded once statsmodels is (found once per process: ~1 ms).
@@ -247,9 +242,7 @@ def _blas_controller() -> Any:
 def _fit_damped(y: np.ndarray) -> tuple[float, float, float]:
     """(alpha, beta, phi): statsmodels' maximum-likelihood estimates of ETS(A,Ad,N) from
     the first value with slope 0, phi in [0.8, 1]."""
-    import warnings
-
-    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel  # type: ignore[import-untyped]
 
     with warnings.catch_warnings(), _blas_controller().limit(limits=1, user_api="blas"):
         # a fit that stops at its iteration limit still returns its best estimate

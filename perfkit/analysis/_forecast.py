@@ -18,7 +18,6 @@ from perfkit.analysis._core import (
     check_steps,
     forecast_array,
 )
-from perfkit.analysis._ets import import_statsmodels_ets
 from perfkit.analysis._input import (
     NS_PER_HOUR,
     SamplesLike,
@@ -182,6 +181,9 @@ def _dropped_note(k: int) -> str:
     return f" after dropping {k} NaN/inf" if k else ""
 
 
+_STATSMODELS_ETS = ("statsmodels.tsa.exponential_smoothing.ets",)   # damped Holt's fit
+
+
 def _each(usable: list[Series], hz: pd.Timedelta, level: float, method: str, shift: bool,
           jobs: int, progress: bool) -> list[tuple[Series, float, int, ArrayForecast]]:
     """``_one`` per series, in order, in ``jobs`` processes when asked and worth it; a
@@ -192,8 +194,9 @@ def _each(usable: list[Series], hz: pd.Timedelta, level: float, method: str, shi
                disable=not progress or len(usable) < 2)
     try:
         if jobs > 1 and len(usable) >= 4 * jobs:
-            import_statsmodels_ets()
-            return map_chunks(_chunk, usable, jobs, hz, level, method, shift, done=bar.update)
+            preload = _STATSMODELS_ETS if method in ("auto", "damped", "ets") else ()
+            return map_chunks(_chunk, usable, jobs, hz, level, method, shift, done=bar.update,
+                              preload=preload)
         out = []
         for s in usable:
             out.append(_one(s, hz, level, method, shift))

@@ -194,6 +194,17 @@ def test_worker_processes_run_blas_on_one_thread():
     assert map_chunks(_blas_threads, list(range(8)), 2) == [1] * 8
 
 
+def test_preloaded_modules_are_imported_before_the_workers_start():
+    """Forked workers inherit what the parent imported, instead of each importing it."""
+    import sys
+
+    from perfkit.analysis._parallel import map_chunks
+
+    sys.modules.pop("colorsys", None)
+    assert map_chunks(_blas_threads, list(range(8)), 2, preload=("colorsys",)) == [1] * 8
+    assert "colorsys" in sys.modules
+
+
 def _bad_input(case: str) -> tuple[pd.Series | pd.DataFrame, dict]:
     rng = np.random.default_rng(6)
     noisy = pd.Series(10 + rng.normal(0, 1, 200), IDX[:200], name="orders.custom")
