@@ -187,7 +187,8 @@ def _page() -> tuple[Any, Any]:
 
 
 ctx = sections.Context(can_act=can_act, locked_reason=access.locked_reason(),
-                       target_host=host or rt.host, act=rt.act, horizon=horizon)
+                       target_host=host or rt.host, act=rt.act, horizon=horizon,
+                       preview=new_visit)
 
 
 @st.fragment(run_every=refresh)
@@ -239,7 +240,7 @@ status_line()
 SECTIONS: dict[str, Callable[[Any], None]] = {
     "header": sections.header, "alerts": lambda p: sections.alerts(p, horizon),
     "recommendations": lambda p: sections.recommendations(p, ctx), "actions": sections.actions,
-    "metrics": sections.metrics}
+    "metrics": lambda p: sections.metrics(p, ctx)}
 slots = {name: st.container() for name in SECTIONS}
 # Laid out in that order, sent score and charts first: a first visit's browser starts on
 # plotly.js and the first charts before it renders the sections below them.

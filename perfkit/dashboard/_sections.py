@@ -37,7 +37,7 @@ from perfkit.dashboard._words import (
 from perfkit.errors import PerfkitError
 
 __all__ = ["Context", "actions", "actions_figure", "alerts", "group_metrics", "header",
-           "metric_figure", "metrics", "recommendations", "timeline_figure"]
+           "metric_figure", "metric_svg", "metrics", "recommendations", "timeline_figure"]
 
 _ALERT_PREFIX = re.compile(r"^(warning|critical|advisory) alert: ")
 
@@ -51,6 +51,10 @@ class Context:
     target_host: str | None
     act: Callable[..., Any]
     horizon: str
+    preview: bool = False
+    """Draw this session's first metric charts as SVG (:func:`perfkit.plots.metric_svg`):
+    they show before the browser has loaded plotly.js, which the sections below load;
+    the next refresh draws the interactive charts. Only with timed refreshes."""
 
 
 def timeline_figure(page: Page) -> Any:
@@ -65,16 +69,23 @@ def actions_figure(page: Page) -> Any:
         page.actions, x_range=page.history_range()))
 
 
+def _chart_args(page: Page, name: str) -> dict[str, Any]:
+    drawn = page.drawn_forecast(name)
+    return {"forecast": page.forecasts if drawn else None, "x_range": page.chart_range(name),
+            "note": page.chart_note(name) or "no data", "forecast_note": page.forecast_note(name),
+            "phases": page.phases, "now": page.generated_at, "anomalies": page.anomalies}
+
+
 def metric_figure(page: Page, name: str) -> Any:
     """``name``'s chart: its hosts' lines, thresholds, forecast when drawn, phases, anomalies."""
-    def build() -> Any:
-        drawn = page.drawn_forecast(name)
-        return plots.metric_figure(
-            page.display, name, forecast=page.forecasts if drawn else None,
-            x_range=page.chart_range(name), note=page.chart_note(name) or "no data",
-            forecast_note=page.forecast_note(name), phases=page.phases,
-            now=page.generated_at, anomalies=page.anomalies)
-    return page.figure(f"fig_{name}", build)
+    return page.figure(f"fig_{name}", lambda: plots.metric_figure(
+        page.display, name, **_chart_args(page, name)))
+
+
+def metric_svg(page: Page, name: str) -> str:
+    """:func:`metric_figure` as SVG text (:func:`perfkit.plots.metric_svg`)."""
+    return str(page.figure(f"svg_{name}", lambda: plots.metric_svg(
+        page.display, name, **_chart_args(page, name))))
 
 
 def group_metrics(page: Page, group: str | None) -> list[str]:
@@ -302,7 +313,7 @@ def actions(page: Page) -> None:
         st.dataframe(rows, hide_index=True, key="tbl_actions")
 
 
-def _tile(page: Page, name: str, row: Any) -> None:
+def _tile(page: Page, name: str, row: Any, *, preview: bool) -> None:
     status = row["status"]
     since = f" since {row['since']:%H:%M:%S}" if pd.notna(row["since"]) else ""
     several = bool(len(page.frame)) and page.frame["host"].nunique() > 1
@@ -313,11 +324,17 @@ def _tile(page: Page, name: str, row: Any) -> None:
               delta_color="off", delta_arrow="off",
               help=f"Latest sample; trend {row['trend']}"
                    + (" (getting worse)" if row["bad_trend"] else "") + ". " + STATE_RULE)
-    st.plotly_chart(metric_figure(page, name), key=f"fig_{name}")
+    if preview:
+        st.container(key=f"svg_{name}").markdown(metric_svg(page, name), unsafe_allow_html=True)
+    else:
+        st.plotly_chart(metric_figure(page, name), key=f"fig_{name}")
 
 
-def metrics(page: Page) -> None:
-    """Metric tiles and charts by group; only the open tab is drawn."""
+def metrics(page: Page, ctx: Context) -> None:
+    """Metric tiles and charts by group; only the open tab is drawn (:attr:`Context.preview`:
+    as SVG, the first time in a session)."""
+    preview = ctx.preview and not st.session_state.get("_charts_live", False)
+    st.session_state["_charts_live"] = True
     st.subheader("Metrics")
     if len(page.forecasts) and page.forecast_reach < page.horizon:
         st.caption(f"Charts draw the forecast {fmt_age(page.forecast_reach)} ahead (half "
@@ -338,7 +355,7 @@ def metrics(page: Page) -> None:
                 cols = st.columns(2)
                 for col, name in zip(cols, names[i:i + 2]):
                     with col:
-                        _tile(page, name, ov.loc[name])
+                        _tile(page, name, ov.loc[name], preview=preview)
             if group in ("application", "database"):
                 base = ("application.api_response_time" if group == "application"
                         else "database.query_time")

@@ -56,9 +56,11 @@ def warm(rt: Any, *, window: str = DEFAULT_WINDOW, horizon: str = DEFAULT_HORIZO
             # the figures of the first screen (the first tab's), kept on the page for the
             # first visitor, once each to JSON: plotly loads its validators and encoders
             # on first use
+            first = sections.group_metrics(page, GROUP_ORDER[0])
+            for name in first:
+                sections.metric_svg(page, name)
             figs = [sections.timeline_figure(page), sections.actions_figure(page),
-                    *(sections.metric_figure(page, name)
-                      for name in sections.group_metrics(page, GROUP_ORDER[0]))]
+                    *(sections.metric_figure(page, name) for name in first)]
             for fig in figs:
                 fig.to_json()
     except Exception:

@@ -57,21 +57,23 @@ def metric_figure(frame: pd.DataFrame, metric: str, *, forecast: pd.DataFrame | 
     """
     m = find_metric(metric)
     unit = m.unit if m else ""
-    f = frame[(frame["metric"] == metric) & (frame["labels"] == "")] if len(frame) else frame
-    f = downsample(f, max_points) if len(f) else f
+    f = _series(frame, metric, max_points)
     fig = go.Figure()
     for host, g in (f.groupby("host", sort=True) if len(f) else []):
         ts, v = _with_gaps(g["ts"].reset_index(drop=True), g["value"].to_numpy())
         fig.add_trace(_line(len(v))(x=ts, y=v, mode=_mode(len(v)), name=str(host),
                                     connectgaps=False, line={"width": 1.5}))
-    fc = forecast[forecast["metric"] == metric].sort_values("ts") \
-        if forecast is not None and len(forecast) and len(f) else None
-    if fc is not None and x_range is not None:
-        # keep the first point past the edge, so the band reaches the axis end
-        end = _utc(x_range[1])
-        fc = fc.iloc[:int(fc["ts"].searchsorted(end, side="right")) + 1]
-    if fc is not None and len(fc):
-        _add_band(fig, f, fc, m)
+    fc = _forecast_rows(forecast, metric, f, x_range)
+    band = _band(f, fc, m) if fc is not None and len(fc) else None
+    if band is not None:
+        bt, mean, lower, upper = band
+        fig.add_trace(go.Scatter(x=bt.append(bt[::-1]), y=np.r_[upper, lower[::-1]],
+                                 fill="toself", fillcolor=_BAND_FILL, mode="lines",
+                                 line={"width": 0}, name="forecast interval",
+                                 hoverinfo="skip", showlegend=False))
+        fig.add_trace(go.Scatter(x=bt, y=mean, mode="lines", name="forecast", showlegend=False,
+                                 line={"dash": "dash", "width": 1.5,
+                                       "color": COLORS["forecast"]}))
     fig.update_layout(title={"text": title or metric, "font": {"size": 13}}, height=height,
                       showlegend=f["host"].nunique() > 1 if len(f) else False,
                       legend={"orientation": "h", "y": -0.25}, uirevision=metric,
@@ -93,12 +95,36 @@ def metric_figure(frame: pd.DataFrame, metric: str, *, forecast: pd.DataFrame | 
     return _time_axis(fig, x_range, empty=not len(f), note=note)
 
 
-def _add_band(fig: go.Figure, f: pd.DataFrame, fc: pd.DataFrame, m: Any) -> None:
-    """The forecast: one closed band polygon (upper out, lower back) and the dashed mean,
-    both starting at the last sample so history and forecast meet without a gap."""
+_BAND_FILL = "rgba(108,92,231,0.16)"
+
+
+def _series(frame: pd.DataFrame, metric: str, max_points: int) -> pd.DataFrame:
+    """``metric``'s unlabelled samples, cut to ``max_points`` per host for display."""
+    f = frame[(frame["metric"] == metric) & (frame["labels"] == "")] if len(frame) else frame
+    return downsample(f, max_points) if len(f) else f
+
+
+def _forecast_rows(forecast: pd.DataFrame | None, metric: str, f: pd.DataFrame,
+                   x_range: tuple[Any, Any] | None) -> pd.DataFrame | None:
+    """``metric``'s forecast rows to draw (None without data or forecast), up to the
+    first point past the axis end, so that the band reaches the edge."""
+    if forecast is None or not len(forecast) or not len(f):
+        return None
+    fc = forecast[forecast["metric"] == metric].sort_values("ts")
+    if x_range is not None:
+        end = _utc(x_range[1])
+        fc = fc.iloc[:int(fc["ts"].searchsorted(end, side="right")) + 1]
+    return fc
+
+
+def _band(f: pd.DataFrame, fc: pd.DataFrame, m: Any
+          ) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, np.ndarray] | None:
+    """The forecast as drawn: times, mean, lower and upper, starting at the last sample so
+    history and forecast meet without a gap, with ``lower <= mean <= upper`` and clipped to
+    the metric's physical range and the data's widened range (None: nothing to draw)."""
     fc = fc.dropna(subset=["mean"])
     if not len(fc):
-        return
+        return None
     lo_m = m.lower_bound if m is not None else None
     hi_m = m.upper_bound if m is not None else None
     mean = fc["mean"].clip(lo_m, hi_m).to_numpy(float)
@@ -115,30 +141,16 @@ def _add_band(fig: go.Figure, f: pd.DataFrame, fc: pd.DataFrame, m: Any) -> None
         v0 = float(last["value"].mean())
         ts = ts.insert(0, t0)
         mean, lower, upper = (np.r_[v0, a] for a in (mean, lower, upper))
-    fig.add_trace(go.Scatter(x=ts.append(ts[::-1]), y=np.r_[upper, lower[::-1]],
-                             fill="toself", fillcolor="rgba(108,92,231,0.16)", mode="lines",
-                             line={"width": 0}, name="forecast interval", hoverinfo="skip",
-                             showlegend=False))
-    fig.add_trace(go.Scatter(x=ts, y=mean, mode="lines", name="forecast", showlegend=False,
-                             line={"dash": "dash", "width": 1.5, "color": COLORS["forecast"]}))
+    return ts, mean, lower, upper
 
 
 def _marks(fig: go.Figure, phases: pd.DataFrame | None, now: pd.Timestamp | None,
            x_range: tuple[Any, Any] | None, *, forecast: bool) -> None:
     """Phase bands behind the data and the "now" line between history and forecast."""
-    lo = _utc(x_range[0]) if x_range is not None else None
-    hi = _utc(now) if now is not None else (_utc(x_range[1]) if x_range is not None else None)
-    if phases is not None and len(phases):
-        for r in phases[phases["kind"] != "steady"].itertuples():
-            a, b = _utc(r.start), _utc(r.end)
-            if (lo is not None and b <= lo) or (hi is not None and a >= hi):
-                continue
-            a = max(a, lo) if lo is not None else a
-            b = min(b, hi) if hi is not None else b
-            fig.add_vrect(x0=a, x1=b, fillcolor=_PHASE_COLOR, opacity=0.10, line_width=0,
-                          layer="below", annotation_text=str(r.kind).replace("_", " "),
-                          annotation_position="top left",
-                          annotation_font={"size": 9, "color": "#6b6b6b"})
+    for a, b, kind in _phase_spans(phases, now, x_range):
+        fig.add_vrect(x0=a, x1=b, fillcolor=_PHASE_COLOR, opacity=0.10, line_width=0,
+                      layer="below", annotation_text=kind, annotation_position="top left",
+                      annotation_font={"size": 9, "color": "#6b6b6b"})
     if now is not None and forecast:
         fig.add_vline(x=_utc(now), line={"color": "#9e9e9e", "width": 1})
         fig.add_annotation(text="forecast", x=_utc(now), xref="x", y=0, yref="paper",
@@ -149,28 +161,52 @@ def _marks(fig: go.Figure, phases: pd.DataFrame | None, now: pd.Timestamp | None
 _PHASE_COLOR = "#7f7f7f"
 
 
+def _phase_spans(phases: pd.DataFrame | None, now: pd.Timestamp | None,
+                 x_range: tuple[Any, Any] | None
+                 ) -> list[tuple[pd.Timestamp, pd.Timestamp, str]]:
+    """The non-steady phases (start, end, kind in words), cut to the history's part of the axis."""
+    if phases is None or not len(phases):
+        return []
+    lo = _utc(x_range[0]) if x_range is not None else None
+    hi = _utc(now) if now is not None else (_utc(x_range[1]) if x_range is not None else None)
+    spans = []
+    for r in phases[phases["kind"] != "steady"].itertuples():
+        a, b = _utc(r.start), _utc(r.end)
+        if (lo is not None and b <= lo) or (hi is not None and a >= hi):
+            continue
+        spans.append((max(a, lo) if lo is not None else a, min(b, hi) if hi is not None else b,
+                      str(r.kind).replace("_", " ")))
+    return spans
+
+
 def _anomaly_bands(fig: go.Figure, episodes: pd.DataFrame | None, metric: str,
                    x_range: tuple[Any, Any] | None, *, several: bool) -> None:
-    """Shade each anomaly episode of ``metric``'s unlabelled series, at least a 200th of the
-    axis wide so that a one-sample spike still shows."""
+    """Shade each anomaly episode of ``metric``'s unlabelled series."""
+    for a, b, text in _anomaly_spans(episodes, metric, x_range, several=several):
+        fig.add_vrect(x0=a, x1=b, fillcolor=COLORS["anomaly"], opacity=0.22, line_width=0,
+                      layer="below", annotation_text=text, annotation_position="bottom left",
+                      annotation_font={"size": 9, "color": COLORS["anomaly"]})
+
+
+def _anomaly_spans(episodes: pd.DataFrame | None, metric: str, x_range: tuple[Any, Any] | None,
+                   *, several: bool) -> list[tuple[pd.Timestamp, pd.Timestamp, str]]:
+    """``metric``'s anomaly episodes (start, end, label) cut to the axis, each at least a
+    200th of the axis wide so that a one-sample spike still shows."""
     if episodes is None or not len(episodes):
-        return
+        return []
     e = episodes[(episodes["metric"] == metric) & (episodes["labels"] == "")]
-    if not len(e):
-        return
     lo = _utc(x_range[0]) if x_range is not None else None
     hi = _utc(x_range[1]) if x_range is not None else None
     least = (hi - lo) / 200 if lo is not None and hi is not None else pd.Timedelta(0)
+    spans = []
     for r in e.itertuples():
         a, b = _utc(r.start), _utc(r.end)
         if (lo is not None and b < lo) or (hi is not None and a > hi):
             continue
         a = max(a, lo) if lo is not None else a
         b = max(min(b, hi) if hi is not None else b, a + least)
-        text = f"unusual: {r.pattern}" + (f" ({r.host})" if several else "")
-        fig.add_vrect(x0=a, x1=b, fillcolor=COLORS["anomaly"], opacity=0.22, line_width=0,
-                      layer="below", annotation_text=text, annotation_position="bottom left",
-                      annotation_font={"size": 9, "color": COLORS["anomaly"]})
+        spans.append((a, b, f"unusual: {r.pattern}" + (f" ({r.host})" if several else "")))
+    return spans
 
 
 def percentiles_figure(frame: pd.DataFrame, metric: str, *, max_points: int = DEFAULT_POINTS,

@@ -215,6 +215,20 @@ def _text(at: AppTest) -> str:
     return " ".join(str(p) for p in parts)
 
 
+def test_a_first_visit_draws_svg_charts_and_the_next_run_the_interactive_ones(
+        viewer: str) -> None:
+    at = _run(AppTest.from_file(APP, default_timeout=90))
+    system = [n for n in CORE_METRICS if n.startswith("system.")]
+    svgs = [m.value for m in at.markdown if 'aria-label="system.' in m.value]
+    assert [re.search(r'aria-label="([^"]+) chart"', v).group(1) for v in svgs] == system
+    assert "<polyline" in svgs[0]  # the seeded samples are drawn
+    assert not [c for c in at.get("plotly_chart") if "fig_system" in str(c.proto.id)]
+    _run(at)  # the next run (a refresh, a control change) draws plotly's charts
+    assert not [m for m in at.markdown if 'aria-label="system.' in m.value]
+    drawn = [c for c in at.get("plotly_chart") if "fig_system" in str(c.proto.id)]
+    assert len(drawn) == len(system)
+
+
 def test_a_store_with_one_sample_says_what_is_missing(
         sqlite_url: str, monkeypatch: pytest.MonkeyPatch, fresh_cache: None) -> None:
     with Store(sqlite_url) as store:
