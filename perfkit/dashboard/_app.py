@@ -47,7 +47,9 @@ REFRESH = {"2 s": 2.0, "5 s": 5.0, "10 s": 10.0, "30 s": 30.0, "off": None}
 # that fade is a flicker every few seconds over content about to be replaced in place.
 st.html("<style>div[data-stale='true'],.stExpander :is(details,summary,summary *),"
         ".stTabs :is([role=tablist],[role=tab]:not([data-disabled]))"
-        "{opacity:1 !important;transition:none !important}</style>")
+        "{opacity:1 !important;transition:none !important}"
+        ".st-key-plotly_preload{position:absolute;width:1px;height:1px;overflow:hidden;"
+        "opacity:0;pointer-events:none}</style>")
 
 
 @st.cache_resource(show_spinner="Starting perfkit: store, Monitor and demo service…")
@@ -238,7 +240,7 @@ if host_choice == FLEET:
 st.title("perfkit · service health")
 status_line()
 SECTIONS: dict[str, Callable[[Any], None]] = {
-    "header": sections.header, "alerts": lambda p: sections.alerts(p, horizon),
+    "header": sections.header, "alerts": lambda p: sections.alerts(p, ctx),
     "recommendations": lambda p: sections.recommendations(p, ctx), "actions": sections.actions,
     "metrics": lambda p: sections.metrics(p, ctx)}
 slots = {name: st.container() for name in SECTIONS}
@@ -247,4 +249,6 @@ slots = {name: st.container() for name in SECTIONS}
 for name in ("header", "metrics", "alerts", "recommendations", "actions"):
     with slots[name]:
         _section(name, SECTIONS[name])
+if ctx.preview:
+    sections.load_plotly()
 sidebar_widgets()

@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from perfkit import plots
@@ -37,7 +38,8 @@ from perfkit.dashboard._words import (
 from perfkit.errors import PerfkitError
 
 __all__ = ["Context", "actions", "actions_figure", "alerts", "group_metrics", "header",
-           "metric_figure", "metric_svg", "metrics", "recommendations", "timeline_figure"]
+           "load_plotly", "metric_figure", "metric_svg", "metrics", "recommendations",
+           "timeline_figure", "timeline_svg"]
 
 _ALERT_PREFIX = re.compile(r"^(warning|critical|advisory) alert: ")
 
@@ -61,6 +63,28 @@ def timeline_figure(page: Page) -> Any:
     """The alert timeline's figure."""
     return page.figure("fig_alert_timeline", lambda: plots.alert_timeline_figure(
         page.alert_events, until=page.generated_at, x_range=page.history_range()))
+
+
+def timeline_svg(page: Page) -> str:
+    """:func:`timeline_figure` as SVG text (:func:`perfkit.plots.alert_timeline_svg`)."""
+    return str(page.figure("svg_alert_timeline", lambda: plots.alert_timeline_svg(
+        page.alert_events, until=page.generated_at, x_range=page.history_range())))
+
+
+def load_plotly() -> None:
+    """An empty plotly chart, out of sight, for a run whose charts are SVG: the browser
+    loads plotly.js behind them, so the refresh that draws the interactive charts shows
+    them at once instead of blank while plotly.js arrives."""
+    st.container(key="plotly_preload").plotly_chart(go.Figure(), key="fig_preload")
+
+
+def _first_draw(ctx: Context, section: str) -> bool:
+    """Whether ``section`` draws SVG charts in this run: :attr:`Context.preview` and the
+    section's first run in this session."""
+    key = f"_live_{section}"
+    first = ctx.preview and not st.session_state.get(key, False)
+    st.session_state[key] = True
+    return first
 
 
 def actions_figure(page: Page) -> Any:
@@ -139,8 +163,9 @@ def header(page: Page) -> None:
         c3.caption("No data yet: " + ", ".join(sc.missing))
 
 
-def alerts(page: Page, horizon: str) -> None:
+def alerts(page: Page, ctx: Context) -> None:
     """Active alerts, predicted crossings and the alert timeline."""
+    preview = _first_draw(ctx, "alerts")
     c1, c2 = st.columns(2)
     with c1:
         st.subheader("Alerts", help=STATE_RULE)
@@ -185,7 +210,11 @@ def alerts(page: Page, horizon: str) -> None:
                 else:
                     st.caption("None: even the pessimistic edge of every forecast stays "
                                "on the safe side.")
-    st.plotly_chart(timeline_figure(page), key="fig_alert_timeline")
+    if preview:
+        st.container(key="svg_alert_timeline").markdown(timeline_svg(page),
+                                                        unsafe_allow_html=True)
+    else:
+        st.plotly_chart(timeline_figure(page), key="fig_alert_timeline")
 
 
 def unusual(page: Page) -> None:
@@ -332,9 +361,8 @@ def _tile(page: Page, name: str, row: Any, *, preview: bool) -> None:
 
 def metrics(page: Page, ctx: Context) -> None:
     """Metric tiles and charts by group; only the open tab is drawn (:attr:`Context.preview`:
-    as SVG, the first time in a session)."""
-    preview = ctx.preview and not st.session_state.get("_charts_live", False)
-    st.session_state["_charts_live"] = True
+    as SVG the first time in a session)."""
+    preview = _first_draw(ctx, "metrics")
     st.subheader("Metrics")
     if len(page.forecasts) and page.forecast_reach < page.horizon:
         st.caption(f"Charts draw the forecast {fmt_age(page.forecast_reach)} ahead (half "

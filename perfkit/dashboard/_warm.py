@@ -57,6 +57,7 @@ def warm(rt: Any, *, window: str = DEFAULT_WINDOW, horizon: str = DEFAULT_HORIZO
             # first visitor, once each to JSON: plotly loads its validators and encoders
             # on first use
             first = sections.group_metrics(page, GROUP_ORDER[0])
+            sections.timeline_svg(page)
             for name in first:
                 sections.metric_svg(page, name)
             figs = [sections.timeline_figure(page), sections.actions_figure(page),

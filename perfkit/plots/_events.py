@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
 
     raise extra_error(exc, "dashboard", "perfkit.plots") from exc
 
+from perfkit.plots import _svg as svg
 from perfkit.plots._common import _LAYOUT, COLORS, _time_axis
 
 _DRAWN = ("warning", "critical", "anomaly")
@@ -33,26 +35,7 @@ def alert_timeline_figure(events: pd.DataFrame, *, until: pd.Timestamp | None = 
     a rule are the metric charts' bands instead).
     ``x_range`` fixes the time axis.
     """
-    end = until if until is not None else pd.Timestamp.now(tz="UTC")
-    rows: list[dict[str, Any]] = []
-    # anomaly episodes and demo phases share the alert history
-    if len(events) and "severity" in events:
-        events = events[events["severity"].isin(_DRAWN)]
-    if len(events):
-        keys = ["metric", "severity"] + (["labels"] if "labels" in events else []) + \
-            (["host"] if "host" in events else [])
-        for key, g in events.sort_values("ts").groupby(keys, sort=False):
-            opened = None
-            for ev in g.itertuples():
-                if ev.state == "firing" and opened is None:
-                    opened = ev.ts
-                elif ev.state == "resolved" and opened is not None:
-                    rows.append({"metric": key[0], "severity": key[1], "start": opened,
-                                 "end": ev.ts})
-                    opened = None
-            if opened is not None:
-                rows.append({"metric": key[0], "severity": key[1], "start": opened, "end": end,
-                             "open": True})
+    rows = _periods(events, until)
     fig = go.Figure()
     for sev in _DRAWN:
         b = [r for r in rows if r["severity"] == sev]
@@ -71,6 +54,69 @@ def alert_timeline_figure(events: pd.DataFrame, *, until: pd.Timestamp | None = 
                       **{**_LAYOUT, "hovermode": "closest"})
     return _time_axis(fig, x_range, empty=not rows,
                       note="no alert events recorded in this window (a Monitor records them)")
+
+
+def _periods(events: pd.DataFrame, until: pd.Timestamp | None) -> list[dict[str, Any]]:
+    """Firing periods (metric, severity, start, end, open) of the drawn severities."""
+    end = until if until is not None else pd.Timestamp.now(tz="UTC")
+    rows: list[dict[str, Any]] = []
+    # anomaly episodes and demo phases share the alert history
+    if len(events) and "severity" in events:
+        events = events[events["severity"].isin(_DRAWN)]
+    if not len(events):
+        return rows
+    keys = ["metric", "severity"] + (["labels"] if "labels" in events else []) + \
+        (["host"] if "host" in events else [])
+    for key, g in events.sort_values("ts").groupby(keys, sort=False):
+        opened = None
+        for ev in g.itertuples():
+            if ev.state == "firing" and opened is None:
+                opened = ev.ts
+            elif ev.state == "resolved" and opened is not None:
+                rows.append({"metric": key[0], "severity": key[1], "start": opened,
+                             "end": ev.ts})
+                opened = None
+        if opened is not None:
+            rows.append({"metric": key[0], "severity": key[1], "start": opened, "end": end,
+                         "open": True})
+    return rows
+
+
+def alert_timeline_svg(events: pd.DataFrame, *, until: pd.Timestamp | None = None,
+                       height: int = 240,
+                       x_range: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> str:
+    """:func:`alert_timeline_figure` as a self-contained SVG element (text), drawn without
+    plotly.js: a row per metric, a bar per firing period coloured by severity, hovering a
+    bar gives its times."""
+    rows = _periods(events, until)
+    names = list(dict.fromkeys(str(r["metric"]) for r in rows))
+    width, h = 900.0, float(height)
+    left = min(260.0, 16 + 6.5 * max((len(n) for n in names), default=0))
+    box = (left, 36.0, width - 16, h - 24)
+    x0, x1 = svg.time_limits([pd.DatetimeIndex([r["start"] for r in rows])] if rows else [],
+                             x_range, until)
+    step = (box[3] - box[1]) / max(len(names), 1)
+    parts = [svg.text(width * 0.05, 22, "Alert timeline", size=13)]
+    parts += svg.time_labels(box, x0, x1)
+    for i, name in enumerate(names):
+        y = box[3] - (i + 1) * step
+        parts.append(svg.text(left - 6, y + step / 2 + 4, name, anchor="end"))
+    for r in rows:
+        a, b = (float(v) for v in svg.x_of(pd.DatetimeIndex([r["start"], r["end"]]), box, x0, x1))
+        a, b = max(a, box[0]), min(b, box[2])
+        if b < a:
+            continue
+        y = box[3] - (names.index(str(r["metric"])) + 1) * step + step * 0.15
+        until_text = "now" if r.get("open") else format(r["end"], "%H:%M:%S")
+        parts.append(f'<rect x="{a:.1f}" y="{y:.1f}" width="{max(b - a, 2.0):.1f}" '
+                     f'height="{step * 0.7:.1f}" fill="{COLORS[r["severity"]]}" '
+                     f'fill-opacity="0.85"><title>{html.escape(str(r["metric"]))} '
+                     f'{r["severity"]}: {r["start"]:%H:%M:%S} → {until_text}</title></rect>')
+    if not rows:
+        parts.append(svg.text((box[0] + box[2]) / 2, (box[1] + box[3]) / 2,
+                              "no alert events recorded in this window (a Monitor records them)",
+                              size=12, anchor="middle"))
+    return svg.element(width, h, "Alert timeline chart", parts)
 
 
 def action_history_figure(actions: pd.DataFrame, *, height: int = 240,

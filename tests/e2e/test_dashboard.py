@@ -222,11 +222,14 @@ def test_a_first_visit_draws_svg_charts_and_the_next_run_the_interactive_ones(
     svgs = [m.value for m in at.markdown if 'aria-label="system.' in m.value]
     assert [re.search(r'aria-label="([^"]+) chart"', v).group(1) for v in svgs] == system
     assert "<polyline" in svgs[0]  # the seeded samples are drawn
-    assert not [c for c in at.get("plotly_chart") if "fig_system" in str(c.proto.id)]
+    assert any('aria-label="Alert timeline chart"' in m.value for m in at.markdown)
+    assert not [c for c in at.get("plotly_chart")
+                if "fig_system" in str(c.proto.id) or "fig_alert_timeline" in str(c.proto.id)]
     _run(at)  # the next run (a refresh, a control change) draws plotly's charts
-    assert not [m for m in at.markdown if 'aria-label="system.' in m.value]
+    assert not [m for m in at.markdown if " chart\"" in m.value and "<svg" in m.value]
     drawn = [c for c in at.get("plotly_chart") if "fig_system" in str(c.proto.id)]
     assert len(drawn) == len(system)
+    assert [c for c in at.get("plotly_chart") if "fig_alert_timeline" in str(c.proto.id)]
 
 
 def test_a_store_with_one_sample_says_what_is_missing(

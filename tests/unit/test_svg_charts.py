@@ -1,4 +1,4 @@
-"""perfkit.plots.metric_svg: the chart a first visit sees before plotly.js has loaded."""
+"""perfkit.plots' SVG charts: what a first visit sees before plotly.js has loaded."""
 
 from __future__ import annotations
 
@@ -113,3 +113,32 @@ def test_anomaly_and_phase_bands_are_labelled_where_they_happened() -> None:
              if r.get("fill-opacity")}
     assert any(abs(x0 - x[10]) < 0.11 and abs(x0 + w - x[30]) < 0.2 for x0, w in rects.items())
     assert any(abs(x0 - x[70]) < 0.11 and w > 0 for x0, w in rects.items())  # a spike shows
+
+
+def test_the_alert_timeline_draws_each_firing_period_where_it_was() -> None:
+    t = pd.date_range(END - pd.Timedelta("10min"), periods=4, freq="2min")
+    ev = pd.DataFrame({"ts": [t[0], t[1], t[2], t[3]],
+                       "metric": ["system.cpu_usage", "system.cpu_usage", "cache.hit_rate",
+                                  "system.cpu_usage"],
+                       "severity": ["warning", "warning", "critical", "warning"],
+                       "state": ["firing", "resolved", "firing", "firing"]})
+    x_range = (END - pd.Timedelta("10min"), END)
+    root = _svg(plots.alert_timeline_svg(ev, until=END, x_range=x_range))
+    bars = [r for r in root.iter(f"{NS}rect") if r.find(f"{NS}title") is not None]
+    got = sorted((r.find(f"{NS}title").text, r.get("fill")) for r in bars)
+    assert got == [("cache.hit_rate critical: 11:54:00 → now", plots.COLORS["critical"]),
+                   ("system.cpu_usage warning: 11:50:00 → 11:52:00", plots.COLORS["warning"]),
+                   ("system.cpu_usage warning: 11:56:00 → now", plots.COLORS["warning"])]
+    x = {r.find(f"{NS}title").text: (float(r.get("x")), float(r.get("width"))) for r in bars}
+    # the closed period spans a fifth of the axis; the open one runs to its end
+    first = x["system.cpu_usage warning: 11:50:00 → 11:52:00"]
+    last = x["system.cpu_usage warning: 11:56:00 → now"]
+    left = first[0]
+    right = last[0] + last[1]
+    assert abs(first[1] / (right - left) - 0.2) < 1e-3
+    assert abs((last[0] - left) / (right - left) - 0.6) < 1e-3
+    empty = _svg(plots.alert_timeline_svg(ev.iloc[:0], until=END, x_range=x_range))
+    assert any("no alert events" in (t.text or "") for t in empty.iter(f"{NS}text"))
+    anomaly_only = ev.assign(severity="anomaly-episode")  # the charts' bands, not alerts
+    assert not [r for r in _svg(plots.alert_timeline_svg(anomaly_only, until=END))
+                .iter(f"{NS}rect") if r.find(f"{NS}title") is not None]
