@@ -59,7 +59,7 @@ def metric_figure(frame: pd.DataFrame, metric: str, *, forecast: pd.DataFrame | 
     unit = m.unit if m else ""
     f = _series(frame, metric, max_points)
     fig = go.Figure()
-    for host, g in (f.groupby("host", sort=True) if len(f) else []):
+    for host, g in (f.groupby("host", sort=True, observed=True) if len(f) else []):
         ts, v = _with_gaps(g["ts"].reset_index(drop=True), g["value"].to_numpy())
         fig.add_trace(_line(len(v))(x=ts, y=v, mode=_mode(len(v)), name=str(host),
                                     connectgaps=False, line={"width": 1.5}))

@@ -98,6 +98,8 @@ def metric_svg(frame: pd.DataFrame, metric: str, *, forecast: pd.DataFrame | Non
         parts.append(svg.text(plot[2], plot[1] - 4, forecast_note, size=10, color="#8c8c8c",
                               anchor="end"))
     return svg.element(_W, h, f"{title or metric} chart", parts)
+
+
 def _grid(plot: svg.Box, x0: float, x1: float, y0: float, y1: float, unit: str,
           py: Any) -> list[str]:
     """Horizontal grid lines with y labels, and the time labels."""
