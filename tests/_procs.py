@@ -3,6 +3,9 @@ wait for what those servers (or threads) do."""
 
 from __future__ import annotations
 
+import itertools
+import os
+import random
 import shutil
 import socket
 import subprocess
@@ -46,11 +49,28 @@ def wait_until(predicate: Callable[[], T], timeout: float, what: str, *, every: 
         time.sleep(every)
 
 
+# Ports handed out below the kernel's ephemeral range (32768 up on Linux), a block of
+# its own per xdist worker: a port asked for with bind(0) can be taken by any outgoing
+# connection (Redis, PostgreSQL, HTTP clients) or by another worker before the server
+# the test starts binds it. Here no client can be given it and no other worker picks it.
+_BLOCK = 1400
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+_first = 10_000 + _BLOCK * (int(_worker[2:]) % 16 if _worker[2:].isdigit() else 0)
+_next = itertools.count(random.randrange(_BLOCK))
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nothing listens on right now, out of the ephemeral
+    range and never handed to another test worker of the same run."""
+    for _ in range(_BLOCK):
+        port = _first + next(_next) % _BLOCK
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_first}-{_first + _BLOCK - 1}")
 
 
 class RedisProcess:

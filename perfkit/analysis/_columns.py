@@ -1,16 +1,19 @@
 """Reading a samples frame's columns as integer codes and plain arrays, fast.
 
-A frame of 23 metrics x 10,000 points has 230,000 rows; hashing its Arrow
-string columns row by row costs ~3 ms and every full-length temporary another
-~0.3 ms (mostly page faults), against a ~1 ms numpy core. So the string columns
-are factorised once, and as *runs* where the frame stores them in runs (a frame
-concatenated per metric; an all-empty ``labels`` column), timestamps are read
-in their own unit without a copy, and no row mask is built when every row is
-usable.
+A frame of 23 metrics x 10,000 points has 230,000 rows; hashing its string
+columns row by row costs ~3 ms (Arrow strings) to ~15 ms (Python strings in an
+object column, pandas 2's default), one ``isna`` pass over an object column
+~8 ms, and every full-length temporary another ~0.3 ms (mostly page faults),
+against a ~1 ms numpy core. So the string columns are factorised once, and as
+*runs* where the frame stores them in runs (a frame concatenated per metric; an
+all-empty ``labels`` column), missing names are found from the codes rather
+than by another pass, timestamps are read in their own unit without a copy, and
+no row mask is built when every row is usable.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,9 +37,13 @@ class Coded:
     """
 
     uniques: np.ndarray      # object array of str
-    run_codes: np.ndarray
+    run_codes: np.ndarray    # -1 for a missing value, as pandas.factorize
     starts: np.ndarray | None
     n: int
+
+    def missing(self) -> bool:
+        """Whether some row has no value (code -1)."""
+        return bool(len(self.run_codes)) and int(self.run_codes.min()) < 0
 
     def codes(self) -> np.ndarray:
         """One code per row."""
@@ -70,18 +77,18 @@ def frame_columns(frame: pd.DataFrame) -> FrameColumns:
     val = frame["value"]
     v = (val.to_numpy() if val.dtype == np.float64 else
          pd.to_numeric(val, errors="coerce").to_numpy(dtype=float, na_value=np.nan))
-    m = frame["metric"]
+    m = factorize(frame["metric"])
+    unnamed = m.missing()
     ok = None
     # the sum is finite only if every value is (a finite overflow just takes the exact path)
-    if not np.isfinite(v.sum()) or (len(t) and t.min() == _NAT) or m.hasnans:
+    if not np.isfinite(v.sum()) or (len(t) and t.min() == _NAT) or unnamed:
         ok = np.isfinite(v) & (t != _NAT)
-        if m.hasnans:                      # a row without a metric name cannot be analysed
-            ok &= m.notna().to_numpy()
+        if unnamed:                        # a row without a metric name cannot be analysed
+            ok &= m.codes() >= 0
         if ok.all():
             ok = None
     lab = frame["labels"] if "labels" in frame.columns else None
-    return FrameColumns(factorize(m), label_codes(lab, len(v)), _read_only(t), scale,
-                        _read_only(v), ok)
+    return FrameColumns(m, label_codes(lab, len(v)), _read_only(t), scale, _read_only(v), ok)
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
@@ -104,11 +111,11 @@ def _epoch(idx: pd.DatetimeIndex) -> tuple[np.ndarray, int]:
 
 
 def factorize(col: pd.Series) -> Coded:
-    """First-seen codes of a column without nulls, like :func:`pandas.factorize`.
+    """First-seen codes of a column, like :func:`pandas.factorize` (missing: -1).
 
     Two common layouts skip hashing every row: a categorical column (its codes
-    are already integers) and an Arrow string column stored in long runs of one
-    value, which is factorised one run at a time.
+    are already integers) and a string column (Arrow or Python strings) stored
+    in long runs of one value, which is factorised one run at a time.
     """
     n = len(col)
     if isinstance(col.dtype, pd.CategoricalDtype):
@@ -116,8 +123,8 @@ def factorize(col: pd.Series) -> Coded:
         cats = col.cat.categories
         if cats.inferred_type == "string" and not (codes < 0).any():
             return _first_seen(codes, np.asarray(cats, dtype=object))
-    elif _is_arrow_string(col) and n > 1:
-        runs = _arrow_runs(col)
+    elif n > 1 and (_is_arrow_string(col) or col.dtype == object):
+        runs = _arrow_runs(col) if col.dtype != object else _object_runs(col.to_numpy())
         if runs is not None:
             starts, run_values = runs
             rc, run_uniques = pd.factorize(run_values, sort=False)
@@ -171,13 +178,33 @@ def _arrow_runs(col: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
         neq = pc.not_equal(a.slice(1, k - 1), a.slice(0, k - 1))
         return pc.indices_nonzero(neq).to_numpy().astype(np.intp) + 1
 
+    starts = _run_starts(changes, n)
+    if starts is None:
+        return None
+    return starts, np.array([a[int(i)].as_py() for i in starts], dtype=object)
+
+
+def _object_runs(a: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(run starts, run values)`` of an object column, or None when its values are not
+    stored in long runs. Rows built from one scalar hold the same object, and numpy's
+    comparison of identical objects skips ``__eq__``: ~7 ns a row against ~65 ns to hash
+    it. A missing value is a run value like any other (pandas.factorize gives it -1)."""
+    def changes(k: int) -> np.ndarray:
+        return np.flatnonzero(a[1:k] != a[:k - 1]) + 1
+
+    starts = _run_starts(changes, len(a))
+    return None if starts is None else (starts, a[starts])
+
+
+def _run_starts(changes: Callable[[int], np.ndarray], n: int) -> np.ndarray | None:
+    """Where runs start, from ``changes(k)`` (positions among the first ``k`` rows whose
+    value differs from the row before), or None for a column not stored in long runs:
+    the first rows are probed before the whole column is compared."""
     k = min(n, _RUN_PROBE)
     if len(changes(k)) > max(16, k // 64):
         return None
     starts = np.r_[0, changes(n)]
-    if len(starts) > max(16, n // 64):
-        return None
-    return starts, np.array([a[int(i)].as_py() for i in starts], dtype=object)
+    return starts if len(starts) <= max(16, n // 64) else None
 
 
 def _all_empty(lab: pd.Series) -> bool:
@@ -187,6 +214,10 @@ def _all_empty(lab: pd.Series) -> bool:
         a = pa.array(lab.array)
         chunks = a.chunks if isinstance(a, pa.ChunkedArray) else [a]
         return a.null_count == 0 and all(_char_bytes(c) == 0 for c in chunks)
+    if lab.dtype == object and len(lab) > 1:
+        runs = _object_runs(lab.to_numpy())
+        if runs is not None:
+            return all(isinstance(x, str) and not x for x in runs[1])
     return not lab.hasnans and not lab.astype(bool).any()
 
 

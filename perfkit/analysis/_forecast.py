@@ -245,15 +245,17 @@ _STR: Any = pd.Series([], dtype=str).dtype
 """pandas' default string dtype (``str``, Arrow-backed on pandas 3; object before)."""
 
 
-def _str_column(names: list[str], counts: np.ndarray) -> pd.api.extensions.ExtensionArray:
+def _str_column(names: list[str],
+                counts: np.ndarray) -> pd.api.extensions.ExtensionArray | np.ndarray:
     """``names[i]`` repeated ``counts[i]`` times as a column of the default string dtype,
-    without a Python object per row where strings are Arrow-backed."""
+    without a Python object per row where strings are Arrow-backed (and, where they are
+    objects, as a plain array: pandas 2 checks a wrapped one for missing values)."""
     idx = np.repeat(np.arange(len(names)), counts)
     if isinstance(_STR, pd.StringDtype) and _STR.storage == "pyarrow":
         import pyarrow as pa
 
         return pd.array(pa.array(names, type=pa.large_string()).take(pa.array(idx)), dtype=_STR)
-    return pd.array(np.array(names, dtype=object)[idx], dtype=_STR)
+    return np.array(names, dtype=object)[idx]
 
 
 def _utc(ns: np.ndarray) -> pd.DatetimeIndex:

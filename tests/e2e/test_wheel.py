@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import pytest
 from _overlay import closure, link_into, wheel_requirements
-from _procs import wait_until
+from _procs import free_port, wait_until
 
 from perfkit.store import Store
 
@@ -80,12 +79,6 @@ def stop(proc: subprocess.Popen[str]) -> str:
     with gone:
         os.killpg(proc.pid, signal.SIGKILL)  # children that outlived their parent
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
+from _procs import free_port
 
 from perfkit.errors import ConfigError, ReadOnlyStoreError, StoreUnavailableError
 from perfkit.store import Store
 from perfkit.store._prometheus import PrometheusStore
 from perfkit.store._promhttp import MAX_POINTS, base_url, pages, step_for
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_store_dispatches_on_the_url_scheme(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,7 +53,7 @@ def test_pages_cover_the_grid_once(start: float, end: float, step: float, per: i
 
 
 def test_unreachable_prometheus_is_a_clear_error_and_writes_are_refused() -> None:
-    src = Store(f"prometheus://127.0.0.1:{_closed_port()}?timeout=2")
+    src = Store(f"prometheus://127.0.0.1:{free_port()}?timeout=2")
     with pytest.raises(StoreUnavailableError, match=r"does not answer .*prometheus://HOST:PORT"):
         src.samples(metric="system.cpu_usage", since="5min")
     assert src.health()["reachable"] is False and src.health()["last_error"]
