@@ -13,6 +13,7 @@ no row mask is built when every row is usable.
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -186,14 +187,36 @@ def _arrow_runs(col: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
 
 def _object_runs(a: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """``(run starts, run values)`` of an object column, or None when its values are not
-    stored in long runs. Rows built from one scalar hold the same object, and numpy's
-    comparison of identical objects skips ``__eq__``: ~7 ns a row against ~65 ns to hash
-    it. A missing value is a run value like any other (pandas.factorize gives it -1)."""
+    stored in long runs. A missing value is a run value like any other
+    (pandas.factorize gives it -1).
+
+    Rows built from one scalar hold the same object. So the object pointers are
+    compared first (~0.3 ns a row), and values only where the pointer changes;
+    where it changes on most rows (a store's rows: one object each) every value is
+    compared, which numpy does at ~7 ns a row against ~65 ns to hash it.
+    """
+    ptr = _pointers(a)
+
     def changes(k: int) -> np.ndarray:
+        if ptr is not None:
+            cand = np.flatnonzero(ptr[1:k] != ptr[:k - 1]) + 1
+            if len(cand) <= max(16, k // 64):
+                return cand[a[cand] != a[cand - 1]]
         return np.flatnonzero(a[1:k] != a[:k - 1]) + 1
 
     starts = _run_starts(changes, len(a))
     return None if starts is None else (starts, a[starts])
+
+
+def _pointers(a: np.ndarray) -> np.ndarray | None:
+    """The object pointers a contiguous object array holds, as integers (a read-only
+    view of its buffer, valid while ``a`` lives), or None for a strided array."""
+    if a.dtype != object or not a.flags.c_contiguous or not len(a):
+        return None
+    buf = (ctypes.c_size_t * len(a)).from_address(a.ctypes.data)
+    out = np.ctypeslib.as_array(buf)
+    out.flags.writeable = False
+    return out
 
 
 def _run_starts(changes: Callable[[int], np.ndarray], n: int) -> np.ndarray | None:

@@ -59,3 +59,13 @@ def test_a_non_empty_label_in_an_object_column_is_kept() -> None:
     assert cols.ok is None
     assert sorted(cols.labels.uniques) == ["", "db=main"]
     assert cols.labels.uniques[cols.labels.codes()[N // 2]] == "db=main"
+
+
+def test_runs_of_equal_strings_held_as_separate_objects_are_runs_too() -> None:
+    # a store's rows: every value its own str object, equal within a run
+    values = np.array(["".join(["sys", "tem"]) if i < 3_000 else "".join(["d", "b"])
+                       for i in range(6_000)], dtype=object)
+    assert values[0] is not values[1]
+    coded = factorize(pd.Series(values))
+    assert coded.starts is not None and list(coded.starts) == [0, 3_000]
+    assert list(coded.uniques) == ["system", "db"]
