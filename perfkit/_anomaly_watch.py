@@ -81,7 +81,7 @@ class AnomalyWatch:
         by (metric, labels)) they caused, with the store's alert event columns."""
         events: list[tuple] = []
         if frame.empty:
-            return pd.DataFrame(events, columns=_EVENT_COLUMNS)
+            return _frame(events)
         rules = rules or {}
         f = frame.sort_values("ts", kind="stable")
         ts_ns = pd.DatetimeIndex(f["ts"]).as_unit("ns").asi8.tolist()
@@ -168,4 +168,5 @@ class AnomalyWatch:
 def _frame(events: list[tuple]) -> pd.DataFrame:
     out = pd.DataFrame(events, columns=_EVENT_COLUMNS)
     out["ts"] = pd.to_datetime(out["ts"], unit="ns", utc=True)
-    return out
+    # typed when empty too: a concatenation of many updates keeps float columns
+    return out.astype({"value": float, "threshold": float})

@@ -67,7 +67,7 @@ def _periods(events: pd.DataFrame, until: pd.Timestamp | None) -> list[dict[str,
         return rows
     keys = ["metric", "severity"] + (["labels"] if "labels" in events else []) + \
         (["host"] if "host" in events else [])
-    for key, g in events.sort_values("ts").groupby(keys, sort=False):
+    for key, g in events.sort_values("ts").groupby(keys, sort=False, observed=True):
         opened = None
         for ev in g.itertuples():
             if ev.state == "firing" and opened is None:

@@ -135,7 +135,7 @@ def _band(f: pd.DataFrame, fc: pd.DataFrame, m: Any
     upper = fc["upper"].fillna(fc["mean"]).clip(lo_b, hi_b).to_numpy(float)
     lower, upper = np.minimum(lower, mean), np.maximum(upper, mean)
     ts = pd.DatetimeIndex(fc["ts"])
-    last = f.sort_values("ts").groupby("host", sort=False).tail(1)
+    last = f.sort_values("ts").groupby("host", sort=False, observed=True).tail(1)
     t0 = last["ts"].max()
     if len(last) and t0 < ts[0]:
         v0 = float(last["value"].mean())
@@ -222,7 +222,7 @@ def percentiles_figure(frame: pd.DataFrame, metric: str, *, max_points: int = DE
     fig = go.Figure()
     for name, dash in zip(names, ("solid", "dash", "dot")):
         g = f[f["metric"] == name] if len(f) else f
-        for host, h in (g.groupby("host", sort=True) if len(g) else []):
+        for host, h in (g.groupby("host", sort=True, observed=True) if len(g) else []):
             ts, v = _with_gaps(h["ts"].reset_index(drop=True), h["value"].to_numpy())
             label = name.rsplit(".", 1)[1] + (f" {host}" if f["host"].nunique() > 1 else "")
             fig.add_trace(_line(len(v))(x=ts, y=v, mode=_mode(len(v)), name=label,
