@@ -96,7 +96,7 @@ class LongWindows:
     def rebuild_rollups(self, since: Any = None, until: Any = None) -> dict[str, int]:
         """Recompute the rollup buckets overlapping [since, until] (default: all) from the
         raw samples; buckets written per level. For samples written before rollups
-        existed, or rewritten at the same ts (a retried batch counts twice until then)."""
+        existed (writes keep them exact, a retried batch included)."""
         lo, hi = to_ns(since, "since"), to_ns(until, "until")
         self._read_ready()
         with self._connect(write=True) as conn, conn.begin():

@@ -3,9 +3,10 @@
 Every write batch adds its samples to both rollup tables in the same transaction
 (PostgreSQL: two ``INSERT … SELECT … GROUP BY`` from the batch's staging table;
 SQLite: the batch grouped with numpy, one upsert per bucket), so the rollups are
-exactly as current as the samples. A sample written a second time at the same
-series and ts (a retried batch) replaces its raw value but is added to the rollups
-again; :func:`rebuild` recomputes buckets from the raw samples when that matters.
+exactly as current as the samples. A batch that overwrote stored samples (a
+retried batch) is not added: the buckets it touched are recomputed from the raw
+samples instead (``*_refresh``), so every sample counts once. :func:`rebuild`
+recomputes any range, for samples written before the rollups existed.
 """
 
 from __future__ import annotations
@@ -58,6 +59,28 @@ def pg_add(dbapi_conn: Any) -> None:
         for sql in _PG_FROM_STAGE:
             cur.execute(sql)
 
+
+def _pg_refresh(table: str, width: int) -> list[str]:
+    touched = (f"(SELECT DISTINCT series_id, {_bucket_sql(width)} AS b FROM perfkit_stage) k")
+    return [f"DELETE FROM {table} r USING {touched} WHERE r.series_id = k.series_id "
+            "AND r.ts = k.b",
+            f"INSERT INTO {table} (series_id, ts, n, total, lo, hi) SELECT s.series_id, k.b, "
+            f"count(*), sum(s.value), min(s.value), max(s.value) FROM {touched} "
+            f"JOIN perfkit_samples s ON s.series_id = k.series_id AND s.ts >= k.b "
+            f"AND s.ts < k.b + {width} GROUP BY 1, 2"]
+
+
+_PG_REFRESH = [q for t, w in LEVELS.values() for q in _pg_refresh(t.name, w)]
+
+
+def pg_refresh(dbapi_conn: Any) -> None:
+    """Recompute, from the raw samples, the buckets the staged batch touched (a batch
+    that overwrote samples: adding it would count those twice)."""
+    with dbapi_conn.cursor() as cur:
+        for sql in _PG_REFRESH:
+            cur.execute(sql)
+
+
 _SQLITE_ADD = ("INSERT INTO {t} (series_id, ts, n, total, lo, hi) VALUES (?, ?, ?, ?, ?, ?) "
                "ON CONFLICT (series_id, ts) DO UPDATE SET n = n + excluded.n, "
                "total = total + excluded.total, lo = min(lo, excluded.lo), "
@@ -91,6 +114,26 @@ def sqlite_add(dbapi_conn: Any, sid: np.ndarray, ts: np.ndarray, value: np.ndarr
     finally:
         cur.close()
 
+
+
+_SQLITE_DROP = "DELETE FROM {t} WHERE series_id = ? AND ts = ?"
+_SQLITE_REDO = ("INSERT INTO {t} (series_id, ts, n, total, lo, hi) SELECT series_id, ?, "
+                "count(*), sum(value), min(value), max(value) FROM perfkit_samples "
+                "WHERE series_id = ? AND ts >= ? AND ts < ? GROUP BY series_id")
+
+
+def sqlite_refresh(dbapi_conn: Any, sid: np.ndarray, ts: np.ndarray) -> None:
+    """Recompute, from the raw samples, the buckets a batch touched (a batch that
+    overwrote samples: adding it would count those twice)."""
+    cur = dbapi_conn.cursor()
+    try:
+        for table, width in LEVELS.values():
+            pairs = np.unique(np.stack([sid, ts - np.mod(ts, width)], axis=1), axis=0).tolist()
+            cur.executemany(_SQLITE_DROP.format(t=table.name), pairs)
+            cur.executemany(_SQLITE_REDO.format(t=table.name),
+                            [(b, k, b, b + width) for k, b in pairs])
+    finally:
+        cur.close()
 
 def rebuild(conn: sa.Connection, lo: int | None, hi: int | None) -> dict[str, int]:
     """Recompute the rollup buckets overlapping [lo, hi] from the raw samples; buckets

@@ -80,11 +80,14 @@ class SampleWriter:
                     keep = fastio.last_per_key(sid, ts)
                     if len(keep) != len(sid):  # the rollups count a repeated key once
                         sid, ts, value = sid[keep], ts[keep], value[keep]
-                    fastio.sqlite_insert(raw, sid, ts, value)
-                    rollups.sqlite_add(raw, sid, ts, value)
+                    if fastio.sqlite_insert(raw, sid, ts, value):
+                        rollups.sqlite_refresh(raw, sid, ts)
+                    else:
+                        rollups.sqlite_add(raw, sid, ts, value)
+                elif fastio.pg_insert(raw, bool(info.get("perfkit_stage")), sid, batch.ts,
+                                      batch.value):
+                    rollups.pg_refresh(raw)
                 else:
-                    fastio.pg_insert(raw, bool(info.get("perfkit_stage")), sid, batch.ts,
-                                     batch.value)
                     rollups.pg_add(raw)
             info["perfkit_stage"] = True  # committed: the temporary table now exists
         self._ids.update(new)  # only after the commit: ids of a rolled-back insert lie

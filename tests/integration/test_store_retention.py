@@ -131,7 +131,7 @@ def test_rollups_match_the_raw_samples(url: str) -> None:
             store.rollups(every="5min")
 
 
-def test_later_batches_add_to_a_bucket_and_rebuild_makes_it_exact(url: str) -> None:
+def test_later_batches_add_to_a_bucket_and_a_retried_batch_counts_once(url: str) -> None:
     t0 = _midnight() - pd.Timedelta("2h")
     with Store(url) as store:
         store.write(_frame(t0, 30, "1s", seed=3))
@@ -141,14 +141,23 @@ def test_later_batches_add_to_a_bucket_and_rebuild_makes_it_exact(url: str) -> N
         raw = store.samples()
         assert one["min"].iloc[0] == raw["value"].min()
         assert one["mean"].iloc[0] == pytest.approx(raw["value"].mean(), rel=1e-12)
-        # a retried batch overwrites its raw samples but counts again until rebuilt
-        store.write(_frame(t0, 30, "1s", seed=3))
-        assert store.rollups(every="1min")["count"].tolist() == [90]
-        assert len(store.samples()) == 60
+        # a retried batch overwrites its raw samples and counts once, with the new values
+        retry = _frame(t0, 30, "1s", seed=5)
+        store.write(retry)
+        raw = store.samples()
+        assert len(raw) == 60
+        for every in ("1min", "1h"):
+            again = store.rollups(every=every)
+            assert again["count"].tolist() == [60]
+            assert again["mean"].iloc[0] == pytest.approx(raw["value"].mean(), rel=1e-12)
+            assert (again["min"].iloc[0], again["max"].iloc[0]) == (raw["value"].min(),
+                                                                    raw["value"].max())
+        kept = store.rollups(every="1min")
         assert store.rebuild_rollups() == {"1min": 1, "1h": 1}
-        again = store.rollups(every="1min")
-        assert again["count"].tolist() == [60]
-        assert again["mean"].iloc[0] == pytest.approx(raw["value"].mean(), rel=1e-12)
+        rebuilt = store.rollups(every="1min")
+        assert rebuilt["count"].tolist() == [60]
+        np.testing.assert_allclose(rebuilt[["min", "mean", "max"]], kept[["min", "mean", "max"]],
+                                   rtol=1e-12)
         # rollups have their own retention: pruning samples leaves them
         store.prune(t0 + pd.Timedelta("1h"), what="samples")
         assert store.samples().empty and len(store.rollups(every="1h")) == 1
