@@ -36,6 +36,10 @@ def level(every: str) -> tuple[sa.Table, int]:
     return LEVELS[every]
 
 
+# a bucket's columns n, total, lo, hi from the samples it holds
+_AGG = "count(*), sum(value), min(value), max(value)"
+
+
 def _bucket_sql(width: int) -> str:
     # floor to the bucket also for ts before 1970 (SQL's % keeps the dividend's sign)
     return f"(ts - (((ts % {width}) + {width}) % {width}))"
@@ -43,8 +47,7 @@ def _bucket_sql(width: int) -> str:
 
 def _pg_add(table: str, width: int, source: str) -> str:
     return (f"INSERT INTO {table} AS r (series_id, ts, n, total, lo, hi) "
-            f"SELECT series_id, {_bucket_sql(width)}, count(*), sum(value), min(value), "
-            f"max(value) FROM {source} GROUP BY 1, 2 "
+            f"SELECT series_id, {_bucket_sql(width)}, {_AGG} FROM {source} GROUP BY 1, 2 "
             "ON CONFLICT (series_id, ts) DO UPDATE SET n = r.n + EXCLUDED.n, "
             "total = r.total + EXCLUDED.total, lo = LEAST(r.lo, EXCLUDED.lo), "
             "hi = GREATEST(r.hi, EXCLUDED.hi)")
@@ -65,9 +68,8 @@ def _pg_refresh(table: str, width: int) -> list[str]:
     return [f"DELETE FROM {table} r USING {touched} WHERE r.series_id = k.series_id "
             "AND r.ts = k.b",
             f"INSERT INTO {table} (series_id, ts, n, total, lo, hi) SELECT s.series_id, k.b, "
-            f"count(*), sum(s.value), min(s.value), max(s.value) FROM {touched} "
-            f"JOIN perfkit_samples s ON s.series_id = k.series_id AND s.ts >= k.b "
-            f"AND s.ts < k.b + {width} GROUP BY 1, 2"]
+            f"{_AGG} FROM {touched} JOIN perfkit_samples s ON s.series_id = k.series_id "
+            f"AND s.ts >= k.b AND s.ts < k.b + {width} GROUP BY 1, 2"]
 
 
 _PG_REFRESH = [q for t, w in LEVELS.values() for q in _pg_refresh(t.name, w)]
@@ -115,11 +117,10 @@ def sqlite_add(dbapi_conn: Any, sid: np.ndarray, ts: np.ndarray, value: np.ndarr
         cur.close()
 
 
-
 _SQLITE_DROP = "DELETE FROM {t} WHERE series_id = ? AND ts = ?"
 _SQLITE_REDO = ("INSERT INTO {t} (series_id, ts, n, total, lo, hi) SELECT series_id, ?, "
-                "count(*), sum(value), min(value), max(value) FROM perfkit_samples "
-                "WHERE series_id = ? AND ts >= ? AND ts < ? GROUP BY series_id")
+                f"{_AGG} FROM perfkit_samples WHERE series_id = ? AND ts >= ? AND ts < ? "
+                "GROUP BY series_id")
 
 
 def sqlite_refresh(dbapi_conn: Any, sid: np.ndarray, ts: np.ndarray) -> None:
@@ -134,6 +135,7 @@ def sqlite_refresh(dbapi_conn: Any, sid: np.ndarray, ts: np.ndarray) -> None:
                             [(b, k, b, b + width) for k, b in pairs])
     finally:
         cur.close()
+
 
 def rebuild(conn: sa.Connection, lo: int | None, hi: int | None) -> dict[str, int]:
     """Recompute the rollup buckets overlapping [lo, hi] from the raw samples; buckets
@@ -153,8 +155,8 @@ def rebuild(conn: sa.Connection, lo: int | None, hi: int | None) -> dict[str, in
         conn.execute(sa.text(f"DELETE FROM {table.name}{cond}"), params)
         n = conn.execute(sa.text(
             f"INSERT INTO {table.name} (series_id, ts, n, total, lo, hi) "
-            f"SELECT series_id, {_bucket_sql(width)}, count(*), sum(value), min(value), "
-            f"max(value) FROM perfkit_samples{cond} GROUP BY 1, 2"), params).rowcount
+            f"SELECT series_id, {_bucket_sql(width)}, {_AGG} FROM perfkit_samples{cond} "
+            "GROUP BY 1, 2"), params).rowcount
         out[every] = int(n)
     return out
 
