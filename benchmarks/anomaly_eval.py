@@ -35,7 +35,15 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from perfkit.analysis._anomaly import _MEMORY_CAP, DEFAULT, AnomalyParams, AnomalyState, score_of
+from perfkit.analysis._anomaly import (
+    _FLAT,
+    _MEMORY_CAP,
+    DEFAULT,
+    AnomalyParams,
+    AnomalyState,
+    Notability,
+    score_of,
+)
 
 DATA = ROOT / "data" / "nab"
 SCORER = ROOT.parent / "shared" / "eval" / "nab_score.py"
@@ -89,14 +97,17 @@ def surprises(values: np.ndarray, params: AnomalyParams) -> np.ndarray:
 
 
 def fuse(q: np.ndarray, finite: np.ndarray, params: AnomalyParams) -> np.ndarray:
-    """The state's fusion and report-once-per-method rule applied to precomputed surprises."""
+    """The state's fusion, report-once-per-method rule and notability discount applied to
+    precomputed surprises."""
     ms = params.methods()
     wq = np.array([w for _, w in ms])[:, None] * q
     kinds = list(dict.fromkeys(m.reason for m, _ in ms))
     kind = [kinds.index(m.reason) for m, _ in ms]
+    flat = kinds.index(_FLAT) if _FLAT in kinds else None
     n_seen = np.cumsum(finite)
     out = np.zeros(wq.shape[1])
     res, dec, others = [0.0] * len(wq), params.decay, params.w_others
+    notability = Notability(params.notable)
     cols = wq.T.tolist()
     for i in np.flatnonzero(finite & (n_seen > params.warmup)).tolist():
         top = [0.0] * len(kinds)
@@ -108,7 +119,10 @@ def fuse(q: np.ndarray, finite: np.ndarray, params: AnomalyParams) -> np.ndarray
             else:
                 res[k] = floor if floor > 0 else 0.0
         best = max(top)
-        out[i] = score_of(best + others * (sum(top) - best)) if best > 0 else 0.0
+        if best > 0:
+            q = best + others * (sum(top) - best)
+            out[i] = score_of(max(q - notability.discount, top[flat] if flat is not None else 0))
+            notability.add(q)
     return out
 
 

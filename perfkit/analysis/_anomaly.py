@@ -17,14 +17,25 @@ Each pattern's weighted surprise is ``s_k = w_k * (-ln p_k)`` (the larger of
 the two pattern methods' for "pattern"). The sample's surprise is the largest
 plus a share of the others, ``q = max_k s_k + w_others * (sum_k s_k - max_k s_k)``:
 two patterns breaking at once (a jump that is also a new shape) is stronger
-evidence than one, but not independent evidence. Its score is ``q / (q + 10)``
-(0.5 is a one-in-22,000 event for a method of weight 1); the reason names the
-pattern with the largest weighted surprise. An event is
-reported once per pattern: a method's surprise counts only when it exceeds that
-method's *residual* surprise of earlier reports, which decays by ``decay`` nats
-per sample, so a level shift scores on the sample where it happens and not on
+evidence than one, but not independent evidence. An event is reported once per
+pattern: a method's surprise counts only when it exceeds that method's
+*residual* surprise of earlier reports, which decays by ``decay`` nats per
+sample, so a level shift scores on the sample where it happens and not on
 every later one, while a different pattern (a flat line after a spike) is
 still reported.
+
+**Notability discount.** Some series surprise their methods often (bursty
+byte counts set new records every few hours), and a surprise that is rare
+for one sample is routine for them. So ``q`` is lowered by
+``D = mean_l ln(1 + N_l)``, where ``N_l`` counts the series' earlier samples
+whose ``q`` reached the level ``l`` (``AnomalyParams.notable``, 1.8 to 4.3
+nats): ``exp(-(q - D))`` is the sample's tail probability multiplied by how
+many notable moments the series already had. A flat line is left out of the
+discount (it is values that stopped changing, not a surprising value). The
+score is ``(q - D) / (q - D + 7)``: 0.5 is a surprise 7 nats (a factor of
+1,100) beyond the discount; a pure-noise series of 5,000 samples stayed below
+0.45 and an 8-sigma level shift scored above 0.5 in the tests. The reason
+names the pattern with the largest weighted surprise.
 
 Scores are causal (a score uses only samples up to it) and the batch
 functions run the same online state the Monitor keeps, so they agree exactly.
@@ -48,8 +59,12 @@ from perfkit.errors import InvalidInputError
 
 __all__ = ["DEFAULT", "AnomalyParams", "AnomalyState", "Episode", "anomalies", "anomaly_scores"]
 
-_Q0 = 10.0
-"""Surprise (nats) that maps to score 0.5."""
+_Q0 = 7.0
+"""Surprise (nats, after the notability discount) that maps to score 0.5."""
+
+_FLAT = FlatLine.reason
+"""The one pattern the notability discount leaves alone: it counts how often a series' values
+surprise, and a flat line is values that stopped changing."""
 
 _MEMORY_CAP = 50.0
 """The residual surprise starts at most here (nats), so even an extreme event suppresses
@@ -59,9 +74,8 @@ later reports for at most ``cap / decay`` samples instead of for days."""
 @dataclass(frozen=True)
 class AnomalyParams:
     """The detector's constants; ``w_level``, ``w_pattern``, ``w_others`` and ``decay`` were
-    searched on NAB,
-    ``halflife``, ``w_variance`` and ``w_flat`` in an earlier search (see the module docstring),
-    the others set by hand."""
+    searched on NAB, ``halflife``, ``w_variance`` and ``w_flat`` in an earlier search, the
+    others set by hand (``benchmarks/anomalies.md`` says how)."""
 
     w_level: float = 0.8
     """Weight of the level method's surprise (the spike method has weight 1)."""
@@ -69,7 +83,7 @@ class AnomalyParams:
     """Weight of the variance method's surprise."""
     w_flat: float = 0.5
     """Weight of the flat-line method's surprise."""
-    w_pattern: float = 0.6
+    w_pattern: float = 0.8
     """Weight of the pattern (context) method's surprise."""
     patterns: tuple[tuple[int, int], ...] = ((16, 2), (12, 1))
     """``(bands, order)`` of each pattern method: bands of the range it places each value in,
@@ -87,6 +101,12 @@ class AnomalyParams:
     """Residual surprise of a reported event decays by this many nats per sample."""
     warmup: int = 100
     """Samples a series needs before it is scored."""
+    notable: tuple[float, ...] = (1.8, 2.5, 3.3, 4.3)
+    """Surprises (nats, before the discount) that count as a *notable moment* of a series. A
+    sample's surprise is lowered by the mean over these levels of ``ln(1 + N)``, where ``N``
+    counts the series' earlier samples whose surprise reached that level: a metric that often
+    surprises its methods needs a larger surprise to be called anomalous. ``()`` turns the
+    discount off."""
     hold: int = 10
     """An anomaly episode ends after this many samples in a row score below its ``min_score``
     (a product setting for "unusual now" and the stored events; it does not change scores)."""
@@ -105,6 +125,33 @@ DEFAULT = AnomalyParams()
 def score_of(q: float) -> float:
     """Score in [0, 1) of a surprise ``q`` in nats."""
     return q / (q + _Q0) if q > 0 else 0.0
+
+
+class Notability:
+    """How often a series had notable moments: the discount (nats) on its next surprise.
+
+    ``discount`` is the mean over the levels (nats) of ``ln(1 + N)``, ``N`` the samples so far
+    whose undiscounted surprise reached that level; :meth:`add` counts one sample. O(1).
+    """
+
+    __slots__ = ("counts", "discount", "levels")
+
+    def __init__(self, levels: tuple[float, ...]) -> None:
+        self.levels = sorted(levels)  # ascending: add() stops at the first level not reached
+        self.counts = [0] * len(self.levels)
+        self.discount = 0.0
+
+    def add(self, q: float) -> None:
+        """Count a sample whose undiscounted surprise is ``q``."""
+        levels = self.levels
+        if not levels or q < levels[0]:
+            return
+        counts = self.counts
+        for k, level in enumerate(levels):
+            if q < level:
+                break
+            counts[k] += 1
+        self.discount = sum(math.log1p(c) for c in counts) / len(counts)
 
 
 class Episode:
@@ -155,8 +202,8 @@ class AnomalyState:
     :attr:`peak_reason` are the episode's.
     """
 
-    __slots__ = ("_decay", "_kinds", "_others", "_steps", "_warmup", "episode", "followers",
-                 "last_ts", "methods", "n", "params", "residual")
+    __slots__ = ("_decay", "_flat", "_kinds", "_others", "_steps", "_warmup", "episode",
+                 "followers", "last_ts", "methods", "n", "notability", "params", "residual")
 
     def __init__(self, params: AnomalyParams = DEFAULT, *, min_score: float = 0.5) -> None:
         self.episode = Episode(min_score, params.hold)
@@ -165,10 +212,12 @@ class AnomalyState:
         self.methods = [(m, w) for m, w in params.methods() if w > 0]
         self.n = 0
         self.residual: list[float] = [0.0] * len(self.methods)
+        self.notability = Notability(params.notable)
         self.last_ts: int | None = None
         # bound once: step is the per-sample hot path (about a third of its cost was lookups)
         kinds = list(dict.fromkeys(m.reason for m, _ in self.methods))
         self._kinds = tuple(kinds)
+        self._flat = kinds.index(_FLAT) if _FLAT in kinds else None
         self._steps = tuple((k, m.step, w, kinds.index(m.reason))
                             for k, (m, w) in enumerate(self.methods))
         self._warmup = params.warmup
@@ -226,11 +275,17 @@ class AnomalyState:
                 r -= decay
                 res[k] = r if r > 0 else 0.0
         best = max(top)
+        score, reason = 0.0, ""
         if best > 0:
-            score = score_of(best + self._others * (sum(top) - best))
-            reason = kinds[top.index(best)]
-        else:
-            score, reason = 0.0, ""
+            q = best + self._others * (sum(top) - best)
+            notability = self.notability
+            discounted = q - notability.discount
+            flat = top[self._flat] if self._flat is not None else 0.0
+            if flat > 0 and flat >= discounted:
+                score, reason = score_of(flat), _FLAT
+            elif discounted > 0:
+                score, reason = score_of(discounted), kinds[top.index(best)]
+            notability.add(q)
         for ep in self.followers:
             ep.step(ts_ns, score, reason)
         return score, reason

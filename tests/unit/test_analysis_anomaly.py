@@ -76,6 +76,26 @@ def test_level_shift_is_reported_at_its_onset_not_on_later_samples(seed):
     assert s[610:].max() < 0.5
 
 
+def test_surprise_is_discounted_by_the_series_earlier_notable_moments():
+    v = noise(1500, seed=8)
+    v[300::40] += np.linspace(3, 9, 30)  # bursts: notable moments of varying size
+    levels = AnomalyParams().notable
+    on, off = AnomalyState(AnomalyParams()), AnomalyState(AnomalyParams(notable=()))
+    counts = [0] * len(levels)
+    discount = 0.0
+    for i, x in enumerate(v.tolist()):
+        s_on, reason = on.step(i, x)
+        s_off, _ = off.step(i, x)
+        q = 7.0 * s_off / (1.0 - s_off)  # the undiscounted surprise, from the score without it
+        discount = sum(math.log1p(c) for c in counts) / len(counts)
+        expected = max(q - discount, 0.0)
+        assert s_on == pytest.approx(expected / (expected + 7.0), abs=1e-9)
+        assert (reason == "") == (s_on == 0) or reason.startswith("warming up")
+        if s_off > 0:
+            counts = [c + (q >= lv) for c, lv in zip(counts, levels)]
+    assert discount > 2  # the bursts were counted: ln(1 + N) of a few dozen moments
+
+
 def test_a_new_shape_inside_the_range_is_named_pattern():
     rng = np.random.default_rng(4)
     t = np.arange(1000)
