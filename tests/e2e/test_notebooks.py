@@ -19,10 +19,11 @@ pytest.importorskip("ipykernel")
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-EXPECTED = {"01_quickstart.ipynb", "02_forecasting_real_data.ipynb", "03_optimisation.ipynb"}
+EXPECTED = {"01_quickstart.ipynb", "02_forecasting_real_data.ipynb", "03_optimisation.ipynb",
+            "04_anomalies_real_data.ipynb"}
 
 
-def test_the_three_notebooks_exist() -> None:
+def test_the_four_notebooks_exist() -> None:
     assert {p.name for p in NOTEBOOKS} >= EXPECTED
 
 
