@@ -111,6 +111,13 @@ class AnomalyParams:
     """An anomaly episode ends after this many samples in a row score below its ``min_score``
     (a product setting for "unusual now" and the stored events; it does not change scores)."""
 
+    def __post_init__(self) -> None:
+        bad = [v for v in self.notable
+               if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf]
+        if bad:
+            raise InvalidInputError(f"notable levels must be positive finite surprises in nats, "
+                                    f"got {bad!r} in {self.notable!r}; () turns the discount off")
+
     def methods(self) -> list[tuple[Method, float]]:
         """Fresh method objects with their weights."""
         return [(Spike(), 1.0), (Level(self.halflife), self.w_level),
@@ -199,7 +206,8 @@ class AnomalyState:
     ``step(ts_ns, value)`` returns ``(score, reason)`` for that sample. Its
     :attr:`episode` (an :class:`Episode` at ``min_score``) tells whether the
     series is anomalous now; :attr:`since`, :attr:`peak_score` and
-    :attr:`peak_reason` are the episode's.
+    :attr:`peak_reason` are the episode's; :attr:`notability` holds the series'
+    notable-moment counts and the discount on its next surprise.
     """
 
     __slots__ = ("_decay", "_flat", "_kinds", "_others", "_steps", "_warmup", "episode",

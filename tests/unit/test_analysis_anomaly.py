@@ -96,6 +96,12 @@ def test_surprise_is_discounted_by_the_series_earlier_notable_moments():
     assert discount > 2  # the bursts were counted: ln(1 + N) of a few dozen moments
 
 
+@pytest.mark.parametrize("levels", [(0.0,), (-1.0, 2.0), (math.nan,), (math.inf,), ("2",)])
+def test_notable_levels_must_be_positive_finite_nats(levels):
+    with pytest.raises(InvalidInputError, match="notable levels must be positive finite"):
+        AnomalyParams(notable=levels)
+
+
 def test_a_new_shape_inside_the_range_is_named_pattern():
     rng = np.random.default_rng(4)
     t = np.arange(1000)
