@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from perfkit.analysis._anomaly import (
     _FLAT,
     _MEMORY_CAP,
+    AGE_EVERY,
     DEFAULT,
     AnomalyParams,
     AnomalyState,
@@ -107,9 +108,11 @@ def fuse(q: np.ndarray, finite: np.ndarray, params: AnomalyParams) -> np.ndarray
     n_seen = np.cumsum(finite)
     out = np.zeros(wq.shape[1])
     res, dec, others = [0.0] * len(wq), params.decay, params.w_others
-    notability = Notability(params.notable)
+    notability = Notability(params.notable, params.notable_halflife)
     cols = wq.T.tolist()
     for i in np.flatnonzero(finite & (n_seen > params.warmup)).tolist():
+        if not n_seen[i] % AGE_EVERY:
+            notability.age()
         top = [0.0] * len(kinds)
         for k, x in enumerate(cols[i]):
             floor = res[k] - dec

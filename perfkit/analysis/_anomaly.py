@@ -30,7 +30,8 @@ for one sample is routine for them. So ``q`` is lowered by
 ``D = mean_l ln(1 + N_l)``, where ``N_l`` counts the series' earlier samples
 whose ``q`` reached the level ``l`` (``AnomalyParams.notable``, 1.8 to 4.3
 nats): ``exp(-(q - D))`` is the sample's tail probability multiplied by how
-many notable moments the series already had. A flat line is left out of the
+many notable moments the series already had (counted with a half-life of
+``notable_halflife`` samples, so a restless spell is forgotten in time). A flat line is left out of the
 discount (it is values that stopped changing, not a surprising value). The
 score is ``(q - D) / (q - D + 7)``: 0.5 is a surprise 7 nats (a factor of
 1,100) beyond the discount; a pure-noise series of 5,000 samples stayed below
@@ -107,6 +108,10 @@ class AnomalyParams:
     counts the series' earlier samples whose surprise reached that level: a metric that often
     surprises its methods needs a larger surprise to be called anomalous. ``()`` turns the
     discount off."""
+    notable_halflife: float = 50_000.0
+    """Samples after which a notable moment counts half: a metric that was restless for a while
+    and then calm for months needs, again, only a moderate surprise to score (on NAB, whose
+    series have at most 22,695 samples, this is almost a lifetime count)."""
     hold: int = 10
     """An anomaly episode ends after this many samples in a row score below its ``min_score``
     (a product setting for "unusual now" and the stored events; it does not change scores)."""
@@ -117,6 +122,10 @@ class AnomalyParams:
         if bad:
             raise InvalidInputError(f"notable levels must be positive finite surprises in nats, "
                                     f"got {bad!r} in {self.notable!r}; () turns the discount off")
+        h = self.notable_halflife
+        if isinstance(h, bool) or not isinstance(h, (int, float)) or not h > 0:
+            raise InvalidInputError(f"notable_halflife must be a positive number of samples "
+                                    f"(math.inf: never forget), got {h!r}")
 
     def methods(self) -> list[tuple[Method, float]]:
         """Fresh method objects with their weights."""
@@ -134,19 +143,36 @@ def score_of(q: float) -> float:
     return q / (q + _Q0) if q > 0 else 0.0
 
 
+AGE_EVERY = 1024
+"""Samples between two agings of the notability counts (one multiplication per block, so the
+per-sample path stays a comparison)."""
+
+
 class Notability:
     """How often a series had notable moments: the discount (nats) on its next surprise.
 
     ``discount`` is the mean over the levels (nats) of ``ln(1 + N)``, ``N`` the samples so far
-    whose undiscounted surprise reached that level; :meth:`add` counts one sample. O(1).
+    whose undiscounted surprise reached that level, each weighted by ``0.5 ** (age /
+    halflife)``; :meth:`add` counts one sample, :meth:`age` ages the counts by ``AGE_EVERY``
+    samples. O(1).
     """
 
-    __slots__ = ("counts", "discount", "levels")
+    __slots__ = ("_keep", "counts", "discount", "levels")
 
-    def __init__(self, levels: tuple[float, ...]) -> None:
+    def __init__(self, levels: tuple[float, ...], halflife: float = math.inf) -> None:
         self.levels = sorted(levels)  # ascending: add() stops at the first level not reached
-        self.counts = [0] * len(self.levels)
+        self.counts = [0.0] * len(self.levels)
         self.discount = 0.0
+        self._keep = 0.5 ** (AGE_EVERY / halflife)
+
+    def age(self) -> None:
+        """``AGE_EVERY`` samples have passed: older notable moments count for less."""
+        if self._keep < 1.0 and self.discount:
+            self.counts = [c * self._keep for c in self.counts]
+            self._update()
+
+    def _update(self) -> None:
+        self.discount = sum(math.log1p(c) for c in self.counts) / len(self.counts)
 
     def add(self, q: float) -> None:
         """Count a sample whose undiscounted surprise is ``q``."""
@@ -157,8 +183,8 @@ class Notability:
         for k, level in enumerate(levels):
             if q < level:
                 break
-            counts[k] += 1
-        self.discount = sum(math.log1p(c) for c in counts) / len(counts)
+            counts[k] += 1.0
+        self._update()
 
 
 class Episode:
@@ -220,7 +246,7 @@ class AnomalyState:
         self.methods = [(m, w) for m, w in params.methods() if w > 0]
         self.n = 0
         self.residual: list[float] = [0.0] * len(self.methods)
-        self.notability = Notability(params.notable)
+        self.notability = Notability(params.notable, params.notable_halflife)
         self.last_ts: int | None = None
         # bound once: step is the per-sample hot path (about a third of its cost was lookups)
         kinds = list(dict.fromkeys(m.reason for m, _ in self.methods))
@@ -265,6 +291,8 @@ class AnomalyState:
             return 0.0, "out of order: ignored"
         self.last_ts = ts_ns
         self.n = n = self.n + 1
+        if not n % AGE_EVERY:
+            self.notability.age()
         if n <= self._warmup:
             for _, method_step, _, _ in self._steps:
                 method_step(value)

@@ -80,7 +80,9 @@ def test_surprise_is_discounted_by_the_series_earlier_notable_moments():
     v = noise(1500, seed=8)
     v[300::40] += np.linspace(3, 9, 30)  # bursts: notable moments of varying size
     levels = AnomalyParams().notable
-    on, off = AnomalyState(AnomalyParams()), AnomalyState(AnomalyParams(notable=()))
+    # a lifetime count here; the aging has its own tests below
+    on = AnomalyState(AnomalyParams(notable_halflife=math.inf))
+    off = AnomalyState(AnomalyParams(notable=()))
     counts = [0] * len(levels)
     discount = 0.0
     for i, x in enumerate(v.tolist()):
@@ -100,6 +102,42 @@ def test_surprise_is_discounted_by_the_series_earlier_notable_moments():
 def test_notable_levels_must_be_positive_finite_nats(levels):
     with pytest.raises(InvalidInputError, match="notable levels must be positive finite"):
         AnomalyParams(notable=levels)
+
+
+def test_notable_moments_are_forgotten_with_their_half_life():
+    v = noise(12_000, seed=9)
+    v[200:1200:25] += np.linspace(3, 9, 40)  # a restless start, then months of calm noise
+    ends = {}
+    for halflife in (2048.0, math.inf):
+        st = AnomalyState(AnomalyParams(notable_halflife=halflife))
+        peak = 0.0
+        for i, x in enumerate(v.tolist()):
+            st.step(i, x)
+            peak = max(peak, st.notability.discount)
+        ends[halflife] = st.notability.discount
+        if halflife == math.inf:
+            assert ends[halflife] == peak  # never forgets: the discount only grows
+    assert ends[2048.0] < ends[math.inf] - 1.0
+
+
+def test_notability_ages_by_its_half_life():
+    from perfkit.analysis._anomaly import AGE_EVERY, Notability
+
+    nb = Notability((2.0, 4.0), halflife=2 * AGE_EVERY)
+    for q in (5.0, 5.0, 3.0):
+        nb.add(q)
+    assert nb.counts == [3.0, 2.0]
+    assert nb.discount == pytest.approx((math.log(4) + math.log(3)) / 2)
+    nb.age()
+    nb.age()  # two blocks: one half-life
+    assert nb.counts == pytest.approx([1.5, 1.0])
+    assert nb.discount == pytest.approx((math.log(2.5) + math.log(2)) / 2)
+
+
+@pytest.mark.parametrize("halflife", [0, -5.0, math.nan, "1e4", True])
+def test_notable_halflife_must_be_a_positive_number(halflife):
+    with pytest.raises(InvalidInputError, match="notable_halflife must be a positive"):
+        AnomalyParams(notable_halflife=halflife)
 
 
 def test_a_new_shape_inside_the_range_is_named_pattern():
