@@ -31,12 +31,13 @@ for one sample is routine for them. So ``q`` is lowered by
 whose ``q`` reached the level ``l`` (``AnomalyParams.notable``, 1.8 to 4.3
 nats): ``exp(-(q - D))`` is the sample's tail probability multiplied by how
 many notable moments the series already had (counted with a half-life of
-``notable_halflife`` samples, so a restless spell is forgotten in time). A flat line is left out of the
-discount (it is values that stopped changing, not a surprising value). The
-score is ``(q - D) / (q - D + 7)``: 0.5 is a surprise 7 nats (a factor of
-1,100) beyond the discount; a pure-noise series of 5,000 samples stayed below
-0.45 and an 8-sigma level shift scored above 0.5 in the tests. The reason
-names the pattern with the largest weighted surprise.
+``notable_halflife`` samples, so a restless spell is forgotten in time). A
+flat line is left out of the discount (it is values that stopped changing,
+not a surprising value). The score is ``(q - D) / (q - D + 7)``: 0.5 is a
+surprise 7 nats (a factor of 1,100) beyond the discount; a pure-noise series
+of 5,000 samples stayed below 0.45 and an 8-sigma level shift scored above
+0.5 in the tests. The reason names the pattern with the largest weighted
+surprise.
 
 Scores are causal (a score uses only samples up to it) and the batch
 functions run the same online state the Monitor keeps, so they agree exactly.
