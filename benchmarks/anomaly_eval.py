@@ -43,7 +43,6 @@ from perfkit.analysis._anomaly import (
     AnomalyParams,
     AnomalyState,
     Notability,
-    score_of,
 )
 
 DATA = ROOT / "data" / "nab"
@@ -123,9 +122,8 @@ def fuse(q: np.ndarray, finite: np.ndarray, params: AnomalyParams) -> np.ndarray
                 res[k] = floor if floor > 0 else 0.0
         best = max(top)
         if best > 0:
-            q = best + others * (sum(top) - best)
-            out[i] = score_of(max(q - notability.discount, top[flat] if flat is not None else 0))
-            notability.add(q)
+            out[i] = notability.score(best + others * (sum(top) - best),
+                                      top[flat] if flat is not None else 0.0)[0]
     return out
 
 

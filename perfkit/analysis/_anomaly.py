@@ -187,6 +187,16 @@ class Notability:
             counts[k] += 1.0
         self._update()
 
+    def score(self, q: float, flat: float) -> tuple[float, bool]:
+        """Score of a sample with fused surprise ``q`` (> 0) of which ``flat`` is the flat
+        line's, and whether the flat line is what scored; then the sample is counted. The
+        flat line is not discounted (see ``_FLAT``)."""
+        discounted = q - self.discount
+        self.add(q)
+        if flat > 0 and flat >= discounted:
+            return score_of(flat), True
+        return score_of(discounted), False
+
 
 class Episode:
     """An anomaly episode of one series: it opens at a sample scoring at least ``min_score``
@@ -314,15 +324,11 @@ class AnomalyState:
         best = max(top)
         score, reason = 0.0, ""
         if best > 0:
-            q = best + self._others * (sum(top) - best)
-            notability = self.notability
-            discounted = q - notability.discount
             flat = top[self._flat] if self._flat is not None else 0.0
-            if flat > 0 and flat >= discounted:
-                score, reason = score_of(flat), _FLAT
-            elif discounted > 0:
-                score, reason = score_of(discounted), kinds[top.index(best)]
-            notability.add(q)
+            score, flat_won = self.notability.score(best + self._others * (sum(top) - best),
+                                                    flat)
+            if score > 0:
+                reason = _FLAT if flat_won else kinds[top.index(best)]
         for ep in self.followers:
             ep.step(ts_ns, score, reason)
         return score, reason

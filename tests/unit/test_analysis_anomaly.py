@@ -14,6 +14,7 @@ import pytest
 
 import perfkit
 from perfkit.analysis import AnomalyParams, AnomalyState
+from perfkit.analysis._anomaly import AGE_EVERY, Notability
 from perfkit.errors import InvalidInputError
 
 
@@ -121,8 +122,6 @@ def test_notable_moments_are_forgotten_with_their_half_life():
 
 
 def test_notability_ages_by_its_half_life():
-    from perfkit.analysis._anomaly import AGE_EVERY, Notability
-
     nb = Notability((2.0, 4.0), halflife=2 * AGE_EVERY)
     for q in (5.0, 5.0, 3.0):
         nb.add(q)
