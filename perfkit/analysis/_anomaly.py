@@ -158,10 +158,12 @@ class Notability:
     samples. O(1).
     """
 
-    __slots__ = ("_keep", "counts", "discount", "levels")
+    __slots__ = ("_keep", "_lowest", "counts", "discount", "levels")
 
     def __init__(self, levels: tuple[float, ...], halflife: float = math.inf) -> None:
         self.levels = sorted(levels)  # ascending: add() stops at the first level not reached
+        # most samples reach no level: score() checks this before it calls add()
+        self._lowest = self.levels[0] if self.levels else math.inf
         self.counts = [0.0] * len(self.levels)
         self.discount = 0.0
         self._keep = 0.5 ** (AGE_EVERY / halflife)
@@ -177,11 +179,10 @@ class Notability:
 
     def add(self, q: float) -> None:
         """Count a sample whose undiscounted surprise is ``q``."""
-        levels = self.levels
-        if not levels or q < levels[0]:
+        if q < self._lowest:
             return
         counts = self.counts
-        for k, level in enumerate(levels):
+        for k, level in enumerate(self.levels):
             if q < level:
                 break
             counts[k] += 1.0
@@ -192,7 +193,8 @@ class Notability:
         line's, and whether the flat line is what scored; then the sample is counted. The
         flat line is not discounted (see ``_FLAT``)."""
         discounted = q - self.discount
-        self.add(q)
+        if q >= self._lowest:
+            self.add(q)
         if flat > 0 and flat >= discounted:
             return score_of(flat), True
         return score_of(discounted), False
